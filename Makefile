@@ -1,0 +1,84 @@
+# tokenrig: a plain Makefile over pkg-config.
+#   make            build everything into $(BUILD)
+#   make run        run every scenario; results in $(OUT)
+#   make check      unit tests + scenario suites + report checks
+#   make SAN=1 ...  the same with AddressSanitizer + UBSan (in build-san/)
+#   make clean
+
+SAN ?=
+ifeq ($(SAN),1)
+BUILD ?= build-san
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT = -O1
+else
+BUILD ?= build
+SANFLAGS =
+OPT = -O2
+endif
+OUT ?= out
+
+CC ?= cc
+PKGS = openssl libcurl libmicrohttpd jansson p11-kit-1 libpcsclite sqlite3
+# pkg-config is asked only once the dependencies are in place.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) check 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
+
+CFLAGS ?= $(OPT) -g
+override CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter $(SANFLAGS) -I. $(PKG_CFLAGS) -MMD -MP
+override LDFLAGS += $(SANFLAGS)
+LDLIBS = $(PKG_LIBS) -ldl -lpthread -lm
+
+# Every .c of these folders is library code, except main.c (a program).
+LIB_DIRS = common fixtures emulators/portal emulators/softhsm harness
+LIB_SRCS = $(filter-out %/main.c,$(wildcard $(addsuffix /*.c,$(LIB_DIRS))))
+LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+TEST_SRCS = $(wildcard suites/unit/*.c)
+TEST_OBJS = $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
+
+PROGS = $(BUILD)/tokenrig $(BUILD)/tokenrig-portal $(BUILD)/tokenrig-fixtures
+DEPS_OK = $(BUILD)/.deps-ok
+
+.PHONY: all run check clean deps
+all: $(PROGS) $(BUILD)/unit-tests
+
+deps: $(DEPS_OK)
+$(DEPS_OK): ci/install-deps
+	@ci/install-deps
+	@mkdir -p $(@D) && touch $@
+
+$(BUILD)/obj/%.o: %.c | $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libtokenrig.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tokenrig: $(BUILD)/obj/harness/main.o $(BUILD)/libtokenrig.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/tokenrig-portal: $(BUILD)/obj/emulators/portal/main.o $(BUILD)/libtokenrig.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/tokenrig-fixtures: $(BUILD)/obj/fixtures/main.o $(BUILD)/libtokenrig.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# Unit suites are found by their constructor: `Suite *NAME_suite(void)`.
+$(BUILD)/suites.inc: $(TEST_SRCS) | $(DEPS_OK)
+	@mkdir -p $(@D)
+	@grep -ho 'Suite \*[a-z0-9_]*_suite(void)' $(TEST_SRCS) | \
+		sed 's/Suite \*\(.*\)(void)/SUITE(\1)/' | sort -u > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/suites/unit/check_main.o: $(BUILD)/suites.inc
+$(BUILD)/obj/suites/unit/%.o: CFLAGS += -I$(BUILD)
+$(BUILD)/unit-tests: $(TEST_OBJS) $(BUILD)/libtokenrig.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(CHECK_LIBS) -o $@
+
+run: all
+	$(BUILD)/tokenrig run --suites suites --out $(OUT)
+
+check: all
+	BUILD=$(BUILD) sh ci/check.sh
+
+clean:
+	rm -rf build build-san $(OUT)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

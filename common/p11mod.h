@@ -1,0 +1,37 @@
+/*
+ * Loading PKCS#11 modules. A module is loaded and C_Initialize'd once per
+ * process, however many tokens of it are opened, and finalized when the last
+ * user releases it.
+ */
+#ifndef TR_COMMON_P11MOD_H
+#define TR_COMMON_P11MOD_H
+
+#include <p11-kit/pkcs11.h>
+
+typedef struct tr_p11mod tr_p11mod;
+
+/* TR_EDEPEND (module missing / no C_GetFunctionList / C_Initialize failed). */
+int tr_p11mod_load(tr_p11mod **out, const char *path);
+void tr_p11mod_release(tr_p11mod *mod);
+
+CK_FUNCTION_LIST *tr_p11mod_functions(const tr_p11mod *mod);
+const char *tr_p11mod_path(const tr_p11mod *mod);
+
+/*
+ * The slots with a token, by the two-call idiom (SoftHSM refreshes its list,
+ * adding the next free slot, only on the call that asks for the count).
+ * At most *count are returned; *count is set to how many.
+ */
+int tr_p11mod_slot_list(tr_p11mod *mod, CK_SLOT_ID *slots, CK_ULONG *count);
+
+/* Finds the slot whose token label is label (slot IDs move; labels stay). */
+int tr_p11mod_find_token(tr_p11mod *mod, const char *label, CK_SLOT_ID *slot);
+
+/* "CKR_PIN_INCORRECT" and friends. */
+const char *tr_p11_rv_name(CK_RV rv);
+
+/* Copies a blank-padded PKCS#11 string field into a C string. */
+void tr_p11_string(char *dst, size_t dst_len, const unsigned char *src,
+		   size_t src_len);
+
+#endif

@@ -1,0 +1,30 @@
+/* Child processes the rig starts, stops and waits for, always by PID. */
+#ifndef TR_COMMON_PROC_H
+#define TR_COMMON_PROC_H
+
+#include <sys/types.h>
+
+typedef struct tr_proc_opts {
+	const char *log_path;   /* stdout+stderr go here (NULL: /dev/null) */
+	int detach;             /* new session, survives the parent (env up) */
+	int die_with_parent;    /* PR_SET_PDEATHSIG, for children of a run */
+	char *const *envp;      /* NULL: inherit */
+} tr_proc_opts;
+
+/* Starts argv[0] (a path) with argv. */
+int tr_proc_spawn(pid_t *out, char *const argv[], const tr_proc_opts *opts);
+
+/*
+ * Sends SIGTERM, polls until the process is gone for at most timeout_ms,
+ * then SIGKILL. Works for children (reaped) and for processes started by an
+ * earlier invocation (polled through kill(pid, 0)).
+ */
+int tr_proc_stop(pid_t pid, unsigned timeout_ms);
+
+/* 1 when pid runs and is not a zombie. */
+int tr_proc_alive(pid_t pid);
+
+/* The kernel's start time of pid (field 22 of /proc/PID/stat), 0 if none. */
+unsigned long long tr_proc_start_time(pid_t pid);
+
+#endif

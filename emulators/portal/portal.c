@@ -1,0 +1,699 @@
+#include "portal.h"
+
+#include "portal_challenge.h"
+#include "portal_clock.h"
+#include "portal_def.h"
+
+#include "common/error.h"
+#include "common/fsutil.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define PT_MAX_CHALLENGES 4096
+#define PT_MAX_SESSIONS 4096
+#define PT_PATH_MAX 256
+
+static const pt_portal_def *const portal_defs[] = { &pt_suzhou_def };
+static const char *const portal_names[] = { "suzhou", NULL };
+
+#define NDEFS (sizeof(portal_defs) / sizeof(portal_defs[0]))
+
+struct pt_portal {
+	const pt_portal_def *def;
+	int admin;
+	pthread_mutex_t lock;
+	pt_clock clock;
+	pt_challenges *challenges;
+	pt_sessions *sessions;
+	pt_verifier *verifier;
+	void *state;
+	pt_route *routes; /* generic routes, then the province's */
+	size_t nroutes;
+	char **paths;     /* the generic routes' paths (owned) */
+};
+
+/* ---- replies ---- */
+
+static void set_body(pt_ctx *ctx, unsigned http, json_t *obj)
+{
+	char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+	size_t len;
+
+	json_decref(obj);
+	free(ctx->resp->body);
+	ctx->resp->body = NULL;
+	if (!text) {
+		/* Out of memory or a broken message: still one JSON object. */
+		static const char fallback[] =
+			"{\"ok\":false,\"code\":\"INTERNAL\",\"message\":\"reply\"}\n";
+		ctx->resp->status = 500;
+		ctx->resp->body = strdup(fallback);
+		ctx->resp->body_len = ctx->resp->body ? sizeof(fallback) - 1 : 0;
+		snprintf(ctx->resp->code, sizeof(ctx->resp->code), "INTERNAL");
+		return;
+	}
+	/* A final newline keeps curl output readable. */
+	len = strlen(text);
+	ctx->resp->body = malloc(len + 2);
+	if (ctx->resp->body) {
+		memcpy(ctx->resp->body, text, len);
+		ctx->resp->body[len++] = '\n';
+		ctx->resp->body[len] = '\0';
+		free(text);
+	} else {
+		ctx->resp->body = text;
+	}
+	ctx->resp->body_len = len;
+	ctx->resp->status = http;
+}
+
+void pt_reply_json(pt_ctx *ctx, unsigned http, json_t *obj)
+{
+	set_body(ctx, http, obj);
+}
+
+void pt_reply_ok(pt_ctx *ctx, unsigned http, json_t *extra)
+{
+	json_t *obj = json_object();
+
+	if (obj) {
+		json_object_set_new(obj, "ok", json_true());
+		if (extra)
+			json_object_update(obj, extra);
+	}
+	json_decref(extra);
+	ctx->resp->code[0] = '\0';
+	set_body(ctx, http, obj);
+}
+
+void pt_reply_error(pt_ctx *ctx, unsigned http, const char *code, int status,
+		    const char *fmt, ...)
+{
+	char msg[1024];
+	size_t len;
+	va_list ap;
+	json_t *obj;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* Truncation may cut a UTF-8 sequence: drop the partial tail. */
+	len = strlen(msg);
+	while (len && !pt_utf8_valid(msg, len))
+		msg[--len] = '\0';
+
+	obj = json_pack("{s:b, s:s, s:s}", "ok", 0, "code", code, "message",
+			msg);
+	if (obj && status > 0)
+		json_object_set_new(obj, "status", json_integer(status));
+	snprintf(ctx->resp->code, sizeof(ctx->resp->code), "%s", code);
+	set_body(ctx, http, obj);
+}
+
+void pt_reply_ca_failure(pt_ctx *ctx, int status)
+{
+	const char *code;
+
+	switch (status) {
+	case PT_STATUS_CHAIN: code = "CERT_CHAIN"; break;
+	case PT_STATUS_EXPIRED: code = "CERT_EXPIRED"; break;
+	case PT_STATUS_NOT_YET_VALID: code = "CERT_NOT_YET_VALID"; break;
+	case PT_STATUS_REVOKED: code = "CERT_REVOKED"; break;
+	default: code = "SIGNATURE_INVALID"; status = PT_STATUS_SIGNATURE; break;
+	}
+	pt_reply_error(ctx, 403, code, status, "CA验签结果失败，状态码：%d",
+		       status);
+}
+
+const char *pt_body_str(pt_ctx *ctx, const char *name)
+{
+	const char *s = json_string_value(json_object_get(ctx->body, name));
+
+	return s ? s : "";
+}
+
+int pt_check_signature(pt_ctx *ctx, X509 *cert, const char *algorithm,
+		       const void *data, size_t len, const char *signature_b64)
+{
+	unsigned char *sig = NULL;
+	size_t sig_len;
+	pt_sig_alg alg;
+	int err;
+
+	if (pt_sig_alg_parse(algorithm, &alg) < 0) {
+		pt_reply_error(ctx, 400, "ALG_UNSUPPORTED", 0,
+			       "algorithm must be ecdsa-sha256, rsa-pkcs1-sha256 or sm2-sm3");
+		return TR_EINVAL;
+	}
+	if (pt_base64_decode(signature_b64, &sig, &sig_len) < 0) {
+		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
+			       "field 'signature' is not base64");
+		return TR_EINVAL;
+	}
+	err = pt_signature_verify(cert, alg, data, len, sig, sig_len);
+	free(sig);
+	if (err < 0) {
+		pt_reply_ca_failure(ctx, PT_STATUS_SIGNATURE);
+		return err;
+	}
+	return 0;
+}
+
+/* ---- generic routes ---- */
+
+static const char *const ui_keys[PT_UI_COUNT] = {
+	"pin_incorrect", "pin_locked", "no_token", "driver_missing",
+	"read_failed", "assistant_exception",
+};
+
+static void h_root(pt_ctx *ctx)
+{
+	const pt_portal_def *def = ctx->portal->def;
+	json_t *sites = json_array();
+	size_t i;
+
+	for (i = 0; sites && i < def->nsites; i++)
+		json_array_append_new(sites, json_string(def->sites[i].name));
+	pt_reply_ok(ctx, 200, json_pack("{s:s, s:o, s:i}", "portal", def->name,
+					 "sites", sites, "api", 1));
+}
+
+static void h_ui(pt_ctx *ctx)
+{
+	json_t *texts = json_object();
+	size_t i;
+
+	for (i = 0; texts && i < PT_UI_COUNT; i++)
+		json_object_set_new(texts, ui_keys[i],
+				    json_string(ctx->site->texts[i]));
+	pt_reply_ok(ctx, 200, json_pack("{s:s, s:o}", "site", ctx->site->name,
+					"texts", texts));
+}
+
+static void h_challenge(pt_ctx *ctx)
+{
+	char nonce[PT_NONCE_HEX + 1];
+	const char *text;
+
+	if (pt_challenge_issue(ctx->portal->challenges, ctx->portal->def->name,
+			       ctx->site->name, ctx->now, nonce, &text) < 0) {
+		pt_reply_error(ctx, 500, "INTERNAL", 0, "%s", tr_error_last());
+		return;
+	}
+	pt_reply_ok(ctx, 200, json_pack("{s:s, s:s, s:i}", "nonce", nonce,
+					"challenge", text, "expires_in",
+					PT_CHALLENGE_TTL));
+}
+
+static const pt_field login_fields[] = {
+	{ "nonce", PT_FIELD_STRING, 0 },
+	{ "certificate", PT_FIELD_STRING, 0 },
+	{ "signature", PT_FIELD_STRING, 0 },
+	{ "algorithm", PT_FIELD_STRING, 0 },
+	{ "assistant", PT_FIELD_STRING, 0 },
+};
+
+/*
+ * Format errors answer before the nonce is looked at, so a malformed
+ * request leaves its challenge usable; from the nonce on, the challenge is
+ * spent whatever the outcome.
+ */
+static void h_login(pt_ctx *ctx)
+{
+	pt_portal *p = ctx->portal;
+	unsigned char *sig = NULL;
+	size_t sig_len;
+	char *text = NULL, name[256], uscc[64];
+	const pt_session *s;
+	X509 *cert = NULL;
+	pt_login login;
+	pt_sig_alg alg;
+	int err, status;
+
+	if (pt_sig_alg_parse(pt_body_str(ctx, "algorithm"), &alg) < 0) {
+		pt_reply_error(ctx, 400, "ALG_UNSUPPORTED", 0,
+			       "algorithm must be ecdsa-sha256, rsa-pkcs1-sha256 or sm2-sm3");
+		goto out;
+	}
+	if (pt_cert_from_base64(pt_body_str(ctx, "certificate"), &cert) < 0) {
+		pt_reply_error(ctx, 400, "CERT_INVALID", 0,
+			       "certificate is not base64 of a DER X.509 certificate");
+		goto out;
+	}
+	if (pt_base64_decode(pt_body_str(ctx, "signature"), &sig, &sig_len) < 0) {
+		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
+			       "field 'signature' is not base64");
+		goto out;
+	}
+
+	err = pt_challenge_take(p->challenges, ctx->site->name,
+				pt_body_str(ctx, "nonce"), ctx->now, &text);
+	if (err == TR_ETIMEDOUT) {
+		pt_reply_error(ctx, 401, "CHALLENGE_EXPIRED", 0,
+			       "challenge expired, ask for a new one");
+		goto out;
+	} else if (err < 0) {
+		pt_reply_error(ctx, 401, "CHALLENGE_UNKNOWN", 0,
+			       "challenge unknown or already used");
+		goto out;
+	}
+
+	if (pt_verifier_check(p->verifier, cert, ctx->now, &status) < 0) {
+		pt_reply_ca_failure(ctx, status);
+		goto out;
+	}
+	if (pt_signature_verify(cert, alg, text, strlen(text), sig, sig_len) < 0) {
+		pt_reply_ca_failure(ctx, PT_STATUS_SIGNATURE);
+		goto out;
+	}
+
+	pt_cert_identity(cert, name, sizeof(name), uscc, sizeof(uscc));
+	login.site = ctx->site->name;
+	login.cert = cert;
+	login.unit_name = name;
+	login.uscc = uscc;
+	login.assistant = pt_body_str(ctx, "assistant");
+	login.alg = alg;
+	if (ctx->site->login_rules && ctx->site->login_rules(ctx, &login) != 0)
+		goto out;
+
+	if (pt_session_create(p->sessions, ctx->site->name, cert, name, uscc,
+			      ctx->now, &s) < 0) {
+		pt_reply_error(ctx, 500, "INTERNAL", 0, "%s", tr_error_last());
+		goto out;
+	}
+	pt_reply_ok(ctx, 200, json_pack("{s:s, s:{s:s, s:s}}", "session", s->id,
+					"unit", "name", name, "uscc", uscc));
+out:
+	X509_free(cert);
+	free(sig);
+	free(text);
+}
+
+static void h_logout(pt_ctx *ctx)
+{
+	pt_session_remove(ctx->portal->sessions, ctx->session->id);
+	pt_reply_ok(ctx, 200, NULL);
+}
+
+static void h_admin_reset(pt_ctx *ctx)
+{
+	pt_portal *p = ctx->portal;
+
+	if (p->def->state_reset)
+		p->def->state_reset(p->state);
+	pt_sessions_clear(p->sessions);
+	pt_challenges_clear(p->challenges);
+	pt_clock_reset(&p->clock);
+	pt_reply_ok(ctx, 200, NULL);
+}
+
+static void h_admin_clock_get(pt_ctx *ctx)
+{
+	pt_reply_ok(ctx, 200, json_pack("{s:I}", "now",
+					(json_int_t)pt_clock_now(&ctx->portal->clock)));
+}
+
+static const pt_field clock_fields[] = {
+	{ "now", PT_FIELD_INTEGER, 1 },
+	{ "advance", PT_FIELD_INTEGER, 1 },
+};
+
+static void h_admin_clock_set(pt_ctx *ctx)
+{
+	json_t *now = json_object_get(ctx->body, "now");
+	json_t *advance = json_object_get(ctx->body, "advance");
+	pt_clock *c = &ctx->portal->clock;
+
+	if (!!now == !!advance) {
+		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
+			       "exactly one of 'now' and 'advance' is required");
+		return;
+	}
+	if (now && json_integer_value(now) < 0) {
+		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
+			       "field 'now' must not be negative");
+		return;
+	}
+	if (now)
+		pt_clock_set(c, json_integer_value(now));
+	else
+		pt_clock_advance(c, json_integer_value(advance));
+	pt_reply_ok(ctx, 200, json_pack("{s:I}", "now",
+					(json_int_t)pt_clock_now(c)));
+}
+
+static const pt_route admin_routes[] = {
+	{ "POST", "/admin/reset", NULL, NULL, 0, h_admin_reset },
+	{ "GET", "/admin/clock", NULL, NULL, 0, h_admin_clock_get },
+	{ "POST", "/admin/clock", NULL, clock_fields, 2, h_admin_clock_set },
+};
+
+/* ---- dispatch ---- */
+
+static const pt_route *find_route(pt_portal *p, const char *method,
+				  const char *path, int *path_known)
+{
+	size_t i;
+
+	*path_known = 0;
+	for (i = 0; i < p->nroutes; i++) {
+		if (strcmp(p->routes[i].path, path) != 0)
+			continue;
+		*path_known = 1;
+		if (strcmp(p->routes[i].method, method) == 0)
+			return &p->routes[i];
+	}
+	return NULL;
+}
+
+static const pt_site_def *site_of_path(const pt_portal_def *def,
+				       const char *path)
+{
+	size_t i, n;
+
+	for (i = 0; i < def->nsites; i++) {
+		n = strlen(def->sites[i].name);
+		if (path[0] == '/' && strncmp(path + 1, def->sites[i].name, n) == 0 &&
+		    path[n + 1] == '/')
+			return &def->sites[i];
+	}
+	return NULL;
+}
+
+/* application/json, optionally with "; charset=utf-8". */
+static int content_type_ok(const char *ct)
+{
+	static const char media[] = "application/json";
+	const char *p;
+
+	if (!ct)
+		return 0;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	if (strncasecmp(ct, media, sizeof(media) - 1) != 0)
+		return 0;
+	p = ct + sizeof(media) - 1;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == '\0')
+		return 1;
+	if (*p != ';')
+		return 0;
+	for (p++; *p; p++) {
+		if (strncasecmp(p, "charset=", 8) == 0) {
+			p += 8;
+			if (*p == '"')
+				p++;
+			return strncasecmp(p, "utf-8", 5) == 0 ||
+			       strncasecmp(p, "utf8", 4) == 0;
+		}
+	}
+	return 1;
+}
+
+/* The session token of "Bearer <token>", NULL when there is none. */
+static const char *bearer(const char *auth, char *buf, size_t size)
+{
+	size_t n;
+
+	if (!auth)
+		return NULL;
+	while (*auth == ' ')
+		auth++;
+	if (strncasecmp(auth, "Bearer ", 7) != 0)
+		return NULL;
+	auth += 7;
+	while (*auth == ' ')
+		auth++;
+	n = strcspn(auth, " \t\r\n");
+	if (n == 0 || n >= size)
+		return NULL;
+	memcpy(buf, auth, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+/*
+ * The order of the generic checks (API.md): admin, route, method, content
+ * type, size, session, UTF-8, JSON, fields; then the route's own rules.
+ */
+static void dispatch(pt_ctx *ctx)
+{
+	pt_portal *p = ctx->portal;
+	const pt_request *req = ctx->req;
+	const pt_route *r;
+	char path[PT_PATH_MAX], token[128];
+	const char *bad = NULL;
+	size_t n;
+	int known, err, post;
+
+	n = strcspn(req->path ? req->path : "", "?");
+	if (n >= sizeof(path)) {
+		pt_reply_error(ctx, 404, "NOT_FOUND", 0, "no such route");
+		return;
+	}
+	memcpy(path, req->path, n);
+	path[n] = '\0';
+
+	if (!p->admin && (strcmp(path, "/admin") == 0 ||
+			  strncmp(path, "/admin/", 7) == 0)) {
+		pt_reply_error(ctx, 403, "ADMIN_DISABLED", 0,
+			       "admin routes need --admin");
+		return;
+	}
+	r = find_route(p, req->method ? req->method : "", path, &known);
+	if (!r) {
+		if (known)
+			pt_reply_error(ctx, 405, "METHOD_NOT_ALLOWED", 0,
+				       "method %s not allowed on %s",
+				       req->method ? req->method : "", path);
+		else
+			pt_reply_error(ctx, 404, "NOT_FOUND", 0, "no such route");
+		return;
+	}
+	ctx->site = site_of_path(p->def, path);
+
+	post = strcmp(r->method, "POST") == 0;
+	if (post && !content_type_ok(req->content_type)) {
+		pt_reply_error(ctx, 415, "BAD_CONTENT_TYPE", 0,
+			       "Content-Type must be application/json");
+		return;
+	}
+	if (post && req->body_len > PT_BODY_MAX) {
+		pt_reply_error(ctx, 413, "BODY_TOO_LARGE", 0,
+			       "body over %d bytes", PT_BODY_MAX);
+		return;
+	}
+	if (r->session_site) {
+		const char *id = bearer(req->authorization, token, sizeof(token));
+
+		ctx->session = id ? pt_session_find(p->sessions, id,
+						    r->session_site, ctx->now)
+				  : NULL;
+		if (!ctx->session) {
+			pt_reply_error(ctx, 401, "NO_SESSION", 0,
+				       "no valid session of site %s, log in",
+				       r->session_site);
+			return;
+		}
+	}
+	if (post) {
+		if (!pt_utf8_valid(req->body, req->body_len)) {
+			pt_reply_error(ctx, 400, "BAD_UTF8", 0,
+				       "body is not valid UTF-8");
+			return;
+		}
+		err = pt_json_parse_object(req->body, req->body_len, &ctx->body);
+		if (err < 0) {
+			pt_reply_error(ctx, 400, "BAD_JSON", 0, "%s%s",
+				       err == TR_EPARSE ? "invalid JSON at " : "",
+				       tr_error_last());
+			return;
+		}
+		if (pt_fields_check(ctx->body, r->fields, r->nfields, &bad) < 0) {
+			pt_reply_error(ctx, 400, "BAD_FIELD", 0, "%s",
+				       tr_error_last());
+			return;
+		}
+	}
+	r->handler(ctx);
+}
+
+void pt_portal_handle(pt_portal *p, const pt_request *req, pt_response *resp)
+{
+	pt_ctx ctx;
+
+	memset(resp, 0, sizeof(*resp));
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.portal = p;
+	ctx.req = req;
+	ctx.resp = resp;
+	ctx.state = p->state;
+
+	pthread_mutex_lock(&p->lock);
+	ctx.now = pt_clock_now(&p->clock);
+	dispatch(&ctx);
+	pthread_mutex_unlock(&p->lock);
+
+	json_decref(ctx.body);
+	if (!resp->body)
+		pt_reply_error(&ctx, 500, "INTERNAL", 0, "no answer");
+}
+
+void pt_response_clear(pt_response *resp)
+{
+	if (!resp)
+		return;
+	free(resp->body);
+	memset(resp, 0, sizeof(*resp));
+}
+
+/* ---- construction ---- */
+
+static const pt_portal_def *find_def(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NDEFS; i++)
+		if (strcmp(portal_defs[i]->name, name) == 0)
+			return portal_defs[i];
+	return NULL;
+}
+
+int pt_portal_known(const char *name)
+{
+	return find_def(name) != NULL;
+}
+
+const char *const *pt_portal_names(void)
+{
+	return portal_names;
+}
+
+const char *pt_portal_name(const pt_portal *p)
+{
+	return p->def->name;
+}
+
+static const struct {
+	const char *method;
+	const char *action;
+	int needs_session;
+	const pt_field *fields;
+	size_t nfields;
+	void (*handler)(pt_ctx *ctx);
+} site_actions[] = {
+	{ "GET", "ui", 0, NULL, 0, h_ui },
+	{ "POST", "challenge", 0, NULL, 0, h_challenge },
+	{ "POST", "login", 0, login_fields, 5, h_login },
+	{ "POST", "logout", 1, NULL, 0, h_logout },
+};
+
+#define NACTIONS (sizeof(site_actions) / sizeof(site_actions[0]))
+#define NADMIN (sizeof(admin_routes) / sizeof(admin_routes[0]))
+
+static int build_routes(pt_portal *p)
+{
+	const pt_portal_def *def = p->def;
+	size_t total, npaths = def->nsites * NACTIONS, i, j, k = 0;
+	char buf[PT_PATH_MAX];
+
+	total = 1 + NADMIN + npaths + def->nroutes;
+	p->routes = calloc(total, sizeof(*p->routes));
+	p->paths = calloc(npaths, sizeof(*p->paths));
+	if (!p->routes || !p->paths)
+		return tr_error_set(TR_ENOMEM, "routes");
+
+	p->routes[k++] = (pt_route){ "GET", "/", NULL, NULL, 0, h_root };
+	for (i = 0; i < NADMIN; i++)
+		p->routes[k++] = admin_routes[i];
+	for (i = 0; i < def->nsites; i++) {
+		for (j = 0; j < NACTIONS; j++) {
+			char **path = &p->paths[i * NACTIONS + j];
+
+			snprintf(buf, sizeof(buf), "/%s/%s", def->sites[i].name,
+				 site_actions[j].action);
+			if (!(*path = strdup(buf)))
+				return tr_error_set(TR_ENOMEM, "routes");
+			p->routes[k++] = (pt_route){
+				site_actions[j].method, *path,
+				site_actions[j].needs_session ? def->sites[i].name : NULL,
+				site_actions[j].fields, site_actions[j].nfields,
+				site_actions[j].handler,
+			};
+		}
+	}
+	for (i = 0; i < def->nroutes; i++)
+		p->routes[k++] = def->routes[i];
+	p->nroutes = k;
+	return 0;
+}
+
+int pt_portal_new(pt_portal **out, const char *name, const char *pki_dir,
+		  int admin)
+{
+	char chain[4096], crl[4096], dir[4096];
+	pt_portal *p;
+	int err;
+
+	*out = NULL;
+	if (!find_def(name))
+		return tr_error_set(TR_ENOTFOUND, "unknown portal '%s'", name);
+	if (!(p = calloc(1, sizeof(*p))))
+		return tr_error_set(TR_ENOMEM, "portal");
+	p->def = find_def(name);
+	p->admin = admin;
+	pthread_mutex_init(&p->lock, NULL);
+
+	if ((err = tr_fs_join(dir, sizeof(dir), pki_dir, name)) < 0 ||
+	    (err = tr_fs_join(chain, sizeof(chain), dir, "chain.pem")) < 0 ||
+	    (err = tr_fs_join(crl, sizeof(crl), dir, "crl.pem")) < 0) {
+		err = tr_error_set(TR_EINVAL, "PKI path too long");
+		goto out;
+	}
+	if ((err = pt_verifier_new(&p->verifier, chain, crl)) < 0) {
+		char why[512];
+
+		/* Copied: the message is the buffer tr_error_set writes. */
+		snprintf(why, sizeof(why), "%s", tr_error_last());
+		err = tr_error_set(err, "portal %s: trust bundle: %s", name, why);
+		goto out;
+	}
+	if ((err = pt_challenges_new(&p->challenges, PT_MAX_CHALLENGES)) < 0 ||
+	    (err = pt_sessions_new(&p->sessions, PT_MAX_SESSIONS)) < 0 ||
+	    (err = build_routes(p)) < 0)
+		goto out;
+	if (p->def->state_new && (err = p->def->state_new(&p->state)) < 0)
+		goto out;
+	*out = p;
+	return 0;
+out:
+	pt_portal_free(p);
+	return err;
+}
+
+void pt_portal_free(pt_portal *p)
+{
+	size_t i;
+
+	if (!p)
+		return;
+	if (p->state && p->def->state_free)
+		p->def->state_free(p->state);
+	pt_verifier_free(p->verifier);
+	pt_challenges_free(p->challenges);
+	pt_sessions_free(p->sessions);
+	if (p->paths)
+		for (i = 0; i < p->def->nsites * NACTIONS; i++)
+			free(p->paths[i]);
+	free(p->paths);
+	free(p->routes);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}

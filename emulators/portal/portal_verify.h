@@ -1,0 +1,70 @@
+/*
+ * Certificate and signature checks of a portal, with OpenSSL: the chain to
+ * the portal's trust bundle, validity at portal time, revocation by the
+ * portal's CRL, and signatures over challenges and documents.
+ */
+#ifndef TR_PORTAL_VERIFY_H
+#define TR_PORTAL_VERIFY_H
+
+#include <openssl/x509.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Status codes of the guides ("CA验签结果失败，状态码：<n>"). */
+#define PT_STATUS_SIGNATURE 800
+#define PT_STATUS_NOT_YET_VALID 809
+#define PT_STATUS_EXPIRED 810
+#define PT_STATUS_CHAIN 820
+#define PT_STATUS_REVOKED 823
+
+typedef struct pt_verifier pt_verifier;
+
+typedef enum pt_sig_alg {
+	PT_ALG_ECDSA_SHA256,
+	PT_ALG_RSA_SHA256,
+	PT_ALG_SM2_SM3,
+} pt_sig_alg;
+
+/*
+ * Trusts the certificates of chain_path (PEM, issuing CA + root). crl_path
+ * (may be NULL) is read when it exists and read again whenever it changes,
+ * so certificates revoked while the portal runs are seen.
+ */
+int pt_verifier_new(pt_verifier **out, const char *chain_path,
+		    const char *crl_path);
+void pt_verifier_free(pt_verifier *v);
+
+/*
+ * Checks 1-3 of API.md in their fixed order: chain (time ignored), validity
+ * at now, revocation. 0 when cert passes; otherwise *status is the status
+ * of the first failure and the return is TR_ECRYPTO.
+ */
+int pt_verifier_check(pt_verifier *v, X509 *cert, int64_t now, int *status);
+
+/* "ecdsa-sha256", "rsa-pkcs1-sha256", "sm2-sm3"; TR_EINVAL otherwise. */
+int pt_sig_alg_parse(const char *name, pt_sig_alg *out);
+
+/*
+ * Verifies sig over data with cert's public key. The key type must fit alg.
+ * 0 when valid, TR_ECRYPTO otherwise.
+ */
+int pt_signature_verify(X509 *cert, pt_sig_alg alg, const void *data,
+			size_t len, const unsigned char *sig, size_t sig_len);
+
+/*
+ * Standard base64 (RFC 4648 alphabet, padding required; CR and LF are
+ * skipped) into a malloc'd buffer. TR_EINVAL when malformed or empty.
+ */
+int pt_base64_decode(const char *b64, unsigned char **out, size_t *out_len);
+
+/* base64 of a DER X.509 certificate; TR_EINVAL when it is not one. */
+int pt_cert_from_base64(const char *b64, X509 **out);
+
+/*
+ * The unit name (O, else CN) and USCC (organizationIdentifier) of the
+ * subject, as UTF-8; "" for a missing attribute.
+ */
+int pt_cert_identity(X509 *cert, char *name, size_t name_len, char *uscc,
+		     size_t uscc_len);
+
+#endif

@@ -1,0 +1,288 @@
+#include "emulators/softhsm/provision.h"
+
+#include "common/error.h"
+#include "common/fsutil.h"
+#include "common/p11mod.h"
+
+#include <openssl/core_names.h>
+#include <openssl/param_build.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* DER of the OID prime256v1, as CKA_EC_PARAMS wants it. */
+static const unsigned char p256_params[] = {
+	0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07
+};
+
+int sh_softhsm_configure(const char *dir, char *conf_path, size_t len)
+{
+	char tokens[4096], conf[8192];
+	int n, error;
+
+	if ((error = tr_fs_join(tokens, sizeof(tokens), dir, "tokens")) < 0 ||
+	    (error = tr_fs_mkdirs(tokens, 0700)) < 0 ||
+	    (error = tr_fs_join(conf_path, len, dir, "softhsm2.conf")) < 0)
+		return error;
+	n = snprintf(conf, sizeof(conf),
+		     "# written by tokenrig: a token folder of this run only\n"
+		     "directories.tokendir = %s\n"
+		     "objectstore.backend = file\n"
+		     "log.level = ERROR\n"
+		     "slots.removable = false\n", tokens);
+	if (n < 0 || (size_t)n >= sizeof(conf))
+		return tr_error_set(TR_EINVAL, "token folder path too long");
+	if ((error = tr_fs_write_atomic(conf_path, conf, (size_t)n, 0600)) < 0)
+		return error;
+	setenv("SOFTHSM2_CONF", conf_path, 1);
+	return 0;
+}
+
+static void pad_label(unsigned char out[32], const char *label)
+{
+	size_t n = strlen(label);
+
+	memset(out, ' ', 32);
+	memcpy(out, label, n > 32 ? 32 : n);
+}
+
+/* SoftHSM keeps one uninitialised slot at the end; that is where we init. */
+static int free_slot(tr_p11mod *mod, CK_FUNCTION_LIST *fn, CK_SLOT_ID *slot)
+{
+	CK_SLOT_ID slots[64];
+	CK_ULONG count = 64;
+	CK_TOKEN_INFO info;
+	int error;
+
+	if ((error = tr_p11mod_slot_list(mod, slots, &count)) < 0)
+		return error;
+	for (CK_ULONG i = 0; i < count; i++) {
+		if (fn->C_GetTokenInfo(slots[i], &info) == CKR_OK &&
+		    !(info.flags & CKF_TOKEN_INITIALIZED)) {
+			*slot = slots[i];
+			return 0;
+		}
+	}
+	return tr_error_set(TR_ENOTFOUND, "SoftHSM has no free slot left");
+}
+
+static int attr_value(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE s,
+		      CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type,
+		      unsigned char *buf, CK_ULONG *len)
+{
+	CK_ATTRIBUTE a = { type, buf, *len };
+	CK_RV rv = fn->C_GetAttributeValue(s, obj, &a, 1);
+
+	if (rv != CKR_OK)
+		return tr_error_set(TR_EIO, "C_GetAttributeValue: %s", tr_p11_rv_name(rv));
+	*len = a.ulValueLen;
+	return 0;
+}
+
+/* Rebuilds the generated public key as an EVP_PKEY to certify it. */
+static int public_key(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE s,
+		      CK_OBJECT_HANDLE pub, fx_key_alg alg, EVP_PKEY **out)
+{
+	unsigned char a[1024], b[16];
+	CK_ULONG a_len = sizeof(a), b_len = sizeof(b);
+	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+	BIGNUM *n = NULL, *e = NULL;
+	int error = 0;
+
+	if (!bld)
+		return tr_error_set(TR_ENOMEM, "out of memory");
+	if (alg == FX_KEY_EC_P256) {
+		/* CKA_EC_POINT is a DER OCTET STRING around the point. */
+		const unsigned char *p;
+		ASN1_OCTET_STRING *os;
+
+		if ((error = attr_value(fn, s, pub, CKA_EC_POINT, a, &a_len)) < 0)
+			goto out;
+		p = a;
+		os = d2i_ASN1_OCTET_STRING(NULL, &p, (long)a_len);
+		if (!os) {
+			error = tr_error_set_openssl(TR_ECRYPTO, "CKA_EC_POINT is not DER");
+			goto out;
+		}
+		OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0);
+		OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY,
+						 os->data, (size_t)os->length);
+		params = OSSL_PARAM_BLD_to_param(bld);
+		ASN1_OCTET_STRING_free(os);
+		ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	} else {
+		if ((error = attr_value(fn, s, pub, CKA_MODULUS, a, &a_len)) < 0 ||
+		    (error = attr_value(fn, s, pub, CKA_PUBLIC_EXPONENT, b, &b_len)) < 0)
+			goto out;
+		n = BN_bin2bn(a, (int)a_len, NULL);
+		e = BN_bin2bn(b, (int)b_len, NULL);
+		OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n);
+		OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e);
+		params = OSSL_PARAM_BLD_to_param(bld);
+		ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	}
+	if (!params || !ctx || EVP_PKEY_fromdata_init(ctx) <= 0 ||
+	    EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) <= 0)
+		error = tr_error_set_openssl(TR_ECRYPTO, "rebuilding the token's public key");
+out:
+	BN_free(n);
+	BN_free(e);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
+	EVP_PKEY_CTX_free(ctx);
+	return error;
+}
+
+static int generate_key(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE s,
+			const sh_token_spec *spec, CK_OBJECT_HANDLE *pub)
+{
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_ULONG bits = 2048;
+	CK_BYTE exponent[] = { 0x01, 0x00, 0x01 };
+	CK_BYTE id = spec->key_id;
+	CK_MECHANISM mech = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+	CK_ATTRIBUTE pub_tmpl[] = {
+		{ CKA_TOKEN, &yes, sizeof(yes) },
+		{ CKA_VERIFY, &yes, sizeof(yes) },
+		{ CKA_ID, &id, 1 },
+		{ CKA_LABEL, (void *)spec->key_label, strlen(spec->key_label) },
+		{ CKA_EC_PARAMS, (void *)p256_params, sizeof(p256_params) },
+		{ CKA_PUBLIC_EXPONENT, exponent, sizeof(exponent) },
+	};
+	CK_ATTRIBUTE priv_tmpl[] = {
+		{ CKA_TOKEN, &yes, sizeof(yes) },
+		{ CKA_PRIVATE, &yes, sizeof(yes) },
+		{ CKA_SENSITIVE, &yes, sizeof(yes) },
+		{ CKA_EXTRACTABLE, &no, sizeof(no) },
+		{ CKA_SIGN, &yes, sizeof(yes) },
+		{ CKA_ID, &id, 1 },
+		{ CKA_LABEL, (void *)spec->key_label, strlen(spec->key_label) },
+	};
+	CK_OBJECT_HANDLE priv;
+	CK_ULONG n_pub = 5;
+	CK_RV rv;
+
+	switch (spec->alg) {
+	case FX_KEY_EC_P256:
+		break;
+	case FX_KEY_RSA_2048:
+		mech.mechanism = CKM_RSA_PKCS_KEY_PAIR_GEN;
+		pub_tmpl[4] = (CK_ATTRIBUTE){ CKA_MODULUS_BITS, &bits, sizeof(bits) };
+		n_pub = 6;
+		break;
+	default:
+		return tr_error_set(TR_EINVAL, "SoftHSM2 2.6 cannot hold %s keys (no SM2)",
+				    spec->label);
+	}
+	rv = fn->C_GenerateKeyPair(s, &mech, pub_tmpl, n_pub, priv_tmpl,
+				   sizeof(priv_tmpl) / sizeof(priv_tmpl[0]), pub, &priv);
+	if (rv != CKR_OK)
+		return tr_error_set(TR_EIO, "C_GenerateKeyPair on %s: %s", spec->label,
+				    tr_p11_rv_name(rv));
+	return 0;
+}
+
+static int import_cert(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE s,
+		       const sh_token_spec *spec, X509 *cert)
+{
+	CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+	CK_CERTIFICATE_TYPE type = CKC_X_509;
+	CK_BBOOL yes = CK_TRUE;
+	CK_BYTE id = spec->key_id;
+	unsigned char *der = NULL, *subject = NULL, *issuer = NULL, *serial = NULL;
+	int der_len = i2d_X509(cert, &der);
+	int subject_len = i2d_X509_NAME(X509_get_subject_name(cert), &subject);
+	int issuer_len = i2d_X509_NAME(X509_get_issuer_name(cert), &issuer);
+	int serial_len = i2d_ASN1_INTEGER(X509_get_serialNumber(cert), &serial);
+	CK_OBJECT_HANDLE obj;
+	CK_RV rv;
+	int error = 0;
+
+	if (der_len <= 0 || subject_len <= 0 || issuer_len <= 0 || serial_len <= 0) {
+		error = tr_error_set_openssl(TR_ECRYPTO, "encoding the certificate");
+		goto out;
+	}
+	CK_ATTRIBUTE tmpl[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_CERTIFICATE_TYPE, &type, sizeof(type) },
+		{ CKA_TOKEN, &yes, sizeof(yes) },
+		{ CKA_ID, &id, 1 },
+		{ CKA_LABEL, (void *)spec->key_label, strlen(spec->key_label) },
+		{ CKA_VALUE, der, (CK_ULONG)der_len },
+		{ CKA_SUBJECT, subject, (CK_ULONG)subject_len },
+		{ CKA_ISSUER, issuer, (CK_ULONG)issuer_len },
+		{ CKA_SERIAL_NUMBER, serial, (CK_ULONG)serial_len },
+	};
+	rv = fn->C_CreateObject(s, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &obj);
+	if (rv != CKR_OK)
+		error = tr_error_set(TR_EIO, "C_CreateObject(certificate) on %s: %s",
+				     spec->label, tr_p11_rv_name(rv));
+out:
+	OPENSSL_free(der);
+	OPENSSL_free(subject);
+	OPENSSL_free(issuer);
+	OPENSSL_free(serial);
+	return error;
+}
+
+int sh_softhsm_provision(const char *module_path, fx_pki *pki,
+			 const sh_token_spec *spec)
+{
+	tr_p11mod *mod = NULL;
+	CK_FUNCTION_LIST *fn;
+	CK_SLOT_ID slot;
+	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+	CK_OBJECT_HANDLE pub;
+	unsigned char label[32];
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	CK_RV rv;
+	int error;
+
+	if ((error = tr_p11mod_load(&mod, module_path)) < 0)
+		return error;
+	fn = tr_p11mod_functions(mod);
+	if ((error = free_slot(mod, fn, &slot)) < 0)
+		goto out;
+	pad_label(label, spec->label);
+	rv = fn->C_InitToken(slot, (CK_UTF8CHAR *)spec->so_pin, strlen(spec->so_pin), label);
+	if (rv != CKR_OK) {
+		error = tr_error_set(TR_EIO, "C_InitToken %s: %s", spec->label, tr_p11_rv_name(rv));
+		goto out;
+	}
+	/* SoftHSM renumbers slots after C_InitToken: look the token up again. */
+	if ((error = tr_p11mod_find_token(mod, spec->label, &slot)) < 0)
+		goto out;
+	rv = fn->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
+	if (rv == CKR_OK)
+		rv = fn->C_Login(s, CKU_SO, (CK_UTF8CHAR *)spec->so_pin, strlen(spec->so_pin));
+	if (rv == CKR_OK)
+		rv = fn->C_InitPIN(s, (CK_UTF8CHAR *)spec->user_pin, strlen(spec->user_pin));
+	if (rv == CKR_OK)
+		rv = fn->C_Logout(s);
+	if (rv == CKR_OK)
+		rv = fn->C_Login(s, CKU_USER, (CK_UTF8CHAR *)spec->user_pin,
+				 strlen(spec->user_pin));
+	if (rv != CKR_OK) {
+		error = tr_error_set(TR_EIO, "setting the PINs of %s: %s", spec->label,
+				     tr_p11_rv_name(rv));
+		goto out;
+	}
+	if ((error = generate_key(fn, s, spec, &pub)) < 0 ||
+	    (error = public_key(fn, s, pub, spec->alg, &key)) < 0 ||
+	    (error = fx_pki_issue_unit(pki, spec->ca, key, spec->unit, spec->variant,
+				       &cert)) < 0 ||
+	    (error = import_cert(fn, s, spec, cert)) < 0)
+		goto out;
+	fn->C_Logout(s);
+out:
+	if (s != CK_INVALID_HANDLE)
+		fn->C_CloseSession(s);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	tr_p11mod_release(mod);
+	return error;
+}

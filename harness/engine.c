@@ -1,0 +1,448 @@
+#include "harness/engine.h"
+
+#include "common/clock.h"
+#include "common/error.h"
+#include "harness/portal_client.h"
+#include "harness/report.h"
+#include "harness/scenario.h"
+#include "harness/steps.h"
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define HTTP_TIMEOUT_MS 10000
+
+/* A column of the matrix: one token kind and algorithm of one portal. */
+typedef struct column {
+	char portal[16], kind[16], algorithm[16];
+	int passed, failed, skipped, errors;
+	tr_samples sign_ns, login_ns;
+} column;
+
+typedef struct engine {
+	tr_env *env;
+	const tr_engine_opts *opts;
+	tr_report *report;
+	column *cols;
+	size_t n_cols;
+	struct { char name[16]; tr_portal_client *pc; } clients[8];
+	size_t n_clients;
+	size_t done, total;
+	tr_run_totals *totals;
+} engine;
+
+/* --- watchdog: no case may hang the run --------------------------------- */
+
+static _Atomic uint64_t case_deadline;
+static char case_name[512];
+static const char *watch_out_dir;
+
+static void *watchdog(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		uint64_t d = atomic_load(&case_deadline);
+
+		if (d && tr_clock_ns() > d) {
+			fprintf(stderr, "\ntokenrig: case '%s' ran past its deadline; aborting the run "
+				"(every finished case is in %s)\n", case_name, watch_out_dir);
+			_exit(3);
+		}
+		tr_poll_pause(tr_deadline_after_ms(100), 100);
+	}
+	return NULL;
+}
+
+/* --- scenario files ----------------------------------------------------- */
+
+typedef struct paths {
+	char **v;
+	size_t n, cap;
+} paths;
+
+static int collect(const char *dir, paths *out)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int error = 0;
+
+	if (!d)
+		return tr_error_set(TR_ENOTFOUND, "cannot open suites folder %s", dir);
+	while ((e = readdir(d)) != NULL && !error) {
+		char path[4096];
+		struct stat st;
+		size_t len = strlen(e->d_name);
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (stat(path, &st) != 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			error = collect(path, out);
+		} else if (len > 4 && !strcmp(e->d_name + len - 4, ".scn")) {
+			if (out->n == out->cap) {
+				size_t cap = out->cap ? out->cap * 2 : 64;
+				char **v = realloc(out->v, cap * sizeof(*v));
+
+				if (!v) {
+					error = tr_error_set(TR_ENOMEM, "out of memory");
+					break;
+				}
+				out->v = v;
+				out->cap = cap;
+			}
+			if (!(out->v[out->n++] = strdup(path)))
+				error = tr_error_set(TR_ENOMEM, "out of memory");
+		}
+	}
+	closedir(d);
+	return error;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* --- the matrix --------------------------------------------------------- */
+
+static int build_columns(engine *eng)
+{
+	const tr_token_ref *t;
+	size_t n;
+
+	t = tr_env_tokens(eng->env, &n);
+	eng->cols = calloc(n ? n : 1, sizeof(*eng->cols));
+	if (!eng->cols)
+		return tr_error_set(TR_ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		size_t k;
+
+		for (k = 0; k < eng->n_cols; k++)
+			if (!strcmp(eng->cols[k].portal, t[i].portal) &&
+			    !strcmp(eng->cols[k].kind, t[i].kind) &&
+			    !strcmp(eng->cols[k].algorithm, t[i].algorithm))
+				break;
+		if (k < eng->n_cols)
+			continue;
+		column *c = &eng->cols[eng->n_cols++];
+		snprintf(c->portal, sizeof(c->portal), "%s", t[i].portal);
+		snprintf(c->kind, sizeof(c->kind), "%s", t[i].kind);
+		snprintf(c->algorithm, sizeof(c->algorithm), "%s", t[i].algorithm);
+	}
+	return 0;
+}
+
+static tr_portal_client *client_for(engine *eng, const char *portal)
+{
+	const char *url = tr_env_portal_url(eng->env, portal);
+	size_t i;
+
+	for (i = 0; i < eng->n_clients; i++)
+		if (!strcmp(eng->clients[i].name, portal))
+			return eng->clients[i].pc;
+	if (!url || eng->n_clients == 8)
+		return NULL;
+	if (tr_portal_client_new(&eng->clients[i].pc, url, tr_env_ca_bundle(eng->env),
+				 HTTP_TIMEOUT_MS) < 0)
+		return NULL;
+	snprintf(eng->clients[i].name, sizeof(eng->clients[i].name), "%s", portal);
+	eng->n_clients++;
+	return eng->clients[i].pc;
+}
+
+static size_t matching_columns(engine *eng, const char *portal)
+{
+	size_t n = 0;
+
+	for (size_t k = 0; k < eng->n_cols; k++)
+		n += !strcmp(eng->cols[k].portal, portal);
+	return n;
+}
+
+/* --- progress ----------------------------------------------------------- */
+
+static void progress_start(engine *eng, const char *name)
+{
+	if (eng->opts->tty) {
+		printf("\r\033[K[%zu/%zu] %s", eng->done + 1, eng->total, name);
+		fflush(stdout);
+	}
+}
+
+static void progress_end(engine *eng, const tr_case_result *res, const char *name)
+{
+	static const char *const tags[] = { "PASS", "FAIL", "SKIP", "ERROR" };
+
+	eng->done++;
+	if (eng->opts->tty) {
+		printf("\r\033[K");
+		if (res->status == TR_CASE_FAILED || res->status == TR_CASE_ERROR)
+			printf("%-5s %s\n      %s\n", tags[res->status], name,
+			       res->message ? res->message : "");
+		fflush(stdout);
+		return;
+	}
+	printf("%-5s [%zu/%zu] %s (%.1f ms)\n", tags[res->status], eng->done, eng->total,
+	       name, res->duration_ms);
+	if ((res->status == TR_CASE_FAILED || res->status == TR_CASE_ERROR) && res->message)
+		printf("      %s\n", res->message);
+	if (res->status == TR_CASE_FAILED && res->expected && *res->expected)
+		printf("      expected: %s\n      actual:   %s\n", res->expected, res->actual);
+	fflush(stdout);
+}
+
+static void count(engine *eng, column *col, tr_case_status st)
+{
+	int *t = st == TR_CASE_PASSED ? &eng->totals->passed :
+		 st == TR_CASE_FAILED ? &eng->totals->failed :
+		 st == TR_CASE_SKIPPED ? &eng->totals->skipped : &eng->totals->errors;
+
+	(*t)++;
+	if (!col)
+		return;
+	t = st == TR_CASE_PASSED ? &col->passed : st == TR_CASE_FAILED ? &col->failed :
+	    st == TR_CASE_SKIPPED ? &col->skipped : &col->errors;
+	(*t)++;
+}
+
+static void record(engine *eng, column *col, tr_case_result *res)
+{
+	char name[768];
+
+	size_t off = 0;
+
+	name[0] = '\0';
+	for (size_t i = 0; i < res->n_ids && off < sizeof(name) / 2; i++)
+		off += (size_t)snprintf(name + off, sizeof(name) - off, "%s ", res->ids[i]);
+	snprintf(name + off, sizeof(name) - off, "%s [%s/%s]", res->title ? res->title : "",
+		 res->kind, res->algorithm);
+	count(eng, col, res->status);
+	if (tr_report_add(eng->report, res) < 0)
+		fprintf(stderr, "tokenrig: writing results: %s\n", tr_error_last());
+	progress_end(eng, res, name);
+}
+
+/* --- one case ----------------------------------------------------------- */
+
+static void run_case(engine *eng, const tr_scenario *sc, column *col)
+{
+	tr_case_result res = {
+		.ids = (const char *const *)sc->ids, .n_ids = sc->n_ids, .title = sc->title,
+		.scenario = sc->path, .portal = sc->portal, .kind = col->kind,
+		.algorithm = col->algorithm,
+	};
+	tr_case_timing timing = { &col->sign_ns, &col->login_ns };
+	tr_portal_client *pc = client_for(eng, sc->portal);
+	tr_case_failure fail;
+	tr_http_answer h;
+	tr_case *c = NULL;
+	uint64_t start = tr_clock_ns();
+	int error;
+
+	snprintf(case_name, sizeof(case_name), "%s %s [%s/%s]", sc->ids[0], sc->title,
+		 col->kind, col->algorithm);
+	progress_start(eng, case_name);
+	atomic_store(&case_deadline, tr_deadline_after_ms(eng->opts->case_timeout_ms));
+
+	if (!pc) {
+		res.status = TR_CASE_ERROR;
+		res.message = "no client for the portal";
+		goto out;
+	}
+	/* Every case starts from a portal that has never seen anyone. */
+	error = tr_portal_client_request(pc, "POST", "/admin/reset", NULL, "{}", 2, &h);
+	if (error < 0 || h.status != 200) {
+		snprintf(fail.message, sizeof(fail.message), "resetting the portal failed: %s",
+			 error < 0 ? tr_error_last() : "status not 200");
+		res.status = TR_CASE_ERROR;
+		res.message = fail.message;
+		if (!error)
+			tr_http_answer_clear(&h);
+		goto out;
+	}
+	tr_http_answer_clear(&h);
+
+	if ((error = tr_case_new(&c, sc, eng->env, pc, col->kind, col->algorithm, timing)) < 0) {
+		res.status = TR_CASE_ERROR;
+		snprintf(fail.message, sizeof(fail.message), "%s", tr_error_last());
+		res.message = fail.message;
+		goto out;
+	}
+	error = tr_case_run(c, &fail);
+	res.status = error == 0 ? TR_CASE_PASSED : TR_CASE_FAILED;
+	if (error < 0) {
+		res.message = fail.message;
+		res.step = fail.step;
+		res.expected = fail.expected;
+		res.actual = fail.actual;
+	}
+out:
+	tr_case_free(c);
+	atomic_store(&case_deadline, 0);
+	res.duration_ms = (double)(tr_clock_ns() - start) / 1e6;
+	record(eng, col, &res);
+}
+
+static void run_scenario(engine *eng, const tr_scenario *sc)
+{
+	char reason[256];
+
+	for (size_t k = 0; k < eng->n_cols; k++) {
+		column *col = &eng->cols[k];
+
+		if (strcmp(col->portal, sc->portal))
+			continue;
+		if (!tr_scenario_allows(sc->kinds, sc->n_kinds, col->kind) ||
+		    !tr_scenario_allows(sc->algorithms, sc->n_algorithms, col->algorithm)) {
+			tr_case_result res = {
+				.ids = (const char *const *)sc->ids, .n_ids = sc->n_ids,
+				.title = sc->title, .scenario = sc->path, .portal = sc->portal,
+				.kind = col->kind, .algorithm = col->algorithm,
+				.status = TR_CASE_SKIPPED, .message = reason,
+			};
+
+			snprintf(reason, sizeof(reason), "the scenario needs %s%s%s; this is %s/%s",
+				 sc->n_kinds ? "kind " : "", sc->n_kinds ? sc->kinds[0] : "",
+				 sc->n_algorithms ? " an algorithm it lists" : "", col->kind,
+				 col->algorithm);
+			record(eng, col, &res);
+			continue;
+		}
+		run_case(eng, sc, col);
+	}
+}
+
+static int matches_filter(const tr_scenario *sc, const char *path, const char *filter)
+{
+	if (!filter || !*filter)
+		return 1;
+	if (strstr(path, filter))
+		return 1;
+	for (size_t i = 0; i < sc->n_ids; i++)
+		if (strstr(sc->ids[i], filter))
+			return 1;
+	return 0;
+}
+
+/* --- summary ------------------------------------------------------------ */
+
+static void print_summary(engine *eng)
+{
+	printf("\n%-8s %-16s %6s %6s %7s %6s %11s %11s %11s\n", "portal", "token", "passed",
+	       "failed", "skipped", "errors", "sign p50", "sign p95", "login p50");
+	for (size_t k = 0; k < eng->n_cols; k++) {
+		column *c = &eng->cols[k];
+		tr_summary sign, login;
+		char token[40];
+
+		tr_stats_summarize(&c->sign_ns, &sign);
+		tr_stats_summarize(&c->login_ns, &login);
+		snprintf(token, sizeof(token), "%s/%s", c->kind, c->algorithm);
+		printf("%-8s %-16s %6d %6d %7d %6d %8.3f ms %8.3f ms %8.3f ms\n", c->portal, token,
+		       c->passed, c->failed, c->skipped, c->errors, sign.p50 / 1e6, sign.p95 / 1e6,
+		       login.p50 / 1e6);
+		tr_report_set_latency(eng->report, c->kind, c->algorithm, "sign", &sign);
+		tr_report_set_latency(eng->report, c->kind, c->algorithm, "login", &login);
+	}
+}
+
+int tr_engine_run(tr_env *env, const tr_engine_opts *opts, tr_run_totals *totals)
+{
+	engine eng = { .env = env, .opts = opts, .totals = totals };
+	tr_scenario **parsed = NULL;
+	paths files = { 0 };
+	uint64_t start = tr_clock_ns();
+	pthread_t watch;
+	int error;
+
+	memset(totals, 0, sizeof(*totals));
+	watch_out_dir = opts->out_dir;
+	if ((error = tr_report_open(&eng.report, opts->out_dir)) < 0 ||
+	    (error = build_columns(&eng)) < 0 ||
+	    (error = collect(opts->suites_dir, &files)) < 0)
+		goto out;
+	qsort(files.v, files.n, sizeof(*files.v), cmp_str);
+	if (!(parsed = calloc(files.n ? files.n : 1, sizeof(*parsed)))) {
+		error = tr_error_set(TR_ENOMEM, "out of memory");
+		goto out;
+	}
+
+	/* Parse everything first, so the progress knows the number of cases. */
+	for (size_t i = 0; i < files.n; i++) {
+		if (tr_scenario_load(&parsed[i], files.v[i]) < 0) {
+			parsed[i] = NULL;
+			eng.total++;
+			continue;
+		}
+		if (!matches_filter(parsed[i], files.v[i], opts->filter)) {
+			tr_scenario_free(parsed[i]);
+			parsed[i] = NULL;
+			files.v[i][0] = '\0';
+			continue;
+		}
+		eng.total += matching_columns(&eng, parsed[i]->portal) ?
+			     matching_columns(&eng, parsed[i]->portal) : 1;
+	}
+	if (pthread_create(&watch, NULL, watchdog, NULL) == 0)
+		pthread_detach(watch);
+
+	for (size_t i = 0; i < files.n; i++) {
+		tr_scenario *sc = parsed[i];
+
+		if (!files.v[i][0])
+			continue;
+		if (!sc) {
+			/* Re-parse for the message: it names file:line. */
+			tr_scenario_load(&sc, files.v[i]);
+			char msg[1024];
+			tr_case_result res = { .title = files.v[i], .scenario = files.v[i],
+					       .portal = "-", .kind = "-", .algorithm = "-",
+					       .status = TR_CASE_ERROR, .message = msg };
+
+			snprintf(msg, sizeof(msg), "%s", tr_error_last());
+			record(&eng, NULL, &res);
+			continue;
+		}
+		if (!matching_columns(&eng, sc->portal)) {
+			char msg[256];
+			tr_case_result res = { .ids = (const char *const *)sc->ids, .n_ids = sc->n_ids,
+					       .title = sc->title, .scenario = sc->path,
+					       .portal = sc->portal, .kind = "-", .algorithm = "-",
+					       .status = TR_CASE_ERROR, .message = msg };
+
+			snprintf(msg, sizeof(msg), "%s: portal '%s' is not served by this rig",
+				 sc->path, sc->portal);
+			record(&eng, NULL, &res);
+			continue;
+		}
+		run_scenario(&eng, sc);
+	}
+	totals->wall_s = (double)(tr_clock_ns() - start) / 1e9;
+	print_summary(&eng);
+	error = tr_report_finish(eng.report, totals->wall_s);
+out:
+	for (size_t i = 0; i < files.n; i++) {
+		if (parsed)
+			tr_scenario_free(parsed[i]);
+		free(files.v[i]);
+	}
+	free(files.v);
+	free(parsed);
+	for (size_t i = 0; i < eng.n_clients; i++)
+		tr_portal_client_free(eng.clients[i].pc);
+	for (size_t k = 0; k < eng.n_cols; k++) {
+		tr_samples_free(&eng.cols[k].sign_ns);
+		tr_samples_free(&eng.cols[k].login_ns);
+	}
+	free(eng.cols);
+	tr_report_free(eng.report);
+	return error;
+}

@@ -1,0 +1,431 @@
+#include "harness/env.h"
+
+#include "common/clock.h"
+#include "common/error.h"
+#include "common/fsutil.h"
+#include "common/p11mod.h"
+#include "common/proc.h"
+#include "emulators/softhsm/provision.h"
+#include "fixtures/pki.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define READY_TIMEOUT_MS 15000
+#define STOP_TIMEOUT_MS 5000
+
+/* The portals the rig serves and the CA that issues each one's tokens. */
+static const struct {
+	const char *portal;
+	const char *ca;
+} portals[] = {
+	{ "suzhou", "suzhou" },
+};
+
+static const struct {
+	const char *name;
+	fx_key_alg alg;
+} algorithms[] = {
+	{ "p256", FX_KEY_EC_P256 },
+	{ "rsa2048", FX_KEY_RSA_2048 },
+};
+
+/* Two distinct units per portal: the one a scenario drives, and another. */
+static const char *const roles[] = { "a", "b" };
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+struct tr_env {
+	char dir[PATH_MAX];
+	char ca_bundle[PATH_MAX];
+	int detach;
+	pid_t portal_pid;
+	json_t *urls;
+	tr_token_ref *tokens;
+	size_t n_tokens;
+	tr_p11mod *softhsm;   /* held so the module is loaded once per run */
+};
+
+static int path_in(const tr_env *env, const char *name, char *buf, size_t len)
+{
+	return tr_fs_join(buf, len, env->dir, name);
+}
+
+/* The other programs live next to this one. */
+static int sibling_program(const char *name, char *buf, size_t len)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return tr_error_set(TR_EIO, "readlink /proc/self/exe: %s", strerror(errno));
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (!slash)
+		return tr_error_set(TR_EIO, "odd executable path %s", self);
+	*slash = '\0';
+	return tr_fs_join(buf, len, self, name);
+}
+
+static int random_digits(char *out, size_t n)
+{
+	unsigned char raw[32];
+
+	if (n > sizeof(raw) || RAND_bytes(raw, (int)n) != 1)
+		return tr_error_set_openssl(TR_ECRYPTO, "RAND_bytes");
+	for (size_t i = 0; i < n; i++)
+		out[i] = (char)('0' + raw[i] % 10);
+	out[n] = '\0';
+	return 0;
+}
+
+/* The Suzhou rule: a new token's PIN is the last 6 of the operator's ID. */
+static void default_pin(const fx_unit *unit, char *pin, size_t len)
+{
+	size_t n = strlen(unit->operator_id);
+
+	snprintf(pin, len, "%s", n >= 6 ? unit->operator_id + n - 6 : unit->operator_id);
+}
+
+static int provision_tokens(tr_env *env, fx_pki *pki, uint64_t seed)
+{
+	char so_pin[16];
+	size_t max = N_OF(portals) * N_OF(roles) * N_OF(algorithms);
+	int error;
+
+	if ((error = random_digits(so_pin, 8)) < 0)
+		return error;
+	env->tokens = calloc(max, sizeof(*env->tokens));
+	if (!env->tokens)
+		return tr_error_set(TR_ENOMEM, "out of memory");
+
+	for (size_t p = 0; p < N_OF(portals); p++) {
+		for (size_t r = 0; r < N_OF(roles); r++) {
+			fx_unit unit;
+
+			if ((error = fx_unit_generate(&unit, seed, portals[p].portal, (unsigned)r)) < 0)
+				return error;
+			for (size_t a = 0; a < N_OF(algorithms); a++) {
+				tr_token_ref *t = &env->tokens[env->n_tokens];
+				sh_token_spec spec = {
+					.key_label = "unit",
+					.key_id = 1,
+					.alg = algorithms[a].alg,
+					.unit = &unit,
+					.ca = portals[p].ca,
+					.variant = FX_VARIANT_VALID,
+				};
+
+				snprintf(t->kind, sizeof(t->kind), "softhsm");
+				snprintf(t->algorithm, sizeof(t->algorithm), "%s", algorithms[a].name);
+				snprintf(t->portal, sizeof(t->portal), "%s", portals[p].portal);
+				snprintf(t->role, sizeof(t->role), "%s", roles[r]);
+				snprintf(t->label, sizeof(t->label), "%s-%s-%s", portals[p].portal,
+					 roles[r], algorithms[a].name);
+				snprintf(t->module, sizeof(t->module), "%s", SH_SOFTHSM_MODULE);
+				snprintf(t->uri, sizeof(t->uri), "pkcs11:token=%s;object=unit", t->label);
+				t->unit = unit;
+				default_pin(&unit, t->pin, sizeof(t->pin));
+				snprintf(t->so_pin, sizeof(t->so_pin), "%s", so_pin);
+				spec.label = t->label;
+				spec.user_pin = t->pin;
+				spec.so_pin = t->so_pin;
+				if ((error = sh_softhsm_provision(SH_SOFTHSM_MODULE, pki, &spec)) < 0)
+					return error;
+				env->n_tokens++;
+			}
+		}
+	}
+	return 0;
+}
+
+static int start_portal(tr_env *env)
+{
+	char prog[PATH_MAX], pki[PATH_MAX], ready[PATH_MAX], log[PATH_MAX];
+	char list[256] = "";
+	char *argv[12];
+	int argc = 0, error;
+	tr_proc_opts opts = { .log_path = log, .detach = env->detach,
+			      .die_with_parent = !env->detach };
+	uint64_t deadline;
+	json_error_t jerr;
+
+	for (size_t p = 0; p < N_OF(portals); p++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+			 p ? "," : "", portals[p].portal);
+	if ((error = sibling_program("tokenrig-portal", prog, sizeof(prog))) < 0 ||
+	    (error = path_in(env, "pki", pki, sizeof(pki))) < 0 ||
+	    (error = path_in(env, "portal.ready", ready, sizeof(ready))) < 0 ||
+	    (error = path_in(env, "portal.log", log, sizeof(log))) < 0)
+		return error;
+	argv[argc++] = prog;
+	argv[argc++] = "--portals";
+	argv[argc++] = list;
+	argv[argc++] = "--pki";
+	argv[argc++] = pki;
+	argv[argc++] = "--admin";
+	argv[argc++] = "--ready";
+	argv[argc++] = ready;
+	if (!env->detach)
+		argv[argc++] = "--die-with-parent";
+	argv[argc] = NULL;
+
+	unlink(ready);
+	if ((error = tr_proc_spawn(&env->portal_pid, argv, &opts)) < 0)
+		return error;
+	deadline = tr_deadline_after_ms(READY_TIMEOUT_MS);
+	while (access(ready, R_OK) != 0) {
+		if (!tr_proc_alive(env->portal_pid))
+			return tr_error_set(TR_EIO, "the portal exited while starting; see %s", log);
+		if (tr_deadline_passed(deadline))
+			return tr_error_set(TR_ETIMEDOUT, "the portal was not ready within %d ms; see %s",
+					    READY_TIMEOUT_MS, log);
+		tr_poll_pause(deadline, 5);
+	}
+	env->urls = json_load_file(ready, 0, &jerr);
+	if (!json_is_object(env->urls))
+		return tr_error_set(TR_EPARSE, "%s:%d: %s", ready, jerr.line, jerr.text);
+	return 0;
+}
+
+static int write_pids(tr_env *env)
+{
+	char path[PATH_MAX], text[256];
+	int n;
+
+	if (path_in(env, "pids", path, sizeof(path)) < 0)
+		return TR_EINVAL;
+	n = snprintf(text, sizeof(text), "portal %ld %llu\n", (long)env->portal_pid,
+		     tr_proc_start_time(env->portal_pid));
+	return tr_fs_write_atomic(path, text, (size_t)n, 0644);
+}
+
+static int write_tokens_json(tr_env *env)
+{
+	json_t *list = json_array();
+	char path[PATH_MAX], *text;
+	int error;
+
+	for (size_t i = 0; i < env->n_tokens; i++) {
+		const tr_token_ref *t = &env->tokens[i];
+
+		json_array_append_new(list, json_pack(
+			"{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s}}",
+			"kind", t->kind, "algorithm", t->algorithm, "portal", t->portal,
+			"role", t->role, "label", t->label, "module", t->module, "uri", t->uri,
+			"unit", "name", t->unit.unit_name, "uscc", t->unit.uscc,
+			"ss_number", t->unit.ss_number, "operator_name", t->unit.operator_name,
+			"operator_id", t->unit.operator_id, "operator_phone", t->unit.operator_phone));
+	}
+	text = json_dumps(list, JSON_INDENT(1));
+	json_decref(list);
+	if (!text)
+		return tr_error_set(TR_ENOMEM, "out of memory");
+	error = path_in(env, "tokens.json", path, sizeof(path));
+	if (!error)
+		error = tr_fs_write_atomic(path, text, strlen(text), 0644);
+	free(text);
+	return error;
+}
+
+static void sh_quote(FILE *f, const char *name, const char *value)
+{
+	fprintf(f, "export %s='", name);
+	for (; *value; value++) {
+		if (*value == '\'')
+			fputs("'\\''", f);
+		else
+			fputc(*value, f);
+	}
+	fputs("'\n", f);
+}
+
+static int write_env_sh(tr_env *env)
+{
+	char path[PATH_MAX], conf[PATH_MAX + 64], *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	const tr_token_ref *first = env->n_tokens ? &env->tokens[0] : NULL;
+	const char *portal;
+	json_t *url;
+	int error;
+
+	if (!f)
+		return tr_error_set(TR_ENOMEM, "out of memory");
+	fputs("# tokenrig environment: source this file. Written by `tokenrig env up`.\n", f);
+	snprintf(conf, sizeof(conf), "%s/softhsm/softhsm2.conf", env->dir);
+	sh_quote(f, "SOFTHSM2_CONF", conf);
+	sh_quote(f, "TOKENRIG_P11_MODULE", SH_SOFTHSM_MODULE);
+	sh_quote(f, "TOKENRIG_SOFTHSM_MODULE", SH_SOFTHSM_MODULE);
+	if (first) {
+		sh_quote(f, "TOKENRIG_TOKEN_LABEL", first->label);
+		sh_quote(f, "TOKENRIG_TOKEN_URI", first->uri);
+		sh_quote(f, "TOKENRIG_USER_PIN", first->pin);
+		sh_quote(f, "TOKENRIG_SO_PIN", first->so_pin);
+	}
+	sh_quote(f, "TOKENRIG_CA_BUNDLE", env->ca_bundle);
+	json_object_foreach(env->urls, portal, url) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "TOKENRIG_PORTAL_%s_URL", portal);
+		for (char *c = name; *c; c++)
+			*c = (char)toupper((unsigned char)*c);
+		sh_quote(f, name, json_string_value(url) ? json_string_value(url) : "");
+	}
+	fclose(f);
+	error = path_in(env, "env.sh", path, sizeof(path));
+	if (!error)
+		error = tr_fs_write_atomic(path, text, len, 0600);
+	free(text);
+	return error;
+}
+
+/* An env whose recorded processes still run must be brought down first. */
+static int check_not_up(const char *dir)
+{
+	char path[PATH_MAX], *text = NULL, name[32];
+	long pid;
+	unsigned long long start;
+	int up = 0;
+
+	if (tr_fs_join(path, sizeof(path), dir, "pids") < 0 ||
+	    tr_fs_read_all(path, 65536, &text, NULL) < 0)
+		return 0;
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+		if (sscanf(line, "%31s %ld %llu", name, &pid, &start) == 3 &&
+		    tr_proc_start_time((pid_t)pid) == start)
+			up = 1;
+	free(text);
+	if (up)
+		return tr_error_set(TR_EINVAL,
+				    "an environment is already up in %s: run `tokenrig env down --dir %s` first",
+				    dir, dir);
+	return 0;
+}
+
+int tr_env_up(tr_env **out, const tr_env_opts *opts)
+{
+	tr_env *env = calloc(1, sizeof(*env));
+	char pki_dir[PATH_MAX], sh_dir[PATH_MAX], conf[PATH_MAX];
+	fx_pki *pki = NULL;
+	int error;
+
+	*out = NULL;
+	if (!env)
+		return tr_error_set(TR_ENOMEM, "out of memory");
+	env->detach = opts->detach;
+	if (!realpath(opts->dir, env->dir) &&
+	    (tr_fs_mkdirs(opts->dir, 0755) < 0 || !realpath(opts->dir, env->dir))) {
+		error = tr_error_set(TR_EIO, "run folder %s: %s", opts->dir, strerror(errno));
+		goto out;
+	}
+	if ((error = check_not_up(env->dir)) < 0 ||
+	    (error = tr_fs_remove_tree(env->dir)) < 0 ||
+	    (error = tr_fs_mkdirs(env->dir, 0755)) < 0 ||
+	    (error = path_in(env, "pki", pki_dir, sizeof(pki_dir))) < 0 ||
+	    (error = path_in(env, "softhsm", sh_dir, sizeof(sh_dir))) < 0 ||
+	    (error = tr_fs_join(env->ca_bundle, sizeof(env->ca_bundle), pki_dir,
+				"tls/ca.pem")) < 0)
+		goto out;
+	if ((error = fx_pki_create(&pki, pki_dir, time(NULL))) < 0 ||
+	    (error = sh_softhsm_configure(sh_dir, conf, sizeof(conf))) < 0)
+		goto out;
+	if ((error = tr_p11mod_load(&env->softhsm, SH_SOFTHSM_MODULE)) < 0) {
+		error = tr_error_set(TR_EDEPEND, "%s (install softhsm2: ci/install-deps)",
+				     tr_error_last());
+		goto out;
+	}
+	if ((error = provision_tokens(env, pki, opts->seed)) < 0 ||
+	    (error = start_portal(env)) < 0 ||
+	    (error = write_pids(env)) < 0 ||
+	    (error = write_tokens_json(env)) < 0 ||
+	    (error = write_env_sh(env)) < 0)
+		goto out;
+out:
+	fx_pki_free(pki);
+	if (error < 0) {
+		char msg[1024];
+
+		/* Stopping the portal must not overwrite the reason we stop it. */
+		snprintf(msg, sizeof(msg), "%s", tr_error_last());
+		env->detach = 0;
+		tr_env_free(env);
+		return tr_error_set(error, "%s", msg);
+	}
+	*out = env;
+	return 0;
+}
+
+void tr_env_free(tr_env *env)
+{
+	if (!env)
+		return;
+	if (!env->detach && env->portal_pid > 0) {
+		char path[PATH_MAX];
+
+		tr_proc_stop(env->portal_pid, STOP_TIMEOUT_MS);
+		if (path_in(env, "pids", path, sizeof(path)) == 0)
+			unlink(path);
+	}
+	tr_p11mod_release(env->softhsm);
+	json_decref(env->urls);
+	free(env->tokens);
+	free(env);
+}
+
+int tr_env_down(const char *dir)
+{
+	char path[PATH_MAX], *text = NULL, name[32];
+	long pid;
+	unsigned long long start;
+	int error;
+
+	if ((error = tr_fs_join(path, sizeof(path), dir, "pids")) < 0)
+		return error;
+	if ((error = tr_fs_read_all(path, 65536, &text, NULL)) < 0) {
+		if (error == TR_ENOTFOUND)
+			return tr_error_set(TR_ENOTFOUND, "no environment is up in %s", dir);
+		return error;
+	}
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		if (sscanf(line, "%31s %ld %llu", name, &pid, &start) != 3)
+			continue;
+		/* A recycled PID belongs to someone else: leave it alone. */
+		if (tr_proc_start_time((pid_t)pid) != start)
+			continue;
+		if (tr_proc_stop((pid_t)pid, STOP_TIMEOUT_MS) < 0)
+			error = TR_ETIMEDOUT;
+	}
+	free(text);
+	unlink(path);
+	return error;
+}
+
+const char *tr_env_dir(const tr_env *env)
+{
+	return env->dir;
+}
+
+const char *tr_env_ca_bundle(const tr_env *env)
+{
+	return env->ca_bundle;
+}
+
+const char *tr_env_portal_url(const tr_env *env, const char *portal)
+{
+	return json_string_value(json_object_get(env->urls, portal));
+}
+
+const tr_token_ref *tr_env_tokens(const tr_env *env, size_t *n)
+{
+	*n = env->n_tokens;
+	return env->tokens;
+}

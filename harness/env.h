@@ -1,0 +1,59 @@
+/*
+ * The rig's environment: fixture PKI, emulated tokens and mock portals in
+ * one run folder. `tokenrig run` brings one up for itself; `tokenrig env up`
+ * brings one up for people and leaves it running until `env down`.
+ *
+ * Files in DIR:
+ *   pki/            fixture PKI (fixtures/pki.h)
+ *   softhsm/        SoftHSM2 config and token folder of this run
+ *   tokens.json     every token: kind, algorithm, portal, role, URI, unit
+ *   env.sh          exports for people (PINs included: it is for poking the
+ *                   tokens by hand, never copied into reports)
+ *   pids            processes started, "name pid starttime", for env down
+ *   portal.log      the portal's request log
+ */
+#ifndef TR_HARNESS_ENV_H
+#define TR_HARNESS_ENV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fixtures/ident.h"
+
+typedef struct tr_env tr_env;
+
+/* One provisioned token that scenarios can use. */
+typedef struct tr_token_ref {
+	char kind[16];       /* "softhsm" */
+	char algorithm[16];  /* "p256", "rsa2048" */
+	char portal[16];     /* the portal whose CA issued it */
+	char role[8];        /* "a", "b": distinct units of a portal */
+	char label[33];
+	char module[256];
+	char uri[256];
+	fx_unit unit;
+	char pin[32];
+	char so_pin[32];
+} tr_token_ref;
+
+typedef struct tr_env_opts {
+	const char *dir;
+	int detach;          /* env up: processes outlive this one */
+	uint64_t seed;       /* identity data */
+} tr_env_opts;
+
+int tr_env_up(tr_env **out, const tr_env_opts *opts);
+
+/* Stops what this env started (when not detached) and frees it. */
+void tr_env_free(tr_env *env);
+
+/* Stops what `env up` started in dir, by the PIDs it recorded. */
+int tr_env_down(const char *dir);
+
+const char *tr_env_dir(const tr_env *env);
+const char *tr_env_ca_bundle(const tr_env *env);
+/* Base URL of a portal, NULL when it does not run. */
+const char *tr_env_portal_url(const tr_env *env, const char *portal);
+const tr_token_ref *tr_env_tokens(const tr_env *env, size_t *n);
+
+#endif

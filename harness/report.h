@@ -1,0 +1,53 @@
+/*
+ * Result files of a run: OUT/results.json and OUT/junit.xml. Both are
+ * rewritten atomically after every case, so a run that dies keeps every
+ * case that finished, in files that are always complete and valid.
+ */
+#ifndef TR_HARNESS_REPORT_H
+#define TR_HARNESS_REPORT_H
+
+#include <stddef.h>
+
+#include "harness/stats.h"
+
+typedef struct tr_report tr_report;
+
+typedef enum tr_case_status {
+	TR_CASE_PASSED,
+	TR_CASE_FAILED,
+	TR_CASE_SKIPPED,
+	TR_CASE_ERROR,     /* the case could not run: bad scenario file, rig fault */
+} tr_case_status;
+
+typedef struct tr_case_result {
+	const char *const *ids;
+	size_t n_ids;
+	const char *title;
+	const char *scenario;   /* file path */
+	const char *portal;
+	const char *kind;       /* "softhsm", ... */
+	const char *algorithm;  /* "p256", ... */
+	tr_case_status status;
+	double duration_ms;
+	const char *message;    /* why it failed / was skipped */
+	const char *step;       /* the step that failed */
+	const char *expected;
+	const char *actual;
+} tr_case_result;
+
+int tr_report_open(tr_report **out, const char *out_dir);
+void tr_report_free(tr_report *rep);
+
+/* Records one finished case and rewrites both files. */
+int tr_report_add(tr_report *rep, const tr_case_result *res);
+
+/* Records the latency summary of a token kind and algorithm. */
+int tr_report_set_latency(tr_report *rep, const char *kind, const char *algorithm,
+			  const char *stage, const tr_summary *sum);
+
+/* Rewrites the files with the final figures (wall time of the run). */
+int tr_report_finish(tr_report *rep, double wall_s);
+
+const char *tr_case_status_name(tr_case_status st);
+
+#endif

@@ -1,0 +1,745 @@
+#include "harness/steps.h"
+
+#include "common/clock.h"
+#include "common/error.h"
+#include "harness/token.h"
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_ROLES 4
+#define ASSISTANT_VERSION "5.0.22.606"
+
+typedef struct role {
+	const tr_token_ref *ref;
+	tr_token *tok;
+	int logged_in;
+} role;
+
+struct tr_case {
+	const tr_scenario *sc;
+	const tr_env *env;
+	tr_portal_client *pc;
+	const char *kind, *algorithm;
+	tr_case_timing timing;
+	json_t *vars;    /* name -> string */
+	json_t *texts;   /* site -> the site's client-side texts */
+	role roles[MAX_ROLES];
+	size_t n_roles;
+	const tr_step *step;  /* the step running, for error positions */
+};
+
+/* --- variables ---------------------------------------------------------- */
+
+static void set_var(tr_case *c, const char *prefix, const char *name, const char *value)
+{
+	char key[128];
+
+	snprintf(key, sizeof(key), "%s%s", prefix, name);
+	json_object_set_new(c->vars, key, json_string(value));
+}
+
+static void wrong_pin_of(const char *pin, char *out, size_t len)
+{
+	size_t n;
+
+	snprintf(out, len, "%s", pin);
+	n = strlen(out);
+	if (n > 0)
+		out[n - 1] = out[n - 1] >= '0' && out[n - 1] <= '8' ? out[n - 1] + 1 : '0';
+}
+
+static void add_role_vars(tr_case *c, const tr_token_ref *t, const char *prefix)
+{
+	char wrong[32];
+
+	wrong_pin_of(t->pin, wrong, sizeof(wrong));
+	set_var(c, prefix, "pin", t->pin);
+	set_var(c, prefix, "wrong_pin", wrong);
+	set_var(c, prefix, "so_pin", t->so_pin);
+	set_var(c, prefix, "unit.name", t->unit.unit_name);
+	set_var(c, prefix, "unit.uscc", t->unit.uscc);
+	set_var(c, prefix, "unit.ss_number", t->unit.ss_number);
+	set_var(c, prefix, "operator.name", t->unit.operator_name);
+	set_var(c, prefix, "operator.id", t->unit.operator_id);
+	set_var(c, prefix, "operator.phone", t->unit.operator_phone);
+	set_var(c, prefix, "token.label", t->label);
+}
+
+/* Where a message about the current step points. */
+static int step_error(tr_case *c, int code, const char *what)
+{
+	return tr_error_set(code, "%s:%d: %s", c->sc->path, c->step ? c->step->line : 0, what);
+}
+
+/* Expands ${name} from the case's variables; an unknown name is an error. */
+static int resolve(tr_case *c, const char *in, char **out)
+{
+	size_t cap = strlen(in) + 64, len = 0;
+	char *buf = malloc(cap);
+	const char *p = in;
+
+	if (!buf)
+		return tr_error_set(TR_ENOMEM, "out of memory");
+	while (*p) {
+		const char *value = NULL, *end;
+		char name[128];
+		size_t vlen, n;
+
+		if (p[0] == '$' && p[1] == '{' && (end = strchr(p + 2, '}')) != NULL) {
+			n = (size_t)(end - p - 2);
+			if (n == 0 || n >= sizeof(name)) {
+				free(buf);
+				return step_error(c, TR_EINVAL, "empty or overlong ${...}");
+			}
+			memcpy(name, p + 2, n);
+			name[n] = '\0';
+			value = json_string_value(json_object_get(c->vars, name));
+			if (!value) {
+				char msg[200];
+
+				free(buf);
+				snprintf(msg, sizeof(msg), "unknown variable ${%s}", name);
+				return step_error(c, TR_EINVAL, msg);
+			}
+			p = end + 1;
+		} else {
+			value = p;
+			vlen = 1;
+			p++;
+			goto append;
+		}
+		vlen = strlen(value);
+append:
+		if (len + vlen + 1 > cap) {
+			char *grown;
+
+			while (len + vlen + 1 > cap)
+				cap *= 2;
+			if (!(grown = realloc(buf, cap))) {
+				free(buf);
+				return tr_error_set(TR_ENOMEM, "out of memory");
+			}
+			buf = grown;
+		}
+		memcpy(buf + len, value, vlen);
+		len += vlen;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	return 0;
+}
+
+/* The resolved value of key, or of fallback (itself resolved) when absent. */
+static int resolve_key(tr_case *c, const char *key, const char *fallback, char **out)
+{
+	const char *raw = tr_step_get(c->step, key);
+
+	*out = NULL;
+	if (!raw)
+		raw = fallback;
+	if (!raw)
+		return 0;
+	return resolve(c, raw, out);
+}
+
+/* --- answers -------------------------------------------------------------- */
+
+/* A step's answer: the portal's JSON (or a client-side one) + HTTP status. */
+typedef struct answer {
+	long status;   /* 0: no HTTP exchange (client-side outcome) */
+	json_t *json;
+} answer;
+
+static void answer_clear(answer *a)
+{
+	json_decref(a->json);
+	a->json = NULL;
+	a->status = 0;
+}
+
+static void answer_from_http(answer *a, tr_http_answer *h)
+{
+	a->status = h->status;
+	a->json = h->json ? json_incref(h->json) :
+		  json_pack("{s:b, s:s, s:s}", "ok", 0, "code", "NOT_JSON", "raw", h->body);
+}
+
+static const char *text_key(int code)
+{
+	switch (code) {
+	case TR_TOKEN_EPIN_INCORRECT: return "pin_incorrect";
+	case TR_TOKEN_EPIN_LOCKED: return "pin_locked";
+	case TR_TOKEN_ENOTOKEN: return "no_token";
+	case TR_TOKEN_ENODRIVER: return "driver_missing";
+	case TR_TOKEN_EREMOVED: return "read_failed";
+	default: return "assistant_exception";
+	}
+}
+
+/*
+ * The harness plays the page and the certificate assistant: a token failure
+ * becomes the text the site's page shows for it.
+ */
+static void answer_from_token(answer *a, tr_case *c, const char *site, int code,
+			      role *r)
+{
+	json_t *texts = site ? json_object_get(c->texts, site) : NULL;
+	const char *msg = json_string_value(json_object_get(texts, text_key(code)));
+
+	a->status = 0;
+	a->json = json_pack("{s:b, s:s, s:s, s:s}", "ok", 0, "code", tr_token_error_name(code),
+			    "message", msg ? msg : tr_error_last(), "detail", tr_error_last());
+	if ((code == TR_TOKEN_EPIN_INCORRECT || code == TR_TOKEN_EPIN_LOCKED) && r && r->tok)
+		json_object_set_new(a->json, "tries", json_integer(tr_token_pin_tries(r->tok)));
+}
+
+static int http(tr_case *c, const char *method, const char *path, const char *bearer,
+		json_t *body, answer *a)
+{
+	tr_http_answer h;
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	int error;
+
+	error = tr_portal_client_request(c->pc, method, path, bearer, text,
+					 text ? strlen(text) : 0, &h);
+	free(text);
+	if (error < 0)
+		return error;
+	answer_from_http(a, &h);
+	tr_http_answer_clear(&h);
+	return 0;
+}
+
+static int answer_ok(const answer *a)
+{
+	return json_is_true(json_object_get(a->json, "ok"));
+}
+
+/* --- tokens ------------------------------------------------------------- */
+
+static role *find_role(tr_case *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_roles; i++)
+		if (!strcmp(c->roles[i].ref->role, name))
+			return &c->roles[i];
+	return NULL;
+}
+
+/* The role named by the step's `token`, else the scenario's default. */
+static int step_role(tr_case *c, role **out)
+{
+	const char *name = tr_step_get(c->step, "token");
+
+	*out = find_role(c, name ? name : c->sc->token);
+	if (!*out) {
+		char msg[160];
+
+		snprintf(msg, sizeof(msg), "no token role '%s' for %s/%s", name ? name : c->sc->token,
+			 c->kind, c->algorithm);
+		return step_error(c, TR_EINVAL, msg);
+	}
+	return 0;
+}
+
+static int role_open(role *r)
+{
+	if (r->tok)
+		return 0;
+	return tr_token_open_p11(&r->tok, r->ref->module, r->ref->uri);
+}
+
+static int role_login(tr_case *c, role *r, const char *pin)
+{
+	int error;
+
+	/* The assistant asks for the PIN every time: start logged out. */
+	if (r->logged_in) {
+		tr_token_logout(r->tok);
+		r->logged_in = 0;
+	}
+	if ((error = tr_token_login(r->tok, pin)) < 0)
+		return error;
+	r->logged_in = 1;
+	return 0;
+}
+
+static char *base64(const unsigned char *data, size_t len)
+{
+	char *out = malloc(4 * ((len + 2) / 3) + 1);
+
+	if (out)
+		EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+	return out;
+}
+
+static int sign_text(tr_case *c, role *r, const char *text, char **sig_b64)
+{
+	unsigned char *sig = NULL;
+	size_t sig_len = 0;
+	uint64_t ns = 0;
+	int error;
+
+	error = tr_token_sign(r->tok, (const unsigned char *)text, strlen(text), &sig, &sig_len, &ns);
+	if (error < 0)
+		return error;
+	if (c->timing.sign_ns)
+		tr_samples_add(c->timing.sign_ns, ns);
+	*sig_b64 = base64(sig, sig_len);
+	free(sig);
+	return *sig_b64 ? 0 : tr_error_set(TR_ENOMEM, "out of memory");
+}
+
+/* --- actions ------------------------------------------------------------ */
+
+static int site_texts(tr_case *c, const char *site)
+{
+	char path[256];
+	answer a = { 0 };
+	int error;
+
+	if (json_object_get(c->texts, site))
+		return 0;
+	snprintf(path, sizeof(path), "/%s/ui", site);
+	if ((error = http(c, "GET", path, NULL, NULL, &a)) < 0)
+		return error;
+	json_object_set(c->texts, site, json_object_get(a.json, "texts") ?
+				       json_object_get(a.json, "texts") : json_object());
+	answer_clear(&a);
+	return 0;
+}
+
+static int do_ca_login(tr_case *c, answer *a)
+{
+	char *site = NULL, *pin = NULL, *assistant = NULL, *sig = NULL, *cert = NULL;
+	char path[256], fallback[32];
+	const unsigned char *der;
+	size_t der_len;
+	json_t *body = NULL;
+	answer ch = { 0 };
+	role *r;
+	uint64_t start;
+	int error;
+
+	if ((error = step_role(c, &r)) < 0 ||
+	    (error = resolve_key(c, "site", NULL, &site)) < 0)
+		goto out;
+	snprintf(fallback, sizeof(fallback), "${%s.pin}", r->ref->role);
+	if ((error = resolve_key(c, "pin", fallback, &pin)) < 0 ||
+	    (error = resolve_key(c, "assistant", ASSISTANT_VERSION, &assistant)) < 0 ||
+	    (error = site_texts(c, site)) < 0)
+		goto out;
+
+	if ((error = role_open(r)) < 0) {
+		answer_from_token(a, c, site, error, r);
+		error = 0;
+		goto out;
+	}
+	start = tr_clock_ns();
+	snprintf(path, sizeof(path), "/%s/challenge", site);
+	body = json_object();
+	if ((error = http(c, "POST", path, NULL, body, &ch)) < 0)
+		goto out;
+	if (!answer_ok(&ch)) {
+		*a = ch;
+		ch.json = NULL;
+		goto out;
+	}
+	if ((error = role_login(c, r, pin)) < 0 ||
+	    (error = sign_text(c, r, json_string_value(json_object_get(ch.json, "challenge")) ?
+				     json_string_value(json_object_get(ch.json, "challenge")) : "",
+			       &sig)) < 0 ||
+	    (error = tr_token_certificate(r->tok, &der, &der_len)) < 0) {
+		if (error <= TR_TOKEN_EPIN_INCORRECT && error >= TR_TOKEN_ENOT_LOGGED_IN) {
+			answer_from_token(a, c, site, error, r);
+			error = 0;
+		}
+		goto out;
+	}
+	if (!(cert = base64(der, der_len))) {
+		error = tr_error_set(TR_ENOMEM, "out of memory");
+		goto out;
+	}
+	json_decref(body);
+	body = json_pack("{s:O, s:s, s:s, s:s, s:s}", "nonce", json_object_get(ch.json, "nonce"),
+			 "certificate", cert, "signature", sig, "algorithm",
+			 tr_sign_alg_name(tr_token_sign_alg(r->tok)), "assistant", assistant);
+	snprintf(path, sizeof(path), "/%s/login", site);
+	if ((error = http(c, "POST", path, NULL, body, a)) < 0)
+		goto out;
+	if (answer_ok(a) && json_string_value(json_object_get(a->json, "session"))) {
+		char key[128];
+
+		snprintf(key, sizeof(key), "session.%s", site);
+		json_object_set(c->vars, key, json_object_get(a->json, "session"));
+		if (c->timing.login_ns)
+			tr_samples_add(c->timing.login_ns, tr_clock_ns() - start);
+	}
+out:
+	answer_clear(&ch);
+	json_decref(body);
+	free(site);
+	free(pin);
+	free(assistant);
+	free(sig);
+	free(cert);
+	return error;
+}
+
+static const char *session_of(tr_case *c, const char *site)
+{
+	char key[128];
+
+	if (!site)
+		return NULL;
+	snprintf(key, sizeof(key), "session.%s", site);
+	return json_string_value(json_object_get(c->vars, key));
+}
+
+static int do_request(tr_case *c, answer *a)
+{
+	char *method = NULL, *path = NULL, *session = NULL, *raw = NULL, *text = NULL;
+	json_t *body = NULL;
+	tr_http_answer h;
+	int error;
+
+	if ((error = resolve_key(c, "method", NULL, &method)) < 0 ||
+	    (error = resolve_key(c, "path", NULL, &path)) < 0 ||
+	    (error = resolve_key(c, "session", NULL, &session)) < 0 ||
+	    (error = resolve_key(c, "body", NULL, &raw)) < 0)
+		goto out;
+	for (size_t i = 0; i < c->step->n_kv; i++) {
+		const tr_kv *kv = &c->step->kv[i];
+		char *value;
+
+		if (strncmp(kv->key, "json.", 5))
+			continue;
+		if (raw) {
+			error = step_error(c, TR_EINVAL, "give either body or json.* fields, not both");
+			goto out;
+		}
+		if ((error = resolve(c, kv->value, &value)) < 0)
+			goto out;
+		if (!body)
+			body = json_object();
+		json_object_set_new(body, kv->key + 5, json_string(value));
+		free(value);
+	}
+	if (body && !(text = json_dumps(body, JSON_COMPACT))) {
+		error = tr_error_set(TR_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (!text && raw)
+		text = strdup(raw);
+	if (!text && !strcmp(method, "POST"))
+		text = strdup("{}");
+	error = tr_portal_client_request(c->pc, method, path, session_of(c, session), text,
+					 text ? strlen(text) : 0, &h);
+	if (error < 0)
+		goto out;
+	answer_from_http(a, &h);
+	tr_http_answer_clear(&h);
+out:
+	json_decref(body);
+	free(method);
+	free(path);
+	free(session);
+	free(raw);
+	free(text);
+	return error;
+}
+
+static int do_sign_submit(tr_case *c, answer *a)
+{
+	char *site = NULL, *document = NULL, *path = NULL, *pin = NULL, *session = NULL;
+	char *sig = NULL, *sent = NULL, fallback[64];
+	json_t *body = NULL;
+	role *r;
+	int error;
+
+	if ((error = step_role(c, &r)) < 0 ||
+	    (error = resolve_key(c, "site", NULL, &site)) < 0 ||
+	    (error = resolve_key(c, "document", NULL, &document)) < 0 ||
+	    (error = resolve_key(c, "pin", NULL, &pin)) < 0 ||
+	    (error = resolve_key(c, "session", site, &session)) < 0 ||
+	    (error = resolve_key(c, "send_document", NULL, &sent)) < 0)
+		goto out;
+	snprintf(fallback, sizeof(fallback), "/%s/declarations", site);
+	if ((error = resolve_key(c, "path", fallback, &path)) < 0 ||
+	    (error = site_texts(c, site)) < 0)
+		goto out;
+	if ((error = role_open(r)) < 0)
+		goto token_failed;
+	if (pin || !r->logged_in) {
+		if (!pin) {
+			snprintf(fallback, sizeof(fallback), "${%s.pin}", r->ref->role);
+			if ((error = resolve(c, fallback, &pin)) < 0)
+				goto out;
+		}
+		if ((error = role_login(c, r, pin)) < 0)
+			goto token_failed;
+	}
+	if ((error = sign_text(c, r, document, &sig)) < 0)
+		goto token_failed;
+	/* send_document: what travels differs from what was signed (tampering). */
+	body = json_pack("{s:s, s:s, s:s}", "document", sent ? sent : document, "signature", sig,
+			 "algorithm", tr_sign_alg_name(tr_token_sign_alg(r->tok)));
+	error = http(c, "POST", path, session_of(c, session), body, a);
+	goto out;
+
+token_failed:
+	if (error <= TR_TOKEN_EPIN_INCORRECT && error >= TR_TOKEN_ENOT_LOGGED_IN) {
+		answer_from_token(a, c, site, error, r);
+		error = 0;
+	}
+out:
+	json_decref(body);
+	free(site);
+	free(document);
+	free(path);
+	free(pin);
+	free(session);
+	free(sig);
+	free(sent);
+	return error;
+}
+
+static int do_token_login(tr_case *c, answer *a)
+{
+	char *pin = NULL, fallback[32];
+	role *r;
+	int error;
+
+	if ((error = step_role(c, &r)) < 0)
+		return error;
+	snprintf(fallback, sizeof(fallback), "${%s.pin}", r->ref->role);
+	if ((error = resolve_key(c, "pin", fallback, &pin)) < 0)
+		return error;
+	if ((error = role_open(r)) < 0 || (error = role_login(c, r, pin)) < 0) {
+		if (error <= TR_TOKEN_EPIN_INCORRECT && error >= TR_TOKEN_ENOT_LOGGED_IN) {
+			answer_from_token(a, c, NULL, error, r);
+			error = 0;
+		}
+	} else {
+		a->json = json_pack("{s:b, s:s}", "ok", 1, "code", "OK");
+	}
+	free(pin);
+	return error;
+}
+
+static int do_token_logout(tr_case *c, answer *a)
+{
+	role *r;
+	int error;
+
+	if ((error = step_role(c, &r)) < 0)
+		return error;
+	if (r->tok && r->logged_in)
+		tr_token_logout(r->tok);
+	r->logged_in = 0;
+	a->json = json_pack("{s:b, s:s}", "ok", 1, "code", "OK");
+	return 0;
+}
+
+/* --- checks ------------------------------------------------------------- */
+
+/* The answer's value at a dotted path, rendered as text. */
+static void render_path(const answer *a, const char *path, char *out, size_t len)
+{
+	json_t *v = a->json;
+	char seg[128];
+	const char *p = path;
+
+	if (!strcmp(path, "status")) {
+		snprintf(out, len, "%ld", a->status);
+		return;
+	}
+	while (v && *p) {
+		const char *dot = strchr(p, '.');
+		size_t n = dot ? (size_t)(dot - p) : strlen(p);
+
+		if (n >= sizeof(seg))
+			n = sizeof(seg) - 1;
+		memcpy(seg, p, n);
+		seg[n] = '\0';
+		v = json_object_get(v, seg);
+		p = dot ? dot + 1 : p + n;
+	}
+	if (!v) {
+		snprintf(out, len, "(absent)");
+	} else if (json_is_string(v)) {
+		snprintf(out, len, "%s", json_string_value(v));
+	} else if (json_is_integer(v)) {
+		snprintf(out, len, "%lld", (long long)json_integer_value(v));
+	} else if (json_is_true(v) || json_is_false(v)) {
+		snprintf(out, len, "%s", json_is_true(v) ? "true" : "false");
+	} else if (json_is_null(v)) {
+		snprintf(out, len, "null");
+	} else {
+		char *s = json_dumps(v, JSON_COMPACT);
+
+		snprintf(out, len, "%s", s ? s : "?");
+		free(s);
+	}
+}
+
+static void describe_answer(const answer *a, char *out, size_t len)
+{
+	json_t *copy = json_deep_copy(a->json);
+	char *s;
+
+	/* Sessions are bearer secrets of the mock; no need to spread them. */
+	if (json_object_get(copy, "session"))
+		json_object_set_new(copy, "session", json_string("(hidden)"));
+	s = copy ? json_dumps(copy, JSON_COMPACT) : NULL;
+	snprintf(out, len, "HTTP %ld %s", a->status, s ? s : "(no body)");
+	free(s);
+	json_decref(copy);
+}
+
+static int check_answer(tr_case *c, const answer *a, tr_case_failure *fail)
+{
+	int checked = 0, error;
+
+	for (size_t i = 0; i < c->step->n_kv; i++) {
+		const tr_kv *kv = &c->step->kv[i];
+		char actual[1024], *want;
+
+		if (strncmp(kv->key, "expect.", 7))
+			continue;
+		checked = 1;
+		if ((error = resolve(c, kv->value, &want)) < 0)
+			return error;
+		render_path(a, kv->key + 7, actual, sizeof(actual));
+		if (strcmp(actual, want) != 0) {
+			snprintf(fail->expected, sizeof(fail->expected), "%.100s = %.900s", kv->key + 7, want);
+			describe_answer(a, fail->actual, sizeof(fail->actual));
+			snprintf(fail->message, sizeof(fail->message),
+				 "%.200s:%d: %.60s is '%.300s', expected '%.300s'", c->sc->path, kv->line,
+				 kv->key + 7, actual, want);
+			free(want);
+			return TR_ERROR;
+		}
+		free(want);
+	}
+	if (!checked && !answer_ok(a)) {
+		snprintf(fail->expected, sizeof(fail->expected), "ok = true");
+		describe_answer(a, fail->actual, sizeof(fail->actual));
+		snprintf(fail->message, sizeof(fail->message), "%s:%d: the step was refused",
+			 c->sc->path, c->step->line);
+		return TR_ERROR;
+	}
+	return 0;
+}
+
+static int save_vars(tr_case *c, const answer *a, tr_case_failure *fail)
+{
+	for (size_t i = 0; i < c->step->n_kv; i++) {
+		const tr_kv *kv = &c->step->kv[i];
+		char value[1024];
+
+		if (strncmp(kv->key, "save.", 5))
+			continue;
+		render_path(a, kv->value, value, sizeof(value));
+		if (!strcmp(value, "(absent)")) {
+			snprintf(fail->message, sizeof(fail->message),
+				 "%s:%d: cannot save %s: the answer has no '%s'", c->sc->path,
+				 kv->line, kv->key + 5, kv->value);
+			describe_answer(a, fail->actual, sizeof(fail->actual));
+			return TR_ERROR;
+		}
+		json_object_set_new(c->vars, kv->key + 5, json_string(value));
+	}
+	return 0;
+}
+
+/* --- the case ----------------------------------------------------------- */
+
+int tr_case_new(tr_case **out, const tr_scenario *sc, const tr_env *env,
+		tr_portal_client *pc, const char *kind, const char *algorithm,
+		tr_case_timing timing)
+{
+	tr_case *c = calloc(1, sizeof(*c));
+	const tr_token_ref *tokens;
+	size_t n;
+
+	if (!c)
+		return tr_error_set(TR_ENOMEM, "out of memory");
+	c->sc = sc;
+	c->env = env;
+	c->pc = pc;
+	c->kind = kind;
+	c->algorithm = algorithm;
+	c->timing = timing;
+	c->vars = json_object();
+	c->texts = json_object();
+	tokens = tr_env_tokens(env, &n);
+	for (size_t i = 0; i < n && c->n_roles < MAX_ROLES; i++) {
+		const tr_token_ref *t = &tokens[i];
+		char prefix[16];
+
+		if (strcmp(t->portal, sc->portal) || strcmp(t->kind, kind) ||
+		    strcmp(t->algorithm, algorithm))
+			continue;
+		c->roles[c->n_roles++].ref = t;
+		snprintf(prefix, sizeof(prefix), "%s.", t->role);
+		add_role_vars(c, t, prefix);
+		if (!strcmp(t->role, sc->token))
+			add_role_vars(c, t, "");
+	}
+	*out = c;
+	return 0;
+}
+
+void tr_case_free(tr_case *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n_roles; i++)
+		tr_token_close(c->roles[i].tok);
+	json_decref(c->vars);
+	json_decref(c->texts);
+	free(c);
+}
+
+int tr_case_run(tr_case *c, tr_case_failure *fail)
+{
+	memset(fail, 0, sizeof(*fail));
+	for (size_t i = 0; i < c->sc->n_steps; i++) {
+		answer a = { 0 };
+		int error;
+
+		c->step = &c->sc->steps[i];
+		snprintf(fail->step, sizeof(fail->step), "%s (%s, line %d)", c->step->name,
+			 c->step->action, c->step->line);
+		if (!strcmp(c->step->action, "ca-login"))
+			error = do_ca_login(c, &a);
+		else if (!strcmp(c->step->action, "request"))
+			error = do_request(c, &a);
+		else if (!strcmp(c->step->action, "sign-submit"))
+			error = do_sign_submit(c, &a);
+		else if (!strcmp(c->step->action, "token-login"))
+			error = do_token_login(c, &a);
+		else
+			error = do_token_logout(c, &a);
+
+		if (error < 0) {
+			/* The step could not be carried out at all: a failed case. */
+			snprintf(fail->message, sizeof(fail->message), "%s", tr_error_last());
+			snprintf(fail->actual, sizeof(fail->actual), "no answer: %s", tr_error_last());
+			answer_clear(&a);
+			return TR_ERROR;
+		}
+		error = check_answer(c, &a, fail);
+		if (!error)
+			error = save_vars(c, &a, fail);
+		answer_clear(&a);
+		if (error < 0)
+			return error;
+	}
+	fail->step[0] = '\0';
+	return 0;
+}

@@ -1,0 +1,80 @@
+#include "harness/token.h"
+
+#include "common/error.h"
+
+#include <stdlib.h>
+
+const char *tr_sign_alg_name(tr_sign_alg alg)
+{
+	switch (alg) {
+	case TR_SIGN_ECDSA_SHA256: return "ecdsa-sha256";
+	case TR_SIGN_RSA_PKCS1_SHA256: return "rsa-pkcs1-sha256";
+	case TR_SIGN_SM2_SM3: return "sm2-sm3";
+	default: return "none";
+	}
+}
+
+const char *tr_token_error_name(int code)
+{
+	switch (code) {
+	case 0: return "OK";
+	case TR_TOKEN_EPIN_INCORRECT: return "PIN_INCORRECT";
+	case TR_TOKEN_EPIN_LOCKED: return "PIN_LOCKED";
+	case TR_TOKEN_ENOTOKEN: return "NO_TOKEN";
+	case TR_TOKEN_ENODRIVER: return "DRIVER_MISSING";
+	case TR_TOKEN_EREMOVED: return "TOKEN_REMOVED";
+	case TR_TOKEN_EKEY_MISMATCH: return "KEY_MISMATCH";
+	case TR_TOKEN_ENOT_LOGGED_IN: return "NOT_LOGGED_IN";
+	case TR_ETIMEDOUT: return "TOKEN_TIMEOUT";
+	default: return "TOKEN_ERROR";
+	}
+}
+
+const char *tr_token_kind(const tr_token *tok)
+{
+	return tok->ops->kind;
+}
+
+int tr_token_login(tr_token *tok, const char *pin)
+{
+	return tok->ops->login(tok, pin);
+}
+
+int tr_token_logout(tr_token *tok)
+{
+	return tok->ops->logout(tok);
+}
+
+int tr_token_pin_tries(tr_token *tok)
+{
+	return tok->ops->pin_tries(tok);
+}
+
+int tr_token_certificate(tr_token *tok, const unsigned char **der, size_t *len)
+{
+	if (!tok->cert_der)
+		return tr_error_set(TR_ENOTFOUND, "the token holds no certificate for this key");
+	*der = tok->cert_der;
+	*len = tok->cert_len;
+	return 0;
+}
+
+tr_sign_alg tr_token_sign_alg(const tr_token *tok)
+{
+	return tok->alg;
+}
+
+int tr_token_sign(tr_token *tok, const unsigned char *data, size_t len,
+		  unsigned char **sig, size_t *sig_len, uint64_t *token_ns)
+{
+	*sig = NULL;
+	*sig_len = 0;
+	*token_ns = 0;
+	return tok->ops->sign(tok, data, len, sig, sig_len, token_ns);
+}
+
+void tr_token_close(tr_token *tok)
+{
+	if (tok)
+		tok->ops->close(tok);
+}

@@ -1,0 +1,97 @@
+/*
+ * The token layer: one interface over every kind of token the rig drives
+ * (a PKCS#11 module today; a PC/SC card speaking APDUs directly next).
+ *
+ * A tr_token is one key pair and its certificate on one token, selected by
+ * a PKCS#11 URI (RFC 7512). Every function returns 0 or a negative code: the
+ * generic TR_E* of common/error.h or one of the token outcomes below, which
+ * the portal flows turn into the page's messages.
+ */
+#ifndef TR_HARNESS_TOKEN_H
+#define TR_HARNESS_TOKEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tr_token tr_token;
+
+enum tr_token_error {
+	TR_TOKEN_EPIN_INCORRECT = -101, /* wrong PIN; tries may be known */
+	TR_TOKEN_EPIN_LOCKED = -102,    /* PIN blocked, right PIN refused too */
+	TR_TOKEN_ENOTOKEN = -103,       /* no reader, no token, empty slot list */
+	TR_TOKEN_ENODRIVER = -104,      /* module or reader driver missing */
+	TR_TOKEN_EREMOVED = -105,       /* pulled out or I/O failed mid-operation */
+	TR_TOKEN_EKEY_MISMATCH = -106,  /* certificate is not the key's */
+	TR_TOKEN_ENOT_LOGGED_IN = -107,
+};
+
+typedef enum tr_sign_alg {
+	TR_SIGN_NONE = 0,
+	TR_SIGN_ECDSA_SHA256,   /* signature: DER ECDSA-Sig-Value */
+	TR_SIGN_RSA_PKCS1_SHA256,
+	TR_SIGN_SM2_SM3,        /* DER, distinguishing ID 1234567812345678 */
+} tr_sign_alg;
+
+/* The portal API's name of an algorithm ("ecdsa-sha256", ...). */
+const char *tr_sign_alg_name(tr_sign_alg alg);
+
+/* Short name of a token outcome code for reports ("PIN_INCORRECT", ...). */
+const char *tr_token_error_name(int code);
+
+/*
+ * Opens the key selected by uri (pkcs11:token=...;object=...) in the PKCS#11
+ * module at module_path (or the URI's module-path attribute when
+ * module_path is NULL). The certificate with the key's CKA_ID is read; no
+ * login happens yet.
+ */
+int tr_token_open_p11(tr_token **out, const char *module_path, const char *uri);
+
+void tr_token_close(tr_token *tok);
+
+/* The backend: "pkcs11" or "pcsc". */
+const char *tr_token_kind(const tr_token *tok);
+
+/* Logs the user in. TR_TOKEN_EPIN_INCORRECT / _EPIN_LOCKED on refusal. */
+int tr_token_login(tr_token *tok, const char *pin);
+int tr_token_logout(tr_token *tok);
+
+/*
+ * Remaining PIN tries as far as the token tells: -1 unknown, 0 locked.
+ * PKCS#11 only has flags: FINAL_TRY gives 1, LOCKED gives 0.
+ */
+int tr_token_pin_tries(tr_token *tok);
+
+/* The certificate (DER), owned by the token. */
+int tr_token_certificate(tr_token *tok, const unsigned char **der, size_t *len);
+
+/* The algorithm this token's key signs with. */
+tr_sign_alg tr_token_sign_alg(const tr_token *tok);
+
+/*
+ * Signs data (the token hashes, or the harness hashes first where the token
+ * cannot). *sig is malloc'd. *token_ns is the time spent inside the token
+ * calls alone (C_SignInit + C_Sign, or the APDU exchange).
+ */
+int tr_token_sign(tr_token *tok, const unsigned char *data, size_t len,
+		  unsigned char **sig, size_t *sig_len, uint64_t *token_ns);
+
+/* Backend operations; token_p11.c and later backends fill one of these. */
+typedef struct tr_token_ops {
+	const char *kind;
+	int (*login)(tr_token *tok, const char *pin);
+	int (*logout)(tr_token *tok);
+	int (*pin_tries)(tr_token *tok);
+	int (*sign)(tr_token *tok, const unsigned char *data, size_t len,
+		    unsigned char **sig, size_t *sig_len, uint64_t *token_ns);
+	void (*close)(tr_token *tok);
+} tr_token_ops;
+
+/* The part every backend's token starts with. */
+struct tr_token {
+	const tr_token_ops *ops;
+	unsigned char *cert_der;
+	size_t cert_len;
+	tr_sign_alg alg;
+};
+
+#endif

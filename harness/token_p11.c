@@ -1,0 +1,370 @@
+/* The PKCS#11 backend of the token layer. */
+#include "harness/token.h"
+
+#include "common/clock.h"
+#include "common/error.h"
+#include "common/p11mod.h"
+
+#include <openssl/ecdsa.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <p11-kit/uri.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct p11_token {
+	tr_token base;
+	tr_p11mod *mod;
+	CK_FUNCTION_LIST *fn;
+	CK_SLOT_ID slot;
+	CK_SESSION_HANDLE session;
+	CK_OBJECT_HANDLE key;
+	unsigned char id[64];
+	CK_ULONG id_len;
+	int logged_in;
+} p11_token;
+
+static int map_rv(CK_RV rv, const char *what)
+{
+	switch (rv) {
+	case CKR_OK:
+		return 0;
+	case CKR_PIN_INCORRECT:
+		return tr_error_set(TR_TOKEN_EPIN_INCORRECT, "%s: %s", what, tr_p11_rv_name(rv));
+	case CKR_PIN_LOCKED:
+		return tr_error_set(TR_TOKEN_EPIN_LOCKED, "%s: %s", what, tr_p11_rv_name(rv));
+	case CKR_DEVICE_REMOVED:
+	case CKR_TOKEN_NOT_PRESENT:
+	case CKR_DEVICE_ERROR:
+	case CKR_SESSION_HANDLE_INVALID:
+	case CKR_SESSION_CLOSED:
+		return tr_error_set(TR_TOKEN_EREMOVED, "%s: %s", what, tr_p11_rv_name(rv));
+	case CKR_USER_NOT_LOGGED_IN:
+		return tr_error_set(TR_TOKEN_ENOT_LOGGED_IN, "%s: %s", what, tr_p11_rv_name(rv));
+	default:
+		return tr_error_set(TR_ERROR, "%s: %s", what, tr_p11_rv_name(rv));
+	}
+}
+
+static int find_one(p11_token *t, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+		    CK_OBJECT_HANDLE *out)
+{
+	CK_ULONG found = 0;
+	CK_RV rv;
+
+	rv = t->fn->C_FindObjectsInit(t->session, tmpl, n);
+	if (rv != CKR_OK)
+		return map_rv(rv, "C_FindObjectsInit");
+	rv = t->fn->C_FindObjects(t->session, out, 1, &found);
+	t->fn->C_FindObjectsFinal(t->session);
+	if (rv != CKR_OK)
+		return map_rv(rv, "C_FindObjects");
+	return found == 1 ? 0 : TR_ENOTFOUND;
+}
+
+static int read_attr(p11_token *t, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type,
+		     unsigned char **out, CK_ULONG *len)
+{
+	CK_ATTRIBUTE a = { type, NULL, 0 };
+	CK_RV rv;
+
+	rv = t->fn->C_GetAttributeValue(t->session, obj, &a, 1);
+	if (rv != CKR_OK)
+		return map_rv(rv, "C_GetAttributeValue");
+	a.pValue = malloc(a.ulValueLen ? a.ulValueLen : 1);
+	if (!a.pValue)
+		return tr_error_set(TR_ENOMEM, "out of memory");
+	rv = t->fn->C_GetAttributeValue(t->session, obj, &a, 1);
+	if (rv != CKR_OK) {
+		free(a.pValue);
+		return map_rv(rv, "C_GetAttributeValue");
+	}
+	*out = a.pValue;
+	*len = a.ulValueLen;
+	return 0;
+}
+
+static int alg_of_cert(const unsigned char *der, size_t len, tr_sign_alg *alg)
+{
+	const unsigned char *p = der;
+	X509 *cert = d2i_X509(NULL, &p, (long)len);
+	EVP_PKEY *pub;
+	int error = 0;
+
+	if (!cert)
+		return tr_error_set_openssl(TR_EINVAL, "the token's certificate is not DER X.509");
+	pub = X509_get0_pubkey(cert);
+	if (pub && EVP_PKEY_is_a(pub, "SM2"))
+		*alg = TR_SIGN_SM2_SM3;
+	else if (pub && EVP_PKEY_is_a(pub, "EC"))
+		*alg = TR_SIGN_ECDSA_SHA256;
+	else if (pub && EVP_PKEY_is_a(pub, "RSA"))
+		*alg = TR_SIGN_RSA_PKCS1_SHA256;
+	else
+		error = tr_error_set(TR_EINVAL, "unsupported key type in the token's certificate");
+	X509_free(cert);
+	return error;
+}
+
+/* Finds the certificate named by the URI's id/label, and keeps its CKA_ID. */
+static int load_certificate(p11_token *t, P11KitUri *uri)
+{
+	CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+	CK_ATTRIBUTE tmpl[3] = { { CKA_CLASS, &cls, sizeof(cls) } };
+	CK_ULONG n = 1;
+	CK_ATTRIBUTE *a;
+	CK_OBJECT_HANDLE cert;
+	unsigned char *id = NULL;
+	CK_ULONG id_len = 0;
+	CK_ULONG der_len = 0;
+	int error;
+
+	if ((a = p11_kit_uri_get_attribute(uri, CKA_ID)) != NULL)
+		tmpl[n++] = *a;
+	if ((a = p11_kit_uri_get_attribute(uri, CKA_LABEL)) != NULL)
+		tmpl[n++] = *a;
+	error = find_one(t, tmpl, n, &cert);
+	if (error == TR_ENOTFOUND)
+		return tr_error_set(TR_ENOTFOUND, "no certificate on the token matches the URI");
+	if (error < 0)
+		return error;
+	if ((error = read_attr(t, cert, CKA_VALUE, &t->base.cert_der, &der_len)) < 0 ||
+	    (error = read_attr(t, cert, CKA_ID, &id, &id_len)) < 0)
+		goto out;
+	t->base.cert_len = der_len;
+	if (id_len > sizeof(t->id)) {
+		error = tr_error_set(TR_EINVAL, "CKA_ID longer than %zu bytes", sizeof(t->id));
+		goto out;
+	}
+	memcpy(t->id, id, id_len);
+	t->id_len = id_len;
+	error = alg_of_cert(t->base.cert_der, t->base.cert_len, &t->base.alg);
+out:
+	free(id);
+	return error;
+}
+
+static int find_slot(p11_token *t, P11KitUri *uri)
+{
+	CK_SLOT_ID slots[64];
+	CK_ULONG count = 64;
+	CK_TOKEN_INFO info;
+	int error;
+
+	if ((error = tr_p11mod_slot_list(t->mod, slots, &count)) < 0)
+		return error;
+	if (count == 0)
+		return tr_error_set(TR_TOKEN_ENOTOKEN,
+				    "no token present: the slot list of %s is empty",
+				    tr_p11mod_path(t->mod));
+	for (CK_ULONG i = 0; i < count; i++) {
+		if (t->fn->C_GetTokenInfo(slots[i], &info) != CKR_OK)
+			continue;
+		if (p11_kit_uri_match_token_info(uri, &info)) {
+			t->slot = slots[i];
+			return 0;
+		}
+	}
+	return tr_error_set(TR_TOKEN_ENOTOKEN, "no token matching the URI among %lu present",
+			    (unsigned long)count);
+}
+
+static int p11_login(tr_token *tok, const char *pin)
+{
+	p11_token *t = (p11_token *)tok;
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	CK_ATTRIBUTE tmpl[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_ID, t->id, t->id_len },
+	};
+	CK_RV rv;
+	int error;
+
+	rv = t->fn->C_Login(t->session, CKU_USER, (CK_UTF8CHAR *)pin, strlen(pin));
+	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN)
+		return map_rv(rv, "C_Login");
+	t->logged_in = 1;
+	error = find_one(t, tmpl, 2, &t->key);
+	if (error == TR_ENOTFOUND)
+		return tr_error_set(TR_TOKEN_EKEY_MISMATCH,
+				    "no private key with the certificate's CKA_ID");
+	return error;
+}
+
+static int p11_logout(tr_token *tok)
+{
+	p11_token *t = (p11_token *)tok;
+	CK_RV rv;
+
+	if (!t->logged_in)
+		return 0;
+	t->logged_in = 0;
+	t->key = CK_INVALID_HANDLE;
+	rv = t->fn->C_Logout(t->session);
+	return rv == CKR_USER_NOT_LOGGED_IN ? 0 : map_rv(rv, "C_Logout");
+}
+
+static int p11_pin_tries(tr_token *tok)
+{
+	p11_token *t = (p11_token *)tok;
+	CK_TOKEN_INFO info;
+
+	if (t->fn->C_GetTokenInfo(t->slot, &info) != CKR_OK)
+		return -1;
+	if (info.flags & CKF_USER_PIN_LOCKED)
+		return 0;
+	if (info.flags & CKF_USER_PIN_FINAL_TRY)
+		return 1;
+	return -1;
+}
+
+/* PKCS#11 ECDSA gives r||s; the portals (like X.509) want DER. */
+static int ecdsa_raw_to_der(const unsigned char *raw, size_t len,
+			    unsigned char **der, size_t *der_len)
+{
+	ECDSA_SIG *sig = ECDSA_SIG_new();
+	BIGNUM *r, *s;
+	unsigned char *p = NULL;
+	int n;
+
+	if (!sig || len == 0 || len % 2) {
+		ECDSA_SIG_free(sig);
+		return tr_error_set(TR_ECRYPTO, "bad ECDSA signature length %zu", len);
+	}
+	r = BN_bin2bn(raw, (int)(len / 2), NULL);
+	s = BN_bin2bn(raw + len / 2, (int)(len / 2), NULL);
+	if (!r || !s || !ECDSA_SIG_set0(sig, r, s)) {
+		BN_free(r);
+		BN_free(s);
+		ECDSA_SIG_free(sig);
+		return tr_error_set_openssl(TR_ECRYPTO, "ECDSA_SIG_set0");
+	}
+	n = i2d_ECDSA_SIG(sig, &p);
+	ECDSA_SIG_free(sig);
+	if (n <= 0)
+		return tr_error_set_openssl(TR_ECRYPTO, "i2d_ECDSA_SIG");
+	*der = p;
+	*der_len = (size_t)n;
+	return 0;
+}
+
+static int p11_sign(tr_token *tok, const unsigned char *data, size_t len,
+		    unsigned char **sig, size_t *sig_len, uint64_t *token_ns)
+{
+	p11_token *t = (p11_token *)tok;
+	CK_MECHANISM mech = { 0, NULL, 0 };
+	unsigned char digest[32], raw[1024];
+	const unsigned char *input = data;
+	CK_ULONG input_len = len, raw_len = sizeof(raw);
+	uint64_t start;
+	CK_RV rv;
+
+	if (!t->logged_in)
+		return tr_error_set(TR_TOKEN_ENOT_LOGGED_IN, "sign before login");
+	switch (t->base.alg) {
+	case TR_SIGN_ECDSA_SHA256:
+		/* SoftHSM 2.6 lacks CKM_ECDSA_SHA256: hash here, sign the digest. */
+		if (!EVP_Digest(data, len, digest, NULL, EVP_sha256(), NULL))
+			return tr_error_set_openssl(TR_ECRYPTO, "SHA-256");
+		mech.mechanism = CKM_ECDSA;
+		input = digest;
+		input_len = sizeof(digest);
+		break;
+	case TR_SIGN_RSA_PKCS1_SHA256:
+		mech.mechanism = CKM_SHA256_RSA_PKCS;
+		break;
+	default:
+		return tr_error_set(TR_EINVAL, "%s signatures are not available through PKCS#11 here",
+				    tr_sign_alg_name(t->base.alg));
+	}
+
+	start = tr_clock_ns();
+	rv = t->fn->C_SignInit(t->session, &mech, t->key);
+	if (rv == CKR_OK)
+		rv = t->fn->C_Sign(t->session, (CK_BYTE *)input, input_len, raw, &raw_len);
+	*token_ns = tr_clock_ns() - start;
+	if (rv != CKR_OK)
+		return map_rv(rv, "C_Sign");
+
+	if (t->base.alg == TR_SIGN_ECDSA_SHA256)
+		return ecdsa_raw_to_der(raw, raw_len, sig, sig_len);
+	*sig = malloc(raw_len);
+	if (!*sig)
+		return tr_error_set(TR_ENOMEM, "out of memory");
+	memcpy(*sig, raw, raw_len);
+	*sig_len = raw_len;
+	return 0;
+}
+
+static void p11_close(tr_token *tok)
+{
+	p11_token *t = (p11_token *)tok;
+
+	if (t->session != CK_INVALID_HANDLE)
+		t->fn->C_CloseSession(t->session);
+	tr_p11mod_release(t->mod);
+	free(t->base.cert_der);
+	free(t);
+}
+
+static const tr_token_ops p11_ops = {
+	.kind = "pkcs11",
+	.login = p11_login,
+	.logout = p11_logout,
+	.pin_tries = p11_pin_tries,
+	.sign = p11_sign,
+	.close = p11_close,
+};
+
+int tr_token_open_p11(tr_token **out, const char *module_path, const char *uri_str)
+{
+	P11KitUri *uri = p11_kit_uri_new();
+	p11_token *t = NULL;
+	int error, rc;
+	CK_RV rv;
+
+	*out = NULL;
+	if (!uri)
+		return tr_error_set(TR_ENOMEM, "out of memory");
+	rc = p11_kit_uri_parse(uri_str, P11_KIT_URI_FOR_OBJECT_ON_TOKEN_AND_MODULE, uri);
+	if (rc != P11_KIT_URI_OK) {
+		error = tr_error_set(TR_EINVAL, "bad PKCS#11 URI '%s': %s", uri_str,
+				     p11_kit_uri_message(rc));
+		goto out;
+	}
+	if (!module_path)
+		module_path = p11_kit_uri_get_module_path(uri);
+	if (!module_path) {
+		error = tr_error_set(TR_EINVAL, "no PKCS#11 module: give one or module-path= in the URI");
+		goto out;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		error = tr_error_set(TR_ENOMEM, "out of memory");
+		goto out;
+	}
+	t->base.ops = &p11_ops;
+	t->session = CK_INVALID_HANDLE;
+	if ((error = tr_p11mod_load(&t->mod, module_path)) < 0) {
+		error = TR_TOKEN_ENODRIVER;
+		free(t);
+		t = NULL;
+		goto out;
+	}
+	t->fn = tr_p11mod_functions(t->mod);
+	if ((error = find_slot(t, uri)) < 0)
+		goto out;
+	rv = t->fn->C_OpenSession(t->slot, CKF_SERIAL_SESSION, NULL, NULL, &t->session);
+	if (rv != CKR_OK) {
+		error = map_rv(rv, "C_OpenSession");
+		goto out;
+	}
+	error = load_certificate(t, uri);
+out:
+	p11_kit_uri_free(uri);
+	if (error < 0 && t)
+		p11_close(&t->base);
+	else if (t)
+		*out = &t->base;
+	return error;
+}

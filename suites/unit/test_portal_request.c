@@ -1,0 +1,871 @@
+/*
+ * The mock portal's request handling (emulators/portal/API.md), called
+ * through pt_portal_handle() without sockets, against a real test PKI.
+ */
+#include <check.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/fsutil.h"
+#include "emulators/portal/portal.h"
+#include "fixtures/ident.h"
+#include "fixtures/pki.h"
+
+#define SEED 20240601u
+
+/* Catalog texts (failure-paths.md section 1), byte for byte. */
+#define TXT_NOT_REGISTERED \
+	"该证书查询不到对应的单位账户信息，无法登录，请先注册该单位帐号"
+#define TXT_ALREADY_REGISTERED "组织信息已成功注册，无法保存！"
+#define TXT_PHONE_TAKEN "经办人手机号已注册"
+
+static char pki_dir[] = "/tmp/tokenrig-portal-test-XXXXXX";
+static fx_pki *pki;    /* made once per test case, in the runner */
+static pt_portal *portal; /* fresh for every test */
+
+/* An answer: HTTP status and the parsed body. */
+typedef struct answer {
+	unsigned status;
+	json_t *body;
+} answer;
+
+static answer last;
+
+static void pki_setup(void)
+{
+	ck_assert_ptr_nonnull(mkdtemp(pki_dir));
+	ck_assert_int_eq(fx_pki_create(&pki, pki_dir, time(NULL)), 0);
+}
+
+static void pki_teardown(void)
+{
+	fx_pki_free(pki);
+	pki = NULL;
+	tr_fs_remove_tree(pki_dir);
+	strcpy(pki_dir, "/tmp/tokenrig-portal-test-XXXXXX");
+}
+
+static void portal_setup(void)
+{
+	ck_assert_int_eq(pt_portal_new(&portal, "suzhou", pki_dir, 1), 0);
+}
+
+static void portal_teardown(void)
+{
+	json_decref(last.body);
+	last.body = NULL;
+	pt_portal_free(portal);
+	portal = NULL;
+}
+
+/* One raw request; the answer is kept in `last` (and must be JSON). */
+static const answer *raw(pt_portal *p, const char *method, const char *path,
+			 const char *ctype, const char *auth, const char *body,
+			 size_t len)
+{
+	pt_request req = { method, path, ctype, auth, body, len };
+	pt_response resp;
+	json_error_t jerr;
+
+	pt_portal_handle(p, &req, &resp);
+	ck_assert_ptr_nonnull(resp.body);
+	json_decref(last.body);
+	last.status = resp.status;
+	last.body = json_loadb(resp.body, resp.body_len, 0, &jerr);
+	ck_assert_msg(last.body != NULL, "answer is not JSON: %s", resp.body);
+	ck_assert(json_is_object(last.body));
+	pt_response_clear(&resp);
+	return &last;
+}
+
+/* A JSON POST (body printf-style) with an optional session. */
+__attribute__((format(printf, 3, 4)))
+static const answer *post(const char *path, const char *session,
+			  const char *fmt, ...)
+{
+	char body[16384], auth[128];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(body, sizeof(body), fmt, ap);
+	va_end(ap);
+	if (session)
+		snprintf(auth, sizeof(auth), "Bearer %s", session);
+	return raw(portal, "POST", path, "application/json",
+		   session ? auth : NULL, body, strlen(body));
+}
+
+static const answer *get(const char *path)
+{
+	return raw(portal, "GET", path, NULL, NULL, NULL, 0);
+}
+
+static const char *str(const char *key)
+{
+	const char *s = json_string_value(json_object_get(last.body, key));
+
+	return s ? s : "";
+}
+
+/* Asserts an error answer (a is evaluated once). */
+#define ck_error(a, http, err_code)                                        \
+	do {                                                               \
+		const answer *a_ = (a);                                    \
+		ck_assert_msg(a_->status == (http), "status %u, want %u: %s %s", \
+			      a_->status, (unsigned)(http), str("code"),    \
+			      str("message"));                              \
+		ck_assert(json_is_false(json_object_get(a_->body, "ok"))); \
+		ck_assert_str_eq(str("code"), err_code);                    \
+	} while (0)
+
+#define ck_ok(a, http)                                                     \
+	do {                                                               \
+		const answer *a_ = (a);                                    \
+		ck_assert_msg(a_->status == (http), "status %u, want %u: %s %s", \
+			      a_->status, (unsigned)(http), str("code"),    \
+			      str("message"));                              \
+		ck_assert(json_is_true(json_object_get(a_->body, "ok")));  \
+	} while (0)
+
+/* ---- keys, certificates, signatures ---- */
+
+typedef struct unit_id {
+	fx_unit unit;
+	EVP_PKEY *key;
+	X509 *cert;
+	fx_key_alg alg;
+} unit_id;
+
+static void unit_make(unit_id *u, unsigned index, fx_key_alg alg,
+		      fx_variant variant)
+{
+	memset(u, 0, sizeof(*u));
+	u->alg = alg;
+	ck_assert_int_eq(fx_unit_generate(&u->unit, SEED, "suzhou", index), 0);
+	ck_assert_int_eq(fx_key_generate(alg, &u->key), 0);
+	ck_assert_int_eq(fx_pki_issue_unit(pki, "suzhou", u->key, &u->unit,
+					   variant, &u->cert), 0);
+}
+
+/* Same key, a new certificate for (possibly changed) unit data. */
+static void unit_reissue(unit_id *u)
+{
+	X509_free(u->cert);
+	ck_assert_int_eq(fx_pki_issue_unit(pki, "suzhou", u->key, &u->unit,
+					   FX_VARIANT_VALID, &u->cert), 0);
+}
+
+static void unit_free(unit_id *u)
+{
+	EVP_PKEY_free(u->key);
+	X509_free(u->cert);
+}
+
+static const char *alg_name(fx_key_alg alg)
+{
+	return alg == FX_KEY_RSA_2048 ? "rsa-pkcs1-sha256"
+	     : alg == FX_KEY_SM2 ? "sm2-sm3" : "ecdsa-sha256";
+}
+
+static char *b64(const unsigned char *data, size_t len)
+{
+	char *out = malloc(4 * ((len + 2) / 3) + 1);
+
+	ck_assert_ptr_nonnull(out);
+	EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+	return out;
+}
+
+static char *cert_b64(X509 *cert)
+{
+	unsigned char *der = NULL;
+	int len = i2d_X509(cert, &der);
+	char *out;
+
+	ck_assert_int_gt(len, 0);
+	out = b64(der, (size_t)len);
+	OPENSSL_free(der);
+	return out;
+}
+
+static char *sign_b64(EVP_PKEY *key, fx_key_alg alg, const char *text)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	EVP_PKEY_CTX *pctx = NULL;
+	unsigned char sig[1024];
+	size_t sig_len = sizeof(sig);
+	char *out;
+
+	ck_assert_ptr_nonnull(md);
+	if (alg == FX_KEY_SM2) {
+		pctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
+		ck_assert_ptr_nonnull(pctx);
+		ck_assert_int_eq(EVP_PKEY_CTX_set1_id(pctx, "1234567812345678", 16), 1);
+		EVP_MD_CTX_set_pkey_ctx(md, pctx);
+		ck_assert_int_eq(EVP_DigestSignInit(md, NULL, EVP_sm3(), NULL, key), 1);
+	} else {
+		ck_assert_int_eq(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key), 1);
+	}
+	ck_assert_int_eq(EVP_DigestSign(md, sig, &sig_len,
+					(const unsigned char *)text,
+					strlen(text)), 1);
+	EVP_MD_CTX_free(md);
+	EVP_PKEY_CTX_free(pctx);
+	out = b64(sig, sig_len);
+	return out;
+}
+
+/* A fresh challenge of site: nonce and text (static buffers). */
+static void challenge(const char *site, char *nonce, size_t nlen, char *text,
+		      size_t tlen)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/%s/challenge", site);
+	ck_ok(post(path, NULL, "{}"), 200);
+	ck_assert_int_eq(strlen(str("nonce")), 32);
+	ck_assert_int_eq(json_integer_value(json_object_get(last.body,
+							    "expires_in")), 120);
+	snprintf(nonce, nlen, "%s", str("nonce"));
+	snprintf(text, tlen, "%s", str("challenge"));
+}
+
+/* A login of u at site with nonce, signing text. */
+static const answer *login_with(const char *site, const unit_id *u,
+				const char *nonce, const char *text)
+{
+	char path[64], *cert = cert_b64(u->cert);
+	char *sig = sign_b64(u->key, u->alg, text);
+
+	snprintf(path, sizeof(path), "/%s/login", site);
+	post(path, NULL,
+	     "{\"nonce\":\"%s\",\"certificate\":\"%s\",\"signature\":\"%s\","
+	     "\"algorithm\":\"%s\",\"assistant\":\"3.1.0\"}",
+	     nonce, cert, sig, alg_name(u->alg));
+	free(cert);
+	free(sig);
+	return &last;
+}
+
+static const answer *login(const char *site, const unit_id *u)
+{
+	char nonce[64], text[256];
+
+	challenge(site, nonce, sizeof(nonce), text, sizeof(text));
+	return login_with(site, u, nonce, text);
+}
+
+/* Logs in and copies the session into sess. */
+static void login_ok(const char *site, const unit_id *u, char *sess,
+		     size_t len)
+{
+	ck_ok(login(site, u), 200);
+	ck_assert_int_gt(strlen(str("session")), 0);
+	snprintf(sess, len, "%s", str("session"));
+}
+
+static const answer *register_unit(const char *sess, const fx_unit *f,
+				   const char *phone)
+{
+	return post("/reg/units", sess,
+		    "{\"unit_name\":\"%s\",\"uscc\":\"%s\",\"operator_name\":\"%s\","
+		    "\"operator_id\":\"%s\",\"operator_phone\":\"%s\"}",
+		    f->unit_name, f->uscc, f->operator_name, f->operator_id,
+		    phone ? phone : f->operator_phone);
+}
+
+static void advance(long seconds)
+{
+	ck_ok(post("/admin/clock", NULL, "{\"advance\":%ld}", seconds), 200);
+}
+
+/* ---- generic request handling ---- */
+
+START_TEST(test_root_and_ui)
+{
+	json_t *texts;
+
+	ck_ok(get("/"), 200);
+	ck_assert_str_eq(str("portal"), "suzhou");
+	ck_assert_int_eq(json_integer_value(json_object_get(last.body, "api")), 1);
+	ck_assert_int_eq(json_array_size(json_object_get(last.body, "sites")), 3);
+
+	ck_ok(get("/reg/ui"), 200);
+	texts = json_object_get(last.body, "texts");
+	ck_assert_str_eq(json_string_value(json_object_get(texts, "pin_incorrect")),
+			 "证书密码错误");
+	ck_assert_int_eq(json_object_size(texts), 6);
+
+	ck_ok(get("/hall/ui"), 200);
+	texts = json_object_get(last.body, "texts");
+	ck_assert_str_eq(json_string_value(json_object_get(texts, "pin_incorrect")),
+			 "密码校验失败");
+
+	ck_ok(get("/hr/ui"), 200);
+	texts = json_object_get(last.body, "texts");
+	ck_assert_str_eq(json_string_value(json_object_get(texts, "pin_incorrect")),
+			 "密码校验失败");
+	ck_assert_str_eq(json_string_value(json_object_get(texts, "read_failed")),
+			 "获取信息失败");
+	ck_assert_str_eq(json_string_value(json_object_get(texts,
+							   "assistant_exception")),
+			 "调用CA出现异常");
+}
+END_TEST
+
+START_TEST(test_malformed_json)
+{
+	ck_error(post("/hall/challenge", NULL, "{\"a\":"), 400, "BAD_JSON");
+	ck_assert_ptr_nonnull(strstr(str("message"), "1:"));
+	ck_error(post("/hall/challenge", NULL, "%s", ""), 400, "BAD_JSON");
+	ck_error(post("/hall/challenge", NULL, "{} {}"), 400, "BAD_JSON");
+	ck_error(post("/hall/challenge", NULL, "{\"a\":1,\"a\":2}"), 400, "BAD_JSON");
+}
+END_TEST
+
+START_TEST(test_non_object_json)
+{
+	ck_error(post("/hall/challenge", NULL, "[]"), 400, "BAD_JSON");
+	ck_error(post("/hall/challenge", NULL, "\"x\""), 400, "BAD_JSON");
+	ck_error(post("/hall/challenge", NULL, "42"), 400, "BAD_JSON");
+}
+END_TEST
+
+START_TEST(test_fields)
+{
+	/* missing */
+	ck_error(post("/hall/login", NULL,
+		      "{\"nonce\":\"a\",\"certificate\":\"b\",\"signature\":\"c\","
+		      "\"algorithm\":\"ecdsa-sha256\"}"), 400, "BAD_FIELD");
+	ck_assert_ptr_nonnull(strstr(str("message"), "'assistant'"));
+	/* unknown */
+	ck_error(post("/hall/challenge", NULL, "{\"extra\":1}"), 400, "BAD_FIELD");
+	ck_assert_ptr_nonnull(strstr(str("message"), "'extra'"));
+	/* wrong type */
+	ck_error(post("/hall/login", NULL,
+		      "{\"nonce\":1,\"certificate\":\"b\",\"signature\":\"c\","
+		      "\"algorithm\":\"ecdsa-sha256\",\"assistant\":\"1\"}"),
+		 400, "BAD_FIELD");
+	ck_assert_ptr_nonnull(strstr(str("message"), "'nonce'"));
+	ck_error(post("/admin/clock", NULL, "{\"now\":\"soon\"}"), 400, "BAD_FIELD");
+	ck_assert_ptr_nonnull(strstr(str("message"), "'now'"));
+	ck_error(post("/admin/clock", NULL, "{\"now\":1.5}"), 400, "BAD_FIELD");
+	ck_error(post("/admin/clock", NULL, "{}"), 400, "BAD_FIELD");
+	ck_error(post("/admin/clock", NULL, "{\"now\":1,\"advance\":1}"), 400,
+		 "BAD_FIELD");
+}
+END_TEST
+
+START_TEST(test_bad_utf8)
+{
+	static const char bodies[][16] = {
+		"{\"a\":\"\xff\"}",
+		"{\"a\":\"\xc0\xaf\"}",          /* overlong '/' */
+		"{\"a\":\"\xed\xa0\x80\"}",      /* surrogate */
+		"{\"a\":\"\xe4\xb8\"}",          /* cut sequence */
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		ck_error(raw(portal, "POST", "/hall/challenge", "application/json",
+			     NULL, bodies[i], strlen(bodies[i])), 400, "BAD_UTF8");
+	}
+	/* Valid multi-byte text passes to the field check. */
+	ck_error(post("/hall/challenge", NULL, "{\"单位\":\"苏州\"}"), 400,
+		 "BAD_FIELD");
+}
+END_TEST
+
+START_TEST(test_content_type)
+{
+	ck_error(raw(portal, "POST", "/hall/challenge", NULL, NULL, "{}", 2),
+		 415, "BAD_CONTENT_TYPE");
+	ck_error(raw(portal, "POST", "/hall/challenge", "text/plain", NULL,
+		     "{}", 2), 415, "BAD_CONTENT_TYPE");
+	ck_error(raw(portal, "POST", "/hall/challenge", "application/jsonx",
+		     NULL, "{}", 2), 415, "BAD_CONTENT_TYPE");
+	ck_error(raw(portal, "POST", "/hall/challenge",
+		     "application/json; charset=latin1", NULL, "{}", 2), 415,
+		 "BAD_CONTENT_TYPE");
+	ck_ok(raw(portal, "POST", "/hall/challenge",
+		  "Application/JSON; charset=UTF-8", NULL, "{}", 2), 200);
+}
+END_TEST
+
+START_TEST(test_body_too_large)
+{
+	size_t len = PT_BODY_MAX + 1;
+	char *big = malloc(len);
+
+	ck_assert_ptr_nonnull(big);
+	memset(big, ' ', len);
+	big[0] = '{';
+	big[len - 1] = '}';
+	ck_error(raw(portal, "POST", "/hall/challenge", "application/json",
+		     NULL, big, len), 413, "BODY_TOO_LARGE");
+	/* Exactly the cap is fine. */
+	big[PT_BODY_MAX - 1] = '}';
+	ck_ok(raw(portal, "POST", "/hall/challenge", "application/json", NULL,
+		  big, PT_BODY_MAX), 200);
+	free(big);
+}
+END_TEST
+
+START_TEST(test_routes)
+{
+	ck_error(get("/nope"), 404, "NOT_FOUND");
+	ck_error(get("/hall"), 404, "NOT_FOUND");
+	ck_error(get("/hebei/ui"), 404, "NOT_FOUND");
+	ck_error(get("/hall/login"), 405, "METHOD_NOT_ALLOWED");
+	ck_error(post("/hall/ui", NULL, "{}"), 405, "METHOD_NOT_ALLOWED");
+	ck_error(raw(portal, "DELETE", "/", NULL, NULL, NULL, 0), 405,
+		 "METHOD_NOT_ALLOWED");
+	/* A query string does not change the route. */
+	ck_ok(get("/hall/ui?x=1"), 200);
+}
+END_TEST
+
+START_TEST(test_admin_disabled)
+{
+	pt_portal *closed;
+
+	ck_assert_int_eq(pt_portal_new(&closed, "suzhou", pki_dir, 0), 0);
+	ck_error(raw(closed, "POST", "/admin/reset", "application/json", NULL,
+		     "{}", 2), 403, "ADMIN_DISABLED");
+	ck_error(raw(closed, "GET", "/admin/clock", NULL, NULL, NULL, 0), 403,
+		 "ADMIN_DISABLED");
+	ck_error(raw(closed, "GET", "/admin/other", NULL, NULL, NULL, 0), 403,
+		 "ADMIN_DISABLED");
+	pt_portal_free(closed);
+}
+END_TEST
+
+START_TEST(test_admin_clock)
+{
+	json_int_t now;
+
+	ck_ok(get("/admin/clock"), 200);
+	now = json_integer_value(json_object_get(last.body, "now"));
+	ck_assert(now > 1600000000);
+	ck_ok(post("/admin/clock", NULL, "{\"now\":2000000000}"), 200);
+	ck_assert(json_integer_value(json_object_get(last.body, "now")) - 2000000000 < 5);
+	ck_ok(post("/admin/clock", NULL, "{\"advance\":-1000000000}"), 200);
+	ck_assert(json_integer_value(json_object_get(last.body, "now")) - 1000000000 < 5);
+	ck_ok(post("/admin/reset", NULL, "{}"), 200);
+	ck_ok(get("/admin/clock"), 200);
+	ck_assert(json_integer_value(json_object_get(last.body, "now")) - now < 5);
+}
+END_TEST
+
+START_TEST(test_unknown_portal)
+{
+	pt_portal *p = NULL;
+
+	ck_assert_int_lt(pt_portal_new(&p, "atlantis", pki_dir, 1), 0);
+	ck_assert_ptr_null(p);
+	ck_assert_int_lt(pt_portal_new(&p, "suzhou", "/nonexistent/pki", 1), 0);
+	ck_assert_ptr_null(p);
+}
+END_TEST
+
+/* ---- sessions and challenges ---- */
+
+START_TEST(test_sessions)
+{
+	unit_id u;
+	char sess[80];
+
+	unit_make(&u, 0, FX_KEY_EC_P256, FX_VARIANT_VALID);
+	ck_error(post("/reg/units", NULL, "{}"), 401, "NO_SESSION");
+	ck_error(post("/reg/units", "0123456789abcdef0123456789abcdef", "{}"),
+		 401, "NO_SESSION");
+	ck_error(raw(portal, "POST", "/reg/units", "application/json",
+		     "Basic dXNlcjpwdw==", "{}", 2), 401, "NO_SESSION");
+
+	login_ok("reg", &u, sess, sizeof(sess));
+	/* A reg session is not a hall session. */
+	ck_error(post("/hall/declarations", sess,
+		      "{\"document\":\"d\",\"signature\":\"AA==\",\"algorithm\":\"ecdsa-sha256\"}"),
+		 401, "NO_SESSION");
+	ck_error(post("/hall/logout", sess, "{}"), 401, "NO_SESSION");
+	/* Still valid after 29 minutes, each use counts... */
+	advance(29 * 60);
+	ck_error(post("/reg/units", sess, "{}"), 400, "BAD_FIELD");
+	/* ...and gone after 31 idle minutes. */
+	advance(31 * 60);
+	ck_error(post("/reg/units", sess, "{}"), 401, "NO_SESSION");
+
+	login_ok("reg", &u, sess, sizeof(sess));
+	ck_ok(post("/reg/logout", sess, "{}"), 200);
+	ck_error(post("/reg/logout", sess, "{}"), 401, "NO_SESSION");
+	unit_free(&u);
+}
+END_TEST
+
+START_TEST(test_nonce_replay)
+{
+	unit_id u;
+	char nonce[64], text[256];
+
+	unit_make(&u, 0, FX_KEY_EC_P256, FX_VARIANT_VALID);
+	challenge("reg", nonce, sizeof(nonce), text, sizeof(text));
+	ck_ok(login_with("reg", &u, nonce, text), 200);
+	ck_error(login_with("reg", &u, nonce, text), 401, "CHALLENGE_UNKNOWN");
+	/* Never issued. */
+	ck_error(login_with("reg", &u, "00000000000000000000000000000000", text),
+		 401, "CHALLENGE_UNKNOWN");
+	/* Issued for another site. */
+	challenge("hall", nonce, sizeof(nonce), text, sizeof(text));
+	ck_error(login_with("reg", &u, nonce, text), 401, "CHALLENGE_UNKNOWN");
+	/* A failed login spends the nonce too. */
+	challenge("reg", nonce, sizeof(nonce), text, sizeof(text));
+	ck_error(login_with("reg", &u, nonce, "other text"), 403,
+		 "SIGNATURE_INVALID");
+	ck_error(login_with("reg", &u, nonce, text), 401, "CHALLENGE_UNKNOWN");
+	unit_free(&u);
+}
+END_TEST
+
+START_TEST(test_nonce_expired)
+{
+	unit_id u;
+	char nonce[64], text[256];
+
+	unit_make(&u, 0, FX_KEY_EC_P256, FX_VARIANT_VALID);
+	challenge("reg", nonce, sizeof(nonce), text, sizeof(text));
+	advance(121);
+	ck_error(login_with("reg", &u, nonce, text), 401, "CHALLENGE_EXPIRED");
+	/* Within 120 s it is still in time. */
+	challenge("reg", nonce, sizeof(nonce), text, sizeof(text));
+	advance(110);
+	ck_ok(login_with("reg", &u, nonce, text), 200);
+	unit_free(&u);
+}
+END_TEST
+
+START_TEST(test_login_format)
+{
+	unit_id u;
+	char nonce[64], text[256], *cert;
+
+	unit_make(&u, 0, FX_KEY_EC_P256, FX_VARIANT_VALID);
+	cert = cert_b64(u.cert);
+	challenge("reg", nonce, sizeof(nonce), text, sizeof(text));
+	ck_error(post("/reg/login", NULL,
+		      "{\"nonce\":\"%s\",\"certificate\":\"%s\",\"signature\":\"AA==\","
+		      "\"algorithm\":\"md5\",\"assistant\":\"1\"}", nonce, cert),
+		 400, "ALG_UNSUPPORTED");
+	ck_error(post("/reg/login", NULL,
+		      "{\"nonce\":\"%s\",\"certificate\":\"bm90IGEgY2VydA==\","
+		      "\"signature\":\"AA==\",\"algorithm\":\"ecdsa-sha256\","
+		      "\"assistant\":\"1\"}", nonce), 400, "CERT_INVALID");
+	ck_error(post("/reg/login", NULL,
+		      "{\"nonce\":\"%s\",\"certificate\":\"%%%%\","
+		      "\"signature\":\"AA==\",\"algorithm\":\"ecdsa-sha256\","
+		      "\"assistant\":\"1\"}", nonce), 400, "CERT_INVALID");
+	ck_error(post("/reg/login", NULL,
+		      "{\"nonce\":\"%s\",\"certificate\":\"%s\",\"signature\":\"A\","
+		      "\"algorithm\":\"ecdsa-sha256\",\"assistant\":\"1\"}",
+		      nonce, cert), 400, "BAD_FIELD");
+	ck_assert_ptr_nonnull(strstr(str("message"), "'signature'"));
+	/* Format errors leave the challenge usable. */
+	ck_ok(login_with("reg", &u, nonce, text), 200);
+	free(cert);
+	unit_free(&u);
+}
+END_TEST
+
+/* ---- certificate checks ---- */
+
+static void expect_ca_failure(const answer *a, const char *code, int status)
+{
+	char msg[128];
+
+	ck_error(a, 403, code);
+	ck_assert_int_eq(json_integer_value(json_object_get(a->body, "status")),
+			 status);
+	snprintf(msg, sizeof(msg), "CA验签结果失败，状态码：%d", status);
+	ck_assert_str_eq(str("message"), msg);
+}
+
+START_TEST(test_cert_checks)
+{
+	unit_id u;
+
+	unit_make(&u, 1, FX_KEY_EC_P256, FX_VARIANT_WRONG_CHAIN);
+	expect_ca_failure(login("reg", &u), "CERT_CHAIN", 820);
+	/* Chain before validity: a foreign certificate out of its time
+	 * still answers 820. */
+	advance(3 * 365 * 86400);
+	expect_ca_failure(login("reg", &u), "CERT_CHAIN", 820);
+	ck_ok(post("/admin/reset", NULL, "{}"), 200);
+	unit_free(&u);
+
+	unit_make(&u, 1, FX_KEY_EC_P256, FX_VARIANT_EXPIRED);
+	expect_ca_failure(login("reg", &u), "CERT_EXPIRED", 810);
+	unit_free(&u);
+
+	unit_make(&u, 1, FX_KEY_EC_P256, FX_VARIANT_NOT_YET_VALID);
+	expect_ca_failure(login("reg", &u), "CERT_NOT_YET_VALID", 809);
+	/* At a portal time inside its validity it passes. */
+	advance(31 * 86400);
+	ck_ok(login("reg", &u), 200);
+	ck_ok(post("/admin/reset", NULL, "{}"), 200);
+	unit_free(&u);
+
+	/* Revoked while the portal runs: the CRL is read again. */
+	unit_make(&u, 1, FX_KEY_EC_P256, FX_VARIANT_REVOKED);
+	expect_ca_failure(login("reg", &u), "CERT_REVOKED", 823);
+	/* Validity before revocation. */
+	advance(2 * 365 * 86400);
+	expect_ca_failure(login("reg", &u), "CERT_EXPIRED", 810);
+	ck_ok(post("/admin/reset", NULL, "{}"), 200);
+	unit_free(&u);
+}
+END_TEST
+
+START_TEST(test_signature_checks)
+{
+	unit_id u;
+	char nonce[64], text[256], *cert, *sig;
+
+	unit_make(&u, 2, FX_KEY_EC_P256, FX_VARIANT_VALID);
+	challenge("reg", nonce, sizeof(nonce), text, sizeof(text));
+	expect_ca_failure(login_with("reg", &u, nonce, "tampered"),
+			  "SIGNATURE_INVALID", 800);
+
+	/* An ECDSA signature declared as RSA does not verify. */
+	challenge("reg", nonce, sizeof(nonce), text, sizeof(text));
+	cert = cert_b64(u.cert);
+	sig = sign_b64(u.key, u.alg, text);
+	expect_ca_failure(post("/reg/login", NULL,
+			       "{\"nonce\":\"%s\",\"certificate\":\"%s\",\"signature\":\"%s\","
+			       "\"algorithm\":\"rsa-pkcs1-sha256\",\"assistant\":\"1\"}",
+			       nonce, cert, sig), "SIGNATURE_INVALID", 800);
+	free(cert);
+	free(sig);
+	unit_free(&u);
+}
+END_TEST
+
+START_TEST(test_algorithms)
+{
+	static const fx_key_alg algs[] = { FX_KEY_EC_P256, FX_KEY_RSA_2048,
+					   FX_KEY_SM2 };
+	unit_id u;
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		unit_make(&u, 3 + (unsigned)i, algs[i], FX_VARIANT_VALID);
+		ck_ok(login("reg", &u), 200);
+		ck_assert_str_eq(json_string_value(json_object_get(
+			json_object_get(last.body, "unit"), "uscc")), u.unit.uscc);
+		ck_assert_str_eq(json_string_value(json_object_get(
+			json_object_get(last.body, "unit"), "name")), u.unit.unit_name);
+		unit_free(&u);
+	}
+}
+END_TEST
+
+/* ---- Suzhou business rules ---- */
+
+START_TEST(test_sz_register_and_login)
+{
+	unit_id u;
+	char reg[80], hall[80], hr[80];
+
+	unit_make(&u, 10, FX_KEY_EC_P256, FX_VARIANT_VALID);
+	/* SZ-E01 */
+	ck_error(login("hall", &u), 403, "SZ_NOT_REGISTERED");
+	ck_assert_str_eq(str("message"), TXT_NOT_REGISTERED);
+	ck_error(login("hr", &u), 403, "SZ_NOT_REGISTERED");
+
+	/* SZ-REG-OK */
+	login_ok("reg", &u, reg, sizeof(reg));
+	ck_ok(register_unit(reg, &u.unit, NULL), 201);
+	ck_assert_str_eq(json_string_value(json_object_get(
+		json_object_get(last.body, "unit"), "uscc")), u.unit.uscc);
+
+	/* SZ-E05 */
+	ck_error(register_unit(reg, &u.unit, NULL), 409, "SZ_ALREADY_REGISTERED");
+	ck_assert_str_eq(str("message"), TXT_ALREADY_REGISTERED);
+
+	/* SZ-LOGIN-OK, JS-LOGIN-OK */
+	login_ok("hall", &u, hall, sizeof(hall));
+	login_ok("hr", &u, hr, sizeof(hr));
+	ck_ok(post("/hall/logout", hall, "{}"), 200);
+	ck_ok(post("/hr/logout", hr, "{}"), 200);
+
+	/* admin reset forgets the registration */
+	ck_ok(post("/admin/reset", NULL, "{}"), 200);
+	ck_error(login("hall", &u), 403, "SZ_NOT_REGISTERED");
+	ck_error(post("/reg/units", reg, "{}"), 401, "NO_SESSION");
+	unit_free(&u);
+}
+END_TEST
+
+START_TEST(test_sz_register_validation)
+{
+	unit_id u, other;
+	fx_unit f;
+	char reg[80];
+
+	unit_make(&u, 11, FX_KEY_EC_P256, FX_VARIANT_VALID);
+	unit_make(&other, 12, FX_KEY_EC_P256, FX_VARIANT_VALID);
+	login_ok("reg", &u, reg, sizeof(reg));
+
+	f = u.unit;
+	f.uscc[17] = f.uscc[17] == '0' ? '1' : '0';
+	ck_error(register_unit(reg, &f, NULL), 400, "BAD_FIELD");
+	ck_assert_ptr_nonnull(strstr(str("message"), "'uscc'"));
+
+	f = u.unit;
+	f.operator_id[17] = f.operator_id[17] == '0' ? '1' : '0';
+	ck_error(register_unit(reg, &f, NULL), 400, "BAD_FIELD");
+	ck_assert_ptr_nonnull(strstr(str("message"), "'operator_id'"));
+
+	ck_error(register_unit(reg, &u.unit, "1380013800"), 400, "BAD_FIELD");
+	ck_assert_ptr_nonnull(strstr(str("message"), "'operator_phone'"));
+	ck_error(register_unit(reg, &u.unit, "23800138000"), 400, "BAD_FIELD");
+	ck_error(register_unit(reg, &u.unit, "1380013800a"), 400, "BAD_FIELD");
+
+	f = u.unit;
+	f.unit_name[0] = '\0';
+	ck_error(register_unit(reg, &f, NULL), 400, "BAD_FIELD");
+	ck_assert_ptr_nonnull(strstr(str("message"), "'unit_name'"));
+
+	/* Another unit's (valid) USCC than the certificate's. */
+	ck_error(register_unit(reg, &other.unit, NULL), 403, "SZ_UNIT_MISMATCH");
+	ck_assert_str_eq(str("message"), "单位信息与证书不一致");
+
+	/* SZ-E07: the phone of another registration. */
+	ck_ok(register_unit(reg, &u.unit, NULL), 201);
+	login_ok("reg", &other, reg, sizeof(reg));
+	ck_error(register_unit(reg, &other.unit, u.unit.operator_phone), 409,
+		 "SZ_PHONE_TAKEN");
+	ck_assert_str_eq(str("message"), TXT_PHONE_TAKEN);
+	ck_ok(register_unit(reg, &other.unit, NULL), 201);
+	unit_free(&u);
+	unit_free(&other);
+}
+END_TEST
+
+START_TEST(test_sz_stale_certificate)
+{
+	unit_id u;
+	fx_unit current;
+	char reg[80];
+
+	/* SZ-E06: registered with the current name, the certificate still
+	 * carries the old one. */
+	unit_make(&u, 13, FX_KEY_EC_P256, FX_VARIANT_VALID);
+	current = u.unit;
+	ck_assert_int_lt(strlen(current.unit_name) + sizeof("（新）"),
+			 sizeof(current.unit_name));
+	strcat(current.unit_name, "（新）");
+	login_ok("reg", &u, reg, sizeof(reg));
+	ck_ok(register_unit(reg, &current, NULL), 201);
+	ck_error(login("hall", &u), 403, "SZ_NOT_REGISTERED");
+	ck_assert_str_eq(str("message"), TXT_NOT_REGISTERED);
+	/* The CA issues a certificate with the current data. */
+	u.unit = current;
+	unit_reissue(&u);
+	ck_ok(login("hall", &u), 200);
+	unit_free(&u);
+}
+END_TEST
+
+START_TEST(test_sz_declarations)
+{
+	unit_id u;
+	char reg[80], hall[80], *sig;
+	const char *doc = "{\"period\":\"2024-06\",\"单位\":\"申报\"}";
+	json_t *body;
+	char *text;
+
+	unit_make(&u, 14, FX_KEY_SM2, FX_VARIANT_VALID);
+	login_ok("reg", &u, reg, sizeof(reg));
+	ck_ok(register_unit(reg, &u.unit, NULL), 201);
+	login_ok("hall", &u, hall, sizeof(hall));
+
+	/* SZ-SIGN-OK; the document goes through JSON escaping intact. */
+	sig = sign_b64(u.key, u.alg, doc);
+	body = json_pack("{s:s, s:s, s:s}", "document", doc, "signature", sig,
+			 "algorithm", "sm2-sm3");
+	text = json_dumps(body, JSON_COMPACT);
+	ck_ok(post("/hall/declarations", hall, "%s", text), 201);
+	ck_assert_int_gt(strlen(str("receipt")), 0);
+	ck_assert(json_is_true(json_object_get(last.body, "verified")));
+	free(text);
+	json_decref(body);
+
+	/* Altered document: 800. */
+	body = json_pack("{s:s, s:s, s:s}", "document", "altered", "signature",
+			 sig, "algorithm", "sm2-sm3");
+	text = json_dumps(body, JSON_COMPACT);
+	expect_ca_failure(post("/hall/declarations", hall, "%s", text),
+			  "SIGNATURE_INVALID", 800);
+	free(text);
+	json_decref(body);
+
+	ck_error(post("/hall/declarations", hall,
+		      "{\"document\":\"d\",\"signature\":\"%s\",\"algorithm\":\"x\"}",
+		      sig), 400, "ALG_UNSUPPORTED");
+	ck_error(post("/hall/declarations", hall,
+		      "{\"document\":\"d\",\"signature\":\"%s\"}", sig), 400,
+		 "BAD_FIELD");
+	free(sig);
+	unit_free(&u);
+}
+END_TEST
+
+Suite *portal_request_suite(void)
+{
+	Suite *s = suite_create("portal_request");
+	TCase *tc = tcase_create("request");
+	TCase *cert = tcase_create("login");
+	TCase *sz = tcase_create("suzhou");
+
+	tcase_add_unchecked_fixture(tc, pki_setup, pki_teardown);
+	tcase_add_checked_fixture(tc, portal_setup, portal_teardown);
+	tcase_add_test(tc, test_root_and_ui);
+	tcase_add_test(tc, test_malformed_json);
+	tcase_add_test(tc, test_non_object_json);
+	tcase_add_test(tc, test_fields);
+	tcase_add_test(tc, test_bad_utf8);
+	tcase_add_test(tc, test_content_type);
+	tcase_add_test(tc, test_body_too_large);
+	tcase_add_test(tc, test_routes);
+	tcase_add_test(tc, test_admin_disabled);
+	tcase_add_test(tc, test_admin_clock);
+	tcase_add_test(tc, test_unknown_portal);
+	suite_add_tcase(s, tc);
+
+	tcase_set_timeout(cert, 60);
+	tcase_add_unchecked_fixture(cert, pki_setup, pki_teardown);
+	tcase_add_checked_fixture(cert, portal_setup, portal_teardown);
+	tcase_add_test(cert, test_sessions);
+	tcase_add_test(cert, test_nonce_replay);
+	tcase_add_test(cert, test_nonce_expired);
+	tcase_add_test(cert, test_login_format);
+	tcase_add_test(cert, test_cert_checks);
+	tcase_add_test(cert, test_signature_checks);
+	tcase_add_test(cert, test_algorithms);
+	suite_add_tcase(s, cert);
+
+	tcase_set_timeout(sz, 60);
+	tcase_add_unchecked_fixture(sz, pki_setup, pki_teardown);
+	tcase_add_checked_fixture(sz, portal_setup, portal_teardown);
+	tcase_add_test(sz, test_sz_register_and_login);
+	tcase_add_test(sz, test_sz_register_validation);
+	tcase_add_test(sz, test_sz_stale_certificate);
+	tcase_add_test(sz, test_sz_declarations);
+	suite_add_tcase(s, sz);
+	return s;
+}
