@@ -30,16 +30,27 @@ override LDFLAGS += $(SANFLAGS)
 LDLIBS = $(PKG_LIBS) -ldl -lpthread -lm
 
 # Every .c of these folders is library code, except main.c (a program).
-LIB_DIRS = common fixtures emulators/portal emulators/softhsm harness
+LIB_DIRS = common fixtures emulators/portal emulators/softhsm emulators/vcard harness
 LIB_SRCS = $(filter-out %/main.c,$(wildcard $(addsuffix /*.c,$(LIB_DIRS))))
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_SRCS = $(wildcard suites/unit/*.c)
 TEST_OBJS = $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 
-PROGS = $(BUILD)/tokenrig $(BUILD)/tokenrig-portal $(BUILD)/tokenrig-fixtures
+PROGS = $(BUILD)/tokenrig $(BUILD)/tokenrig-portal $(BUILD)/tokenrig-fixtures \
+	$(if $(wildcard emulators/vcard/main.c),$(BUILD)/tokenrig-vcard) \
+	$(if $(wildcard emulators/p11shim/*.c),$(BUILD)/tokenrig-p11shim.so)
+
+# The PKCS#11 interposer is loaded into other programs (pkcs11-tool, vendor
+# tools): it is built alone, from its folder and the few common files it uses.
+SHIM_SRCS = $(wildcard emulators/p11shim/*.c) common/error.c common/clock.c common/fsutil.c
+SHIM_OBJS = $(SHIM_SRCS:%.c=$(BUILD)/shim/%.o)
+
+# libFuzzer targets: suites/fuzz/fuzz_NAME.c, built with clang in build-fuzz/.
+FUZZ_SRCS = $(wildcard suites/fuzz/fuzz_*.c)
+FUZZ_SECONDS ?= 20
 DEPS_OK = $(BUILD)/.deps-ok
 
-.PHONY: all run check clean deps
+.PHONY: all run check clean deps fuzz
 all: $(PROGS) $(BUILD)/unit-tests
 
 deps: $(DEPS_OK)
@@ -61,6 +72,28 @@ $(BUILD)/tokenrig-portal: $(BUILD)/obj/emulators/portal/main.o $(BUILD)/libtoken
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/tokenrig-fixtures: $(BUILD)/obj/fixtures/main.o $(BUILD)/libtokenrig.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/tokenrig-vcard: $(BUILD)/obj/emulators/vcard/main.o $(BUILD)/libtokenrig.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/shim/%.o: %.c | $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
+$(BUILD)/tokenrig-p11shim.so: $(SHIM_OBJS)
+	$(CC) $(LDFLAGS) -shared -Wl,-z,defs $^ -ldl -lpthread -lm -o $@
+
+fuzz: | $(DEPS_OK)
+	$(MAKE) BUILD=build-fuzz CC=clang SANFLAGS="-fsanitize=fuzzer-no-link,address,undefined" \
+		build-fuzz/libtokenrig.a $(FUZZ_SRCS:suites/fuzz/%.c=build-fuzz/%)
+	@for t in $(FUZZ_SRCS:suites/fuzz/%.c=%); do \
+		mkdir -p build-fuzz/corpus-$$t; \
+		echo "== $$t ($(FUZZ_SECONDS) s)"; \
+		build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=5 -rss_limit_mb=2048 \
+			build-fuzz/corpus-$$t $$([ -d suites/fuzz/corpus/$$t ] && echo suites/fuzz/corpus/$$t) \
+			> build-fuzz/$$t.log 2>&1 || { tail -n 40 build-fuzz/$$t.log; exit 1; }; \
+		tail -n 2 build-fuzz/$$t.log; \
+	done
+build-fuzz/fuzz_%: suites/fuzz/fuzz_%.c build-fuzz/libtokenrig.a
+	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined $^ $(LDLIBS) -o $@
 
 # Unit suites are found by their constructor: `Suite *NAME_suite(void)`.
 $(BUILD)/suites.inc: $(TEST_SRCS) | $(DEPS_OK)
@@ -79,6 +112,6 @@ check: all
 	BUILD=$(BUILD) sh ci/check.sh
 
 clean:
-	rm -rf build build-san $(OUT)
+	rm -rf build build-san build-fuzz $(OUT)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

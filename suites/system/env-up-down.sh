@@ -20,8 +20,10 @@ ch=$(curl -sS --max-time 10 --cacert "$TOKENRIG_CA_BUNDLE" -H 'Content-Type: app
 echo "$ch" | grep -q '"nonce"' || { echo "challenge answered: $ch"; exit 1; }
 trap - EXIT
 "$BUILD/tokenrig" env down --dir "$dir"
-if kill -0 "$pid" 2>/dev/null; then
-	echo "portal $pid still runs after env down"
+# Gone, or a zombie waiting for init to reap it: either way it has exited.
+state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1 || true)
+if [ -n "$state" ] && [ "$state" != Z ]; then
+	echo "portal $pid still runs after env down (state $state)"
 	exit 1
 fi
 [ ! -e "$dir/pids" ] || { echo "pids file left behind"; exit 1; }

@@ -1,0 +1,97 @@
+/* results.json and junit.xml: complete after every case, escaped, counted. */
+#include <check.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/fsutil.h"
+#include "harness/report.h"
+
+static char dir[] = "/tmp/tokenrig-report-XXXXXX";
+
+static void setup(void)
+{
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+	tr_fs_remove_tree(dir);
+}
+
+static char *slurp(const char *name)
+{
+	char path[256], *text = NULL;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	ck_assert_int_eq(tr_fs_read_all(path, 1 << 20, &text, NULL), 0);
+	return text;
+}
+
+START_TEST(files_are_complete_after_each_case)
+{
+	tr_report *rep;
+	const char *ids[] = { "SZ-E05" };
+	const char *ids2[] = { "SZ-E01", "SZ-REG-OK" };
+	tr_case_result ok = { .ids = ids, .n_ids = 1, .title = "twice", .scenario = "a.scn",
+			      .portal = "suzhou", .kind = "softhsm", .algorithm = "p256",
+			      .status = TR_CASE_PASSED, .duration_ms = 1.5 };
+	tr_case_result bad = { .ids = ids2, .n_ids = 2, .title = "<odd> & \"quoted\"",
+			       .scenario = "b.scn", .portal = "suzhou", .kind = "softhsm",
+			       .algorithm = "rsa2048", .status = TR_CASE_FAILED,
+			       .message = "b.scn:7: message is 'x', expected '该证书'",
+			       .step = "hall (ca-login, line 7)", .expected = "message = 该证书",
+			       .actual = "HTTP 200 {\"ok\":true}" };
+	json_t *root;
+	char *xml, *json;
+
+	ck_assert_int_eq(tr_report_open(&rep, dir), 0);
+	ck_assert_int_eq(tr_report_add(rep, &ok), 0);
+	/* A crash here would leave these two files, whole. */
+	json = slurp("results.json");
+	root = json_loads(json, 0, NULL);
+	ck_assert_ptr_nonnull(root);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(root, "summary"), "passed")), 1);
+	json_decref(root);
+	free(json);
+	xml = slurp("junit.xml");
+	ck_assert_ptr_nonnull(strstr(xml, "</testsuites>"));
+	ck_assert_ptr_nonnull(strstr(xml, "name=\"SZ-E05 twice [softhsm/p256]\""));
+	free(xml);
+
+	ck_assert_int_eq(tr_report_add(rep, &bad), 0);
+	ck_assert_int_eq(tr_report_finish(rep, 2.0), 0);
+	tr_report_free(rep);
+
+	xml = slurp("junit.xml");
+	ck_assert_ptr_nonnull(strstr(xml, "name=\"SZ-E01 SZ-REG-OK &lt;odd&gt; &amp; &quot;quoted&quot; [softhsm/rsa2048]\""));
+	ck_assert_ptr_nonnull(strstr(xml, "<failure message=\"b.scn:7: message is &apos;x&apos;, expected &apos;该证书&apos;\">"));
+	ck_assert_ptr_nonnull(strstr(xml, "expected: message = 该证书"));
+	ck_assert_ptr_nonnull(strstr(xml, "tests=\"2\" failures=\"1\""));
+	free(xml);
+
+	json = slurp("results.json");
+	root = json_loads(json, 0, NULL);
+	ck_assert_ptr_nonnull(root);
+	json_t *cov = json_object_get(json_object_get(root, "coverage"), "suzhou");
+	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(
+		json_object_get(cov, "softhsm/rsa2048"), "failed"), 1)), "SZ-REG-OK");
+	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(
+		json_object_get(cov, "softhsm/p256"), "passed"), 0)), "SZ-E05");
+	ck_assert_ptr_nonnull(json_object_get(root, "finished"));
+	json_decref(root);
+	free(json);
+}
+END_TEST
+
+Suite *report_suite(void)
+{
+	Suite *s = suite_create("report");
+	TCase *tc = tcase_create("files");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, files_are_complete_after_each_case);
+	suite_add_tcase(s, tc);
+	return s;
+}

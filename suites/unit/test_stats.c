@@ -1,0 +1,71 @@
+/* Percentiles and summaries of latency samples. */
+#include <check.h>
+#include <math.h>
+
+#include "harness/stats.h"
+
+START_TEST(percentiles_interpolate_like_numpy)
+{
+	/* numpy.percentile([1,2,3,4,5,6,7,8,9,10], p) */
+	const uint64_t v[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
+
+	ck_assert_double_eq_tol(tr_stats_percentile(v, 10, 50), 5.5, 1e-9);
+	ck_assert_double_eq_tol(tr_stats_percentile(v, 10, 95), 9.55, 1e-9);
+	ck_assert_double_eq_tol(tr_stats_percentile(v, 10, 90), 9.1, 1e-9);
+	ck_assert_double_eq_tol(tr_stats_percentile(v, 10, 0), 1, 1e-9);
+	ck_assert_double_eq_tol(tr_stats_percentile(v, 10, 100), 10, 1e-9);
+	ck_assert_double_eq_tol(tr_stats_percentile(v, 10, 25), 3.25, 1e-9);
+	ck_assert_double_eq_tol(tr_stats_percentile(v, 1, 99), 1, 1e-9);
+	ck_assert_double_eq_tol(tr_stats_percentile(v, 0, 50), 0, 1e-9);
+}
+END_TEST
+
+START_TEST(summary_of_unsorted_samples)
+{
+	tr_samples s = { 0 };
+	tr_summary sum;
+	const uint64_t v[] = { 900, 100, 500, 300, 700 };
+
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(tr_samples_add(&s, v[i]), 0);
+	ck_assert_int_eq(tr_stats_summarize(&s, &sum), 0);
+	ck_assert_uint_eq(sum.n, 5);
+	ck_assert_double_eq_tol(sum.min, 100, 1e-9);
+	ck_assert_double_eq_tol(sum.max, 900, 1e-9);
+	ck_assert_double_eq_tol(sum.p50, 500, 1e-9);
+	ck_assert_double_eq_tol(sum.mean, 500, 1e-9);
+	/* sample standard deviation of 100..900 step 200 */
+	ck_assert_double_eq_tol(sum.stddev, sqrt(100000.0), 1e-6);
+	/* the samples keep their order: the raw data stays raw */
+	ck_assert_uint_eq(s.ns[0], 900);
+	tr_samples_free(&s);
+	ck_assert_int_eq(tr_stats_summarize(&s, &sum), 0);
+	ck_assert_uint_eq(sum.n, 0);
+}
+END_TEST
+
+START_TEST(many_samples_grow)
+{
+	tr_samples s = { 0 };
+	tr_summary sum;
+
+	for (uint64_t i = 1; i <= 10001; i++)
+		ck_assert_int_eq(tr_samples_add(&s, i), 0);
+	tr_stats_summarize(&s, &sum);
+	ck_assert_double_eq_tol(sum.p50, 5001, 1e-9);
+	ck_assert_double_eq_tol(sum.p99, 9901, 1e-9);
+	tr_samples_free(&s);
+}
+END_TEST
+
+Suite *stats_suite(void)
+{
+	Suite *s = suite_create("stats");
+	TCase *tc = tcase_create("percentiles");
+
+	tcase_add_test(tc, percentiles_interpolate_like_numpy);
+	tcase_add_test(tc, summary_of_unsorted_samples);
+	tcase_add_test(tc, many_samples_grow);
+	suite_add_tcase(s, tc);
+	return s;
+}
