@@ -102,6 +102,11 @@ CK_FUNCTION_LIST *tr_p11mod_functions(const tr_p11mod *mod)
 	return mod->fn;
 }
 
+void *tr_p11mod_symbol(const tr_p11mod *mod, const char *name)
+{
+	return dlsym(mod->dl, name);
+}
+
 const char *tr_p11mod_path(const tr_p11mod *mod)
 {
 	return mod->path;

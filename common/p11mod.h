@@ -15,6 +15,9 @@ int tr_p11mod_load(tr_p11mod **out, const char *path);
 void tr_p11mod_release(tr_p11mod *mod);
 
 CK_FUNCTION_LIST *tr_p11mod_functions(const tr_p11mod *mod);
+
+/* A module's own extra export (e.g. the interposer's), NULL when absent. */
+void *tr_p11mod_symbol(const tr_p11mod *mod, const char *name);
 const char *tr_p11mod_path(const tr_p11mod *mod);
 
 /*

@@ -50,6 +50,16 @@ int tr_token_pin_tries(tr_token *tok)
 	return tok->ops->pin_tries(tok);
 }
 
+int tr_token_change_pin(tr_token *tok, const char *old_pin, const char *new_pin)
+{
+	return tok->ops->change_pin(tok, old_pin, new_pin);
+}
+
+int tr_token_reset_pin(tr_token *tok, const char *so_secret, const char *new_pin)
+{
+	return tok->ops->reset_pin(tok, so_secret, new_pin);
+}
+
 int tr_token_certificate(tr_token *tok, const unsigned char **der, size_t *len)
 {
 	if (!tok->cert_der)

@@ -57,9 +57,19 @@ int tr_token_logout(tr_token *tok);
 
 /*
  * Remaining PIN tries as far as the token tells: -1 unknown, 0 locked.
- * PKCS#11 only has flags: FINAL_TRY gives 1, LOCKED gives 0.
+ * PKCS#11 only has flags (FINAL_TRY gives 1, LOCKED gives 0) unless the
+ * module is the rig's interposer, which tells the exact count.
  */
 int tr_token_pin_tries(tr_token *tok);
+
+/* C_SetPIN / CHANGE REFERENCE DATA: the user changes their own PIN. */
+int tr_token_change_pin(tr_token *tok, const char *old_pin, const char *new_pin);
+
+/*
+ * Resets the user PIN with the security officer's secret (the SO PIN of a
+ * PKCS#11 token, the PUK of a card): unblocks and sets new_pin.
+ */
+int tr_token_reset_pin(tr_token *tok, const char *so_secret, const char *new_pin);
 
 /* The certificate (DER), owned by the token. */
 int tr_token_certificate(tr_token *tok, const unsigned char **der, size_t *len);
@@ -81,6 +91,8 @@ typedef struct tr_token_ops {
 	int (*login)(tr_token *tok, const char *pin);
 	int (*logout)(tr_token *tok);
 	int (*pin_tries)(tr_token *tok);
+	int (*change_pin)(tr_token *tok, const char *old_pin, const char *new_pin);
+	int (*reset_pin)(tr_token *tok, const char *so_secret, const char *new_pin);
 	int (*sign)(tr_token *tok, const unsigned char *data, size_t len,
 		    unsigned char **sig, size_t *sig_len, uint64_t *token_ns);
 	void (*close)(tr_token *tok);

@@ -207,7 +207,12 @@ static int p11_logout(tr_token *tok)
 static int p11_pin_tries(tr_token *tok)
 {
 	p11_token *t = (p11_token *)tok;
+	int (*exact)(CK_SLOT_ID) = (int (*)(CK_SLOT_ID))tr_p11mod_symbol(t->mod,
+									  "tokenrig_shim_pin_tries");
 	CK_TOKEN_INFO info;
+
+	if (exact)
+		return exact(t->slot);
 
 	if (t->fn->C_GetTokenInfo(t->slot, &info) != CKR_OK)
 		return -1;
@@ -216,6 +221,48 @@ static int p11_pin_tries(tr_token *tok)
 	if (info.flags & CKF_USER_PIN_FINAL_TRY)
 		return 1;
 	return -1;
+}
+
+static int p11_change_pin(tr_token *tok, const char *old_pin, const char *new_pin)
+{
+	p11_token *t = (p11_token *)tok;
+	CK_SESSION_HANDLE rw;
+	CK_RV rv;
+
+	/* C_SetPIN needs a read-write session; the signing one stays as it is. */
+	rv = t->fn->C_OpenSession(t->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &rw);
+	if (rv != CKR_OK)
+		return map_rv(rv, "C_OpenSession");
+	rv = t->fn->C_SetPIN(rw, (CK_UTF8CHAR *)old_pin, strlen(old_pin),
+			     (CK_UTF8CHAR *)new_pin, strlen(new_pin));
+	t->fn->C_CloseSession(rw);
+	return map_rv(rv, "C_SetPIN");
+}
+
+static int p11_reset_pin(tr_token *tok, const char *so_pin, const char *new_pin)
+{
+	p11_token *t = (p11_token *)tok;
+	CK_SESSION_HANDLE rw;
+	CK_RV rv;
+	int error;
+
+	/* Logging in as SO ends the user's login on every session of the token. */
+	t->logged_in = 0;
+	rv = t->fn->C_OpenSession(t->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &rw);
+	if (rv != CKR_OK)
+		return map_rv(rv, "C_OpenSession");
+	rv = t->fn->C_Logout(rw);
+	rv = t->fn->C_Login(rw, CKU_SO, (CK_UTF8CHAR *)so_pin, strlen(so_pin));
+	if (rv != CKR_OK) {
+		error = map_rv(rv, "C_Login(SO)");
+		goto out;
+	}
+	rv = t->fn->C_InitPIN(rw, (CK_UTF8CHAR *)new_pin, strlen(new_pin));
+	error = map_rv(rv, "C_InitPIN");
+	t->fn->C_Logout(rw);
+out:
+	t->fn->C_CloseSession(rw);
+	return error;
 }
 
 /* PKCS#11 ECDSA gives r||s; the portals (like X.509) want DER. */
@@ -312,6 +359,8 @@ static const tr_token_ops p11_ops = {
 	.login = p11_login,
 	.logout = p11_logout,
 	.pin_tries = p11_pin_tries,
+	.change_pin = p11_change_pin,
+	.reset_pin = p11_reset_pin,
 	.sign = p11_sign,
 	.close = p11_close,
 };

@@ -31,15 +31,34 @@ typedef struct request_state {
 	int too_large;
 } request_state;
 
+/* A printable copy: a path is client data and must not forge log lines. */
+static const char *printable(const char *in, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	for (; in && *in && n + 5 < size; in++) {
+		unsigned char c = (unsigned char)*in;
+
+		if (c < 0x20 || c == 0x7f || c == '\\')
+			n += (size_t)snprintf(buf + n, size - n, "\\x%02x", c);
+		else
+			buf[n++] = (char)c;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
 static void log_request(const pt_server *s, const char *method,
 			const char *url, const pt_response *resp,
 			uint64_t start_ns)
 {
 	double ms = (double)(tr_clock_ns() - start_ns) / 1e6;
+	char m[32], u[300];
 
 	/* Never the body: it may carry data derived from PINs. */
 	fprintf(stderr, "portal %s: %s %s %u %s %.2fms\n",
-		pt_portal_name(s->portal), method, url, resp->status,
+		pt_portal_name(s->portal), printable(method, m, sizeof(m)),
+		printable(url, u, sizeof(u)), resp->status,
 		resp->code[0] ? resp->code : "-", ms);
 }
 
@@ -192,8 +211,15 @@ int pt_server_start(pt_server **out, pt_portal *portal, unsigned port,
 		return tr_error_set(TR_ENOMEM, "server");
 	s->portal = portal;
 	if ((err = tr_fs_read_all(key_path, PEM_MAX, &s->key, &len)) < 0 ||
-	    (err = tr_fs_read_all(cert_path, PEM_MAX, &s->cert, &len)) < 0)
+	    (err = tr_fs_read_all(cert_path, PEM_MAX, &s->cert, &len)) < 0) {
+		char why[512];
+
+		/* Copied: the message is the buffer tr_error_set writes. */
+		snprintf(why, sizeof(why), "%s", tr_error_last());
+		err = tr_error_set(err, "TLS key or certificate (--pki DIR/tls): %s",
+				   why);
 		goto out;
+	}
 
 	memset(&addr, 0, sizeof(addr));
 	addr.sin_family = AF_INET;

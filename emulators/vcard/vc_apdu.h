@@ -55,9 +55,9 @@ typedef struct vc_apdu {
 int vc_apdu_parse(vc_apdu *out, const uint8_t *buf, size_t len);
 
 /*
- * A bounded TLV reader over BER-TLV with 1-3 byte lengths (81 xx, 82 xx xx)
+ * A bounded TLV reader over BER-TLV with 1-3 byte lengths (81 L, 82 L L)
  * and 1-2 byte tags (first byte with low five bits 11111).
- * vc_tlv_next returns 1 with *tag/*val/*vlen set, 0 at the end, -1 when
+ * vc_tlv_next returns 1 with tag, val and vlen set, 0 at the end, -1 when
  * malformed (a length that runs past the end, an unsupported form).
  */
 typedef struct vc_tlv_reader {

@@ -1,0 +1,35 @@
+/*
+ * The OpenSSL half of error.h, kept apart so that programs and modules
+ * without libcrypto (the PKCS#11 interposer) can use the rest.
+ */
+#include "error.h"
+
+#include <openssl/err.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+extern __thread char tr_error_buf[1024];
+#define last_error tr_error_buf
+
+int tr_error_set_openssl(int code, const char *fmt, ...)
+{
+	va_list ap;
+	size_t len;
+	unsigned long e;
+
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+
+	while ((e = ERR_get_error()) != 0) {
+		len = strlen(last_error);
+		if (len + 3 >= sizeof(last_error))
+			continue; /* keep draining the queue */
+		last_error[len++] = ':';
+		last_error[len++] = ' ';
+		ERR_error_string_n(e, last_error + len, sizeof(last_error) - len);
+	}
+	return code;
+}
+

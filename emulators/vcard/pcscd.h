@@ -1,0 +1,69 @@
+/*
+ * The rig's own pcscd, for the virtual cards.
+ *
+ * pcsc-lite 1.9.9's daemon always creates /run/pcscd/pcscd.comm (only the
+ * client library honours PCSCLITE_CSOCK_NAME). So the rig's pcscd runs in
+ * a private mount namespace where a folder of the run is bind-mounted over
+ * /run/pcscd; the system's pcscd, if any, is untouched. Clients reach the
+ * rig's daemon through PCSCLITE_CSOCK_NAME=<that folder>/pcscd.comm, which
+ * must be in the environment before the process's first SCard call (the
+ * library reads it once). Needs root (unshare(CLONE_NEWNS) and mount).
+ *
+ * Readers: vpcd in its listening mode, "DEVICENAME /dev/null:PORT"; each
+ * reader.conf entry gives two slots, ports PORT and PORT+1, each waiting
+ * for one card (tokenrig-vcard serve --port ...) to dial in. pcsc-lite
+ * handles at most 16 readers (slots), so at most 16 cards, 8 entries.
+ */
+#ifndef TR_EMULATORS_VCARD_PCSCD_H
+#define TR_EMULATORS_VCARD_PCSCD_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define VC_VPCD_DRIVER "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
+#define VC_PCSCD_PATH "/usr/sbin/pcscd"
+#define VC_PCSCD_MAX_CARDS 16
+
+typedef struct vc_pcscd vc_pcscd;
+
+/*
+ * Writes confdir/tokenrig-vpcd-N for ncards cards on ports base_port ..
+ * base_port + ncards - 1 (ceil(ncards / 2) entries). Reader names are
+ * "tokenrig vpcd N 00 00" / "... 00 01": card i is on entry i / 2, slot
+ * i % 2, port base_port + i.
+ */
+int vc_pcscd_write_conf(const char *confdir, unsigned short base_port,
+			unsigned ncards);
+
+/* The pcsc-lite reader name of card i of vc_pcscd_write_conf. */
+int vc_pcscd_reader_name(unsigned card, char *buf, size_t len);
+
+typedef struct vc_pcscd_opts {
+	const char *run_dir;    /* run_dir/pcscd becomes the socket folder */
+	const char *confdir;    /* from vc_pcscd_write_conf */
+	const char *log_path;   /* pcscd's output; NULL: /dev/null */
+	int die_with_parent;    /* PR_SET_PDEATHSIG for pcscd */
+	int debug;              /* pcscd -d -a */
+} vc_pcscd_opts;
+
+/*
+ * Starts pcscd -f -c confdir in a private mount namespace and sets
+ * PCSCLITE_CSOCK_NAME in this process. TR_EDEPEND with a message saying
+ * what to do when not root, unshare is refused, or pcscd is missing.
+ */
+int vc_pcscd_start(vc_pcscd **out, const vc_pcscd_opts *opts);
+
+const char *vc_pcscd_socket(const vc_pcscd *pcscd);
+pid_t vc_pcscd_pid(const vc_pcscd *pcscd);
+
+/*
+ * Polls (no fixed sleep) until the daemon answers, lists at least readers
+ * readers and at least cards of them hold a card; TR_ETIMEDOUT after
+ * timeout_ms, naming what was missing.
+ */
+int vc_pcscd_wait_ready(unsigned readers, unsigned cards, unsigned timeout_ms);
+
+/* Stops pcscd by PID (SIGTERM, then SIGKILL) and frees. NULL is fine. */
+int vc_pcscd_stop(vc_pcscd *pcscd, unsigned timeout_ms);
+
+#endif

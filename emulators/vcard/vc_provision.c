@@ -1,0 +1,93 @@
+#include "emulators/vcard/vc_provision.h"
+
+#include "common/error.h"
+
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <string.h>
+
+int vc_default_pin(const char *province, const fx_unit *unit, char *buf,
+		   size_t len)
+{
+	const char *pin = "123456";
+
+	if (strcmp(province, "suzhou") == 0) {
+		size_t n = strlen(unit->operator_id);
+
+		if (n < 6)
+			return tr_error_set(TR_EINVAL, "operator ID too short for a PIN");
+		pin = unit->operator_id + n - 6;
+	} else if (strcmp(province, "sichuan") == 0) {
+		pin = "12345678";
+	}
+	if ((size_t)snprintf(buf, len, "%s", pin) >= len)
+		return tr_error_set(TR_EINVAL, "PIN buffer too small");
+	return 0;
+}
+
+static int fill_slot(fx_pki *pki, vc_image *img, vc_slot slot,
+		     const vc_provision_opts *opts, const fx_unit *unit)
+{
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	int error;
+
+	if ((error = fx_key_generate(opts->alg, &key)) < 0 ||
+	    (error = fx_pki_issue_unit(pki, opts->province, key, unit, opts->variant,
+				       &cert)) < 0)
+		goto out;
+	error = vc_image_set_slot(img, slot, key, cert);
+out:
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	return error;
+}
+
+int vc_provision(fx_pki *pki, const vc_provision_opts *opts, vc_image **out)
+{
+	uint8_t serial[VC_SERIAL_LEN];
+	char pin[16];
+	vc_image *img = NULL;
+	vc_profile profile;
+	fx_unit unit;
+	int error;
+
+	if (!pki || !opts || !opts->image_path || !opts->province)
+		return tr_error_set(TR_EINVAL, "vc_provision: missing argument");
+	profile = opts->profile >= 0 ? (vc_profile)opts->profile :
+		  opts->alg == FX_KEY_RSA_2048 ? VC_PROFILE_BLUE : VC_PROFILE_SILVER;
+	if (profile == VC_PROFILE_BLUE && opts->alg != FX_KEY_RSA_2048)
+		return tr_error_set(TR_EINVAL, "a blue card takes RSA-2048 keys only");
+	if ((error = fx_unit_generate(&unit, opts->seed, opts->province, opts->index)) < 0)
+		return error;
+	/* A fresh serial per image: OpenSC and drivers key caches on it. */
+	if (RAND_bytes(serial, sizeof(serial)) != 1)
+		return tr_error_set_openssl(TR_ECRYPTO, "RAND_bytes");
+	if ((error = vc_image_new(&img, profile, serial)) < 0)
+		return error;
+	if (opts->pin) {
+		snprintf(pin, sizeof(pin), "%s", opts->pin);
+	} else if ((error = vc_default_pin(opts->province, &unit, pin, sizeof(pin))) < 0) {
+		goto out;
+	}
+	if ((opts->tries && (error = vc_image_set_limit(img, VC_REF_PIN, opts->tries)) < 0) ||
+	    (opts->puk_tries &&
+	     (error = vc_image_set_limit(img, VC_REF_PUK, opts->puk_tries)) < 0) ||
+	    (error = vc_image_set_ref(img, VC_REF_PIN, pin)) < 0 ||
+	    (opts->puk && (error = vc_image_set_ref(img, VC_REF_PUK, opts->puk)) < 0))
+		goto out;
+	if ((error = fill_slot(pki, img, VC_SLOT_9A, opts, &unit)) < 0 ||
+	    (error = fill_slot(pki, img, VC_SLOT_9C, opts, &unit)) < 0 ||
+	    (strcmp(opts->province, "hunan") == 0 &&
+	     (error = fill_slot(pki, img, VC_SLOT_9D, opts, &unit)) < 0))
+		goto out;
+	if ((error = vc_image_save(img, opts->image_path)) < 0)
+		goto out;
+	if (out) {
+		*out = img;
+		img = NULL;
+	}
+out:
+	vc_image_free(img);
+	return error;
+}
