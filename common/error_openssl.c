@@ -14,13 +14,15 @@ extern __thread char tr_error_buf[1024];
 
 int tr_error_set_openssl(int code, const char *fmt, ...)
 {
+	char msg[sizeof(last_error)];
 	va_list ap;
 	size_t len;
 	unsigned long e;
 
 	va_start(ap, fmt);
-	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	memcpy(last_error, msg, sizeof(msg));
 
 	while ((e = ERR_get_error()) != 0) {
 		len = strlen(last_error);

@@ -32,6 +32,7 @@ typedef struct engine {
 	column *cols;
 	size_t n_cols;
 	struct { char name[16]; tr_portal_client *pc; } clients[8];
+	tr_token_ctl *shim_ctl;   /* the SoftHSM tokens' interposer */
 	size_t n_clients;
 	size_t done, total;
 	tr_run_totals *totals;
@@ -244,6 +245,8 @@ static void run_case(engine *eng, const tr_scenario *sc, column *col)
 	tr_case_failure fail;
 	tr_http_answer h;
 	tr_case *c = NULL;
+	tr_token_ctl *ctl;
+	char cleanup[1100];
 	uint64_t start = tr_clock_ns();
 	int error;
 
@@ -270,7 +273,10 @@ static void run_case(engine *eng, const tr_scenario *sc, column *col)
 	}
 	tr_http_answer_clear(&h);
 
-	if ((error = tr_case_new(&c, sc, eng->env, pc, col->kind, col->algorithm, timing)) < 0) {
+	ctl = !strcmp(col->kind, "softhsm") ? eng->shim_ctl : NULL;
+	if ((ctl && (error = tr_token_ctl_reset(ctl)) < 0) ||
+	    (error = tr_case_new(&c, sc, eng->env, pc, ctl, col->kind, col->algorithm,
+				 timing)) < 0) {
 		res.status = TR_CASE_ERROR;
 		snprintf(fail.message, sizeof(fail.message), "%s", tr_error_last());
 		res.message = fail.message;
@@ -283,6 +289,12 @@ static void run_case(engine *eng, const tr_scenario *sc, column *col)
 		res.step = fail.step;
 		res.expected = fail.expected;
 		res.actual = fail.actual;
+	}
+	/* A token the case could not put back would fail the next ones. */
+	if (tr_case_finish(c) < 0) {
+		snprintf(cleanup, sizeof(cleanup), "after the case: %s", tr_error_last());
+		res.status = TR_CASE_ERROR;
+		res.message = cleanup;
 	}
 out:
 	tr_case_free(c);
@@ -366,6 +378,8 @@ int tr_engine_run(tr_env *env, const tr_engine_opts *opts, tr_run_totals *totals
 	memset(totals, 0, sizeof(*totals));
 	watch_out_dir = opts->out_dir;
 	if ((error = tr_report_open(&eng.report, opts->out_dir)) < 0 ||
+	    (error = tr_token_ctl_new(&eng.shim_ctl, tr_env_shim(env), tr_env_shim_conf(env),
+				      tr_env_shim_base(env))) < 0 ||
 	    (error = build_columns(&eng)) < 0 ||
 	    (error = collect(opts->suites_dir, &files)) < 0)
 		goto out;
@@ -443,6 +457,7 @@ out:
 		tr_samples_free(&eng.cols[k].login_ns);
 	}
 	free(eng.cols);
+	tr_token_ctl_free(eng.shim_ctl);
 	tr_report_free(eng.report);
 	return error;
 }

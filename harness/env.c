@@ -7,6 +7,7 @@
 #include "common/proc.h"
 #include "emulators/softhsm/provision.h"
 #include "fixtures/pki.h"
+#include "harness/profiles.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -21,7 +22,7 @@
 #define READY_TIMEOUT_MS 15000
 #define STOP_TIMEOUT_MS 5000
 
-/* The portals the rig serves and the CA that issues each one's tokens. */
+/* The portals the rig serves, the CA that issues each one's tokens. */
 static const struct {
 	const char *portal;
 	const char *ca;
@@ -37,9 +38,6 @@ static const struct {
 	{ "rsa2048", FX_KEY_RSA_2048 },
 };
 
-/* Two distinct units per portal: the one a scenario drives, and another. */
-static const char *const roles[] = { "a", "b" };
-
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 struct tr_env {
@@ -51,6 +49,9 @@ struct tr_env {
 	tr_token_ref *tokens;
 	size_t n_tokens;
 	tr_p11mod *softhsm;   /* held so the module is loaded once per run */
+	char shim[PATH_MAX];  /* the interposer every SoftHSM token is used through */
+	char shim_conf[PATH_MAX];
+	char shim_base[PATH_MAX + 256];
 };
 
 static int path_in(const tr_env *env, const char *name, char *buf, size_t len)
@@ -87,63 +88,149 @@ static int random_digits(char *out, size_t n)
 	return 0;
 }
 
-/* The Suzhou rule: a new token's PIN is the last 6 of the operator's ID. */
-static void default_pin(const fx_unit *unit, char *pin, size_t len)
+/* A new token's user PIN, by the province's rule (fixtures/README.md). */
+static void default_pin(const char *portal, const fx_unit *unit, char *pin, size_t len)
 {
 	size_t n = strlen(unit->operator_id);
 
-	snprintf(pin, len, "%s", n >= 6 ? unit->operator_id + n - 6 : unit->operator_id);
+	if (!strcmp(portal, "suzhou"))
+		snprintf(pin, len, "%s", n >= 6 ? unit->operator_id + n - 6 : unit->operator_id);
+	else if (!strcmp(portal, "hebei"))
+		snprintf(pin, len, "111111");
+	else
+		snprintf(pin, len, "12345678");
 }
 
-static int provision_tokens(tr_env *env, fx_pki *pki, uint64_t seed)
+static fx_variant variant_of(tr_cert_kind kind)
 {
-	char so_pin[16];
-	size_t max = N_OF(portals) * N_OF(roles) * N_OF(algorithms);
+	switch (kind) {
+	case TR_CERT_EXPIRED: return FX_VARIANT_EXPIRED;
+	case TR_CERT_NOT_YET_VALID: return FX_VARIANT_NOT_YET_VALID;
+	case TR_CERT_REVOKED: return FX_VARIANT_REVOKED;
+	case TR_CERT_WRONG_CHAIN: return FX_VARIANT_WRONG_CHAIN;
+	default: return FX_VARIANT_VALID;
+	}
+}
+
+/*
+ * The first token of a unit and algorithm has its key pair generated on the
+ * token; the unit's other tokens (the certificate variants) share one
+ * software key, imported: RSA generation inside SoftHSM costs ~0.3 s a key.
+ */
+typedef struct key_cache {
+	EVP_PKEY *keys[8][4][2]; /* [portal][unit][alg]; NULL: not made yet */
+	unsigned char generated[8][4][2];
+} key_cache;
+
+static int provision_one(tr_env *env, fx_pki *pki, key_cache *cache, const tr_profile *prof,
+			 size_t portal, size_t alg, const char *so_pin, uint64_t seed)
+{
+	tr_token_ref *t = &env->tokens[env->n_tokens];
+	fx_unit unit, in_cert;
+	sh_token_spec spec = {
+		.key_label = "unit",
+		.key_id = 1,
+		.alg = algorithms[alg].alg,
+		.unit = &in_cert,
+		.ca = portals[portal].ca,
+		.variant = variant_of(prof->cert),
+		.cert_for_other_key = prof->cert == TR_CERT_KEY_MISMATCH,
+	};
 	int error;
 
-	if ((error = random_digits(so_pin, 8)) < 0)
+	if ((error = fx_unit_generate(&unit, seed, portals[portal].portal, prof->unit)) < 0)
 		return error;
-	env->tokens = calloc(max, sizeof(*env->tokens));
-	if (!env->tokens)
-		return tr_error_set(TR_ENOMEM, "out of memory");
+	in_cert = unit;
+	if (prof->cert == TR_CERT_STALE_NAME) {
+		/* The unit's former name: another generated unit's, same USCC. */
+		fx_unit former;
 
-	for (size_t p = 0; p < N_OF(portals); p++) {
-		for (size_t r = 0; r < N_OF(roles); r++) {
-			fx_unit unit;
-
-			if ((error = fx_unit_generate(&unit, seed, portals[p].portal, (unsigned)r)) < 0)
-				return error;
-			for (size_t a = 0; a < N_OF(algorithms); a++) {
-				tr_token_ref *t = &env->tokens[env->n_tokens];
-				sh_token_spec spec = {
-					.key_label = "unit",
-					.key_id = 1,
-					.alg = algorithms[a].alg,
-					.unit = &unit,
-					.ca = portals[p].ca,
-					.variant = FX_VARIANT_VALID,
-				};
-
-				snprintf(t->kind, sizeof(t->kind), "softhsm");
-				snprintf(t->algorithm, sizeof(t->algorithm), "%s", algorithms[a].name);
-				snprintf(t->portal, sizeof(t->portal), "%s", portals[p].portal);
-				snprintf(t->role, sizeof(t->role), "%s", roles[r]);
-				snprintf(t->label, sizeof(t->label), "%s-%s-%s", portals[p].portal,
-					 roles[r], algorithms[a].name);
-				snprintf(t->module, sizeof(t->module), "%s", SH_SOFTHSM_MODULE);
-				snprintf(t->uri, sizeof(t->uri), "pkcs11:token=%s;object=unit", t->label);
-				t->unit = unit;
-				default_pin(&unit, t->pin, sizeof(t->pin));
-				snprintf(t->so_pin, sizeof(t->so_pin), "%s", so_pin);
-				spec.label = t->label;
-				spec.user_pin = t->pin;
-				spec.so_pin = t->so_pin;
-				if ((error = sh_softhsm_provision(SH_SOFTHSM_MODULE, pki, &spec)) < 0)
-					return error;
-				env->n_tokens++;
-			}
-		}
+		if ((error = fx_unit_generate(&former, seed, portals[portal].portal,
+					      prof->unit + 50)) < 0)
+			return error;
+		snprintf(in_cert.unit_name, sizeof(in_cert.unit_name), "%s", former.unit_name);
 	}
+	snprintf(t->kind, sizeof(t->kind), "softhsm");
+	snprintf(t->algorithm, sizeof(t->algorithm), "%s", algorithms[alg].name);
+	snprintf(t->portal, sizeof(t->portal), "%s", portals[portal].portal);
+	snprintf(t->role, sizeof(t->role), "%s", prof->name);
+	snprintf(t->label, sizeof(t->label), "%.10s-%.12s-%s", portals[portal].portal, prof->name,
+		 algorithms[alg].name);
+	snprintf(t->module, sizeof(t->module), "%s", env->shim);
+	snprintf(t->uri, sizeof(t->uri), "pkcs11:token=%s;object=unit", t->label);
+	t->unit = unit;
+	default_pin(portals[portal].portal, &unit, t->pin, sizeof(t->pin));
+	snprintf(t->so_pin, sizeof(t->so_pin), "%s", so_pin);
+	spec.label = t->label;
+	spec.user_pin = t->pin;
+	spec.so_pin = t->so_pin;
+	if (prof->unit < 4 && portal < 8) {
+		unsigned char *gen = &cache->generated[portal][prof->unit][alg];
+		EVP_PKEY **shared = &cache->keys[portal][prof->unit][alg];
+
+		if (*gen) {
+			if (!*shared && (error = fx_key_generate(spec.alg, shared)) < 0)
+				return error;
+			spec.import_key = *shared;
+		}
+		*gen = 1;
+	}
+	if ((error = sh_softhsm_provision(SH_SOFTHSM_MODULE, pki, &spec)) < 0)
+		return error;
+	env->n_tokens++;
+	return 0;
+}
+
+static int provision_tokens(tr_env *env, fx_pki *pki, const char *profiles_path,
+			    uint64_t seed)
+{
+	tr_profile *profiles = NULL;
+	size_t n_profiles = 0;
+	key_cache cache = { 0 };
+	char so_pin[16];
+	int error;
+
+	if ((error = random_digits(so_pin, 8)) < 0 ||
+	    (error = tr_profiles_load(profiles_path, &profiles, &n_profiles)) < 0)
+		return error;
+	env->tokens = calloc(N_OF(portals) * n_profiles * N_OF(algorithms) + 1,
+			     sizeof(*env->tokens));
+	if (!env->tokens) {
+		error = tr_error_set(TR_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t p = 0; p < N_OF(portals); p++)
+		for (size_t i = 0; i < n_profiles; i++) {
+			if (!tr_profile_for_portal(&profiles[i], portals[p].portal))
+				continue;
+			for (size_t a = 0; a < N_OF(algorithms); a++)
+				if ((error = provision_one(env, pki, &cache, &profiles[i], p, a,
+							   so_pin, seed)) < 0)
+					goto out;
+		}
+out:
+	for (size_t p = 0; p < 8; p++)
+		for (size_t u = 0; u < 4; u++)
+			for (size_t a = 0; a < 2; a++)
+				EVP_PKEY_free(cache.keys[p][u][a]);
+	free(profiles);
+	return error;
+}
+
+/* The interposer's base configuration: SoftHSM behind it, real PIN limits. */
+static int write_shim_conf(tr_env *env)
+{
+	int n, error;
+
+	if ((error = sibling_program("tokenrig-p11shim.so", env->shim, sizeof(env->shim))) < 0 ||
+	    (error = path_in(env, "p11shim.conf", env->shim_conf, sizeof(env->shim_conf))) < 0)
+		return error;
+	if (access(env->shim, R_OK) != 0)
+		return tr_error_set(TR_EDEPEND, "the interposer %s is missing (run make)", env->shim);
+	n = snprintf(env->shim_base, sizeof(env->shim_base), TR_ENV_SHIM_BASE, SH_SOFTHSM_MODULE);
+	if ((error = tr_fs_write_atomic(env->shim_conf, env->shim_base, (size_t)n, 0644)) < 0)
+		return error;
+	setenv("TOKENRIG_SHIM_CONF", env->shim_conf, 1);
 	return 0;
 }
 
@@ -263,7 +350,8 @@ static int write_env_sh(tr_env *env)
 	fputs("# tokenrig environment: source this file. Written by `tokenrig env up`.\n", f);
 	snprintf(conf, sizeof(conf), "%s/softhsm/softhsm2.conf", env->dir);
 	sh_quote(f, "SOFTHSM2_CONF", conf);
-	sh_quote(f, "TOKENRIG_P11_MODULE", SH_SOFTHSM_MODULE);
+	sh_quote(f, "TOKENRIG_P11_MODULE", env->shim);
+	sh_quote(f, "TOKENRIG_SHIM_CONF", env->shim_conf);
 	sh_quote(f, "TOKENRIG_SOFTHSM_MODULE", SH_SOFTHSM_MODULE);
 	if (first) {
 		sh_quote(f, "TOKENRIG_TOKEN_LABEL", first->label);
@@ -343,7 +431,9 @@ int tr_env_up(tr_env **out, const tr_env_opts *opts)
 				     tr_error_last());
 		goto out;
 	}
-	if ((error = provision_tokens(env, pki, opts->seed)) < 0 ||
+	if ((error = write_shim_conf(env)) < 0 ||
+	    (error = provision_tokens(env, pki, opts->profiles ? opts->profiles :
+					    "suites/tokens.conf", opts->seed)) < 0 ||
 	    (error = start_portal(env)) < 0 ||
 	    (error = write_pids(env)) < 0 ||
 	    (error = write_tokens_json(env)) < 0 ||
@@ -412,6 +502,21 @@ int tr_env_down(const char *dir)
 const char *tr_env_dir(const tr_env *env)
 {
 	return env->dir;
+}
+
+const char *tr_env_shim_conf(const tr_env *env)
+{
+	return env->shim_conf;
+}
+
+const char *tr_env_shim(const tr_env *env)
+{
+	return env->shim;
+}
+
+const char *tr_env_shim_base(const tr_env *env)
+{
+	return env->shim_base;
 }
 
 const char *tr_env_ca_bundle(const tr_env *env)

@@ -6,6 +6,8 @@
  * Files in DIR:
  *   pki/            fixture PKI (fixtures/pki.h)
  *   softhsm/        SoftHSM2 config and token folder of this run
+ *   p11shim.conf    the interposer's configuration (every SoftHSM token is
+ *                   used through it), p11shim.state its PIN counters
  *   tokens.json     every token: kind, algorithm, portal, role, URI, unit
  *   env.sh          exports for people (PINs included: it is for poking the
  *                   tokens by hand, never copied into reports)
@@ -27,9 +29,9 @@ typedef struct tr_token_ref {
 	char kind[16];       /* "softhsm" */
 	char algorithm[16];  /* "p256", "rsa2048" */
 	char portal[16];     /* the portal whose CA issued it */
-	char role[8];        /* "a", "b": distinct units of a portal */
+	char role[16];       /* the profile of suites/tokens.conf: "a", "expired" */
 	char label[33];
-	char module[256];
+	char module[4096];
 	char uri[256];
 	fx_unit unit;
 	char pin[32];
@@ -40,7 +42,15 @@ typedef struct tr_env_opts {
 	const char *dir;
 	int detach;          /* env up: processes outlive this one */
 	uint64_t seed;       /* identity data */
+	const char *profiles; /* token profiles; default suites/tokens.conf */
 } tr_env_opts;
+
+/* The interposer's configuration every case starts from (module path). */
+#define TR_ENV_SHIM_BASE \
+	"# tokenrig: the interposer in front of the rig's SoftHSM2 tokens\n" \
+	"module = %s\n" \
+	"state = p11shim.state\n" \
+	"max_tries = 3\n"
 
 int tr_env_up(tr_env **out, const tr_env_opts *opts);
 
@@ -52,6 +62,11 @@ int tr_env_down(const char *dir);
 
 const char *tr_env_dir(const tr_env *env);
 const char *tr_env_ca_bundle(const tr_env *env);
+/* The interposer's configuration file (TOKENRIG_SHIM_CONF). */
+const char *tr_env_shim_conf(const tr_env *env);
+/* The interposer's path, and the configuration text every case starts from. */
+const char *tr_env_shim(const tr_env *env);
+const char *tr_env_shim_base(const tr_env *env);
 /* Base URL of a portal, NULL when it does not run. */
 const char *tr_env_portal_url(const tr_env *env, const char *portal);
 const tr_token_ref *tr_env_tokens(const tr_env *env, size_t *n);

@@ -17,12 +17,18 @@ typedef struct action_def {
 } action_def;
 
 static const action_def actions[] = {
-	{ "ca-login", { "site" }, { "pin", "token", "assistant" }, NULL },
+	{ "ca-login", { "site" }, { "pin", "token", "assistant", "select" }, NULL },
 	{ "request", { "method", "path" }, { "session", "body" }, "json." },
 	{ "sign-submit", { "site", "document" },
 	  { "path", "token", "pin", "session", "send_document" }, NULL },
 	{ "token-login", { 0 }, { "pin", "token" }, NULL },
 	{ "token-logout", { 0 }, { "token" }, NULL },
+	{ "token-control", { 0 },
+	  { "token", "present", "remove_during", "fault", "latency", "driver", "max_tries" }, NULL },
+	{ "token-change-pin", { "new" }, { "old", "token" }, NULL },
+	{ "token-reset-pin", { 0 }, { "so", "new", "token" }, NULL },
+	{ "token-sign", { "data" }, { "pin", "token" }, NULL },
+	{ "token-info", { 0 }, { "token", "select" }, NULL },
 };
 
 static const char *const scenario_keys[] = {

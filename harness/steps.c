@@ -3,6 +3,8 @@
 #include "common/clock.h"
 #include "common/error.h"
 #include "harness/token.h"
+#include "harness/token_ctl.h"
+#include "fixtures/pki.h"
 
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -10,19 +12,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_ROLES 4
+#define MAX_ROLES 32
 #define ASSISTANT_VERSION "5.0.22.606"
 
 typedef struct role {
 	const tr_token_ref *ref;
 	tr_token *tok;
 	int logged_in;
+	int pin_dirty;  /* a PIN was refused, changed or reset: restore at the end */
 } role;
 
 struct tr_case {
 	const tr_scenario *sc;
 	const tr_env *env;
 	tr_portal_client *pc;
+	tr_token_ctl *ctl;
 	const char *kind, *algorithm;
 	tr_case_timing timing;
 	json_t *vars;    /* name -> string */
@@ -245,11 +249,44 @@ static int step_role(tr_case *c, role **out)
 	return 0;
 }
 
-static int role_open(role *r)
+static void role_close(role *r)
 {
+	tr_token_close(r->tok);
+	r->tok = NULL;
+	r->logged_in = 0;
+}
+
+/*
+ * Opens the role's token. With select (a company name), the token is the one
+ * whose certificate names that unit among all tokens of the module, as a
+ * user picks a certificate by company when several keys are plugged in.
+ */
+static int role_open(role *r, const char *select)
+{
+	if (select) {
+		role_close(r);
+		return tr_token_open_p11_unit(&r->tok, r->ref->module, "pkcs11:", select);
+	}
 	if (r->tok)
 		return 0;
 	return tr_token_open_p11(&r->tok, r->ref->module, r->ref->uri);
+}
+
+/* After a token outcome: a token gone or driverless is opened anew next time. */
+static int role_outcome(role *r, int error)
+{
+	switch (error) {
+	case TR_TOKEN_EREMOVED:
+	case TR_TOKEN_ENOTOKEN:
+	case TR_TOKEN_ENODRIVER:
+		role_close(r);
+		break;
+	case TR_TOKEN_EPIN_INCORRECT:
+	case TR_TOKEN_EPIN_LOCKED:
+		r->pin_dirty = 1;
+		break;
+	}
+	return error;
 }
 
 static int role_login(tr_case *c, role *r, const char *pin)
@@ -262,9 +299,14 @@ static int role_login(tr_case *c, role *r, const char *pin)
 		r->logged_in = 0;
 	}
 	if ((error = tr_token_login(r->tok, pin)) < 0)
-		return error;
+		return role_outcome(r, error);
 	r->logged_in = 1;
 	return 0;
+}
+
+static int is_token_outcome(int error)
+{
+	return error <= TR_TOKEN_EPIN_INCORRECT && error >= TR_TOKEN_ENOT_LOGGED_IN;
 }
 
 static char *base64(const unsigned char *data, size_t len)
@@ -285,7 +327,7 @@ static int sign_text(tr_case *c, role *r, const char *text, char **sig_b64)
 
 	error = tr_token_sign(r->tok, (const unsigned char *)text, strlen(text), &sig, &sig_len, &ns);
 	if (error < 0)
-		return error;
+		return error; /* the caller reports it, then role_outcome() */
 	if (c->timing.sign_ns)
 		tr_samples_add(c->timing.sign_ns, ns);
 	*sig_b64 = base64(sig, sig_len);
@@ -315,7 +357,7 @@ static int site_texts(tr_case *c, const char *site)
 static int do_ca_login(tr_case *c, answer *a)
 {
 	char *site = NULL, *pin = NULL, *assistant = NULL, *sig = NULL, *cert = NULL;
-	char path[256], fallback[32];
+	char *select = NULL, path[256], fallback[32];
 	const unsigned char *der;
 	size_t der_len;
 	json_t *body = NULL;
@@ -330,11 +372,17 @@ static int do_ca_login(tr_case *c, answer *a)
 	snprintf(fallback, sizeof(fallback), "${%s.pin}", r->ref->role);
 	if ((error = resolve_key(c, "pin", fallback, &pin)) < 0 ||
 	    (error = resolve_key(c, "assistant", ASSISTANT_VERSION, &assistant)) < 0 ||
+	    (error = resolve_key(c, "select", NULL, &select)) < 0 ||
 	    (error = site_texts(c, site)) < 0)
 		goto out;
 
-	if ((error = role_open(r)) < 0) {
-		answer_from_token(a, c, site, error, r);
+	/*
+	 * The assistant enumerates the keys anew at every login, and nothing
+	 * reaches the portal before the token and its certificate are read.
+	 */
+	role_close(r);
+	if ((error = role_open(r, select)) < 0) {
+		answer_from_token(a, c, site, role_outcome(r, error), r);
 		error = 0;
 		goto out;
 	}
@@ -353,8 +401,9 @@ static int do_ca_login(tr_case *c, answer *a)
 				     json_string_value(json_object_get(ch.json, "challenge")) : "",
 			       &sig)) < 0 ||
 	    (error = tr_token_certificate(r->tok, &der, &der_len)) < 0) {
-		if (error <= TR_TOKEN_EPIN_INCORRECT && error >= TR_TOKEN_ENOT_LOGGED_IN) {
+		if (is_token_outcome(error)) {
 			answer_from_token(a, c, site, error, r);
+			role_outcome(r, error);
 			error = 0;
 		}
 		goto out;
@@ -384,6 +433,7 @@ out:
 	free(site);
 	free(pin);
 	free(assistant);
+	free(select);
 	free(sig);
 	free(cert);
 	return error;
@@ -471,7 +521,7 @@ static int do_sign_submit(tr_case *c, answer *a)
 	if ((error = resolve_key(c, "path", fallback, &path)) < 0 ||
 	    (error = site_texts(c, site)) < 0)
 		goto out;
-	if ((error = role_open(r)) < 0)
+	if ((error = role_open(r, NULL)) < 0)
 		goto token_failed;
 	if (pin || !r->logged_in) {
 		if (!pin) {
@@ -491,8 +541,9 @@ static int do_sign_submit(tr_case *c, answer *a)
 	goto out;
 
 token_failed:
-	if (error <= TR_TOKEN_EPIN_INCORRECT && error >= TR_TOKEN_ENOT_LOGGED_IN) {
+	if (is_token_outcome(error)) {
 		answer_from_token(a, c, site, error, r);
+		role_outcome(r, error);
 		error = 0;
 	}
 out:
@@ -518,9 +569,10 @@ static int do_token_login(tr_case *c, answer *a)
 	snprintf(fallback, sizeof(fallback), "${%s.pin}", r->ref->role);
 	if ((error = resolve_key(c, "pin", fallback, &pin)) < 0)
 		return error;
-	if ((error = role_open(r)) < 0 || (error = role_login(c, r, pin)) < 0) {
-		if (error <= TR_TOKEN_EPIN_INCORRECT && error >= TR_TOKEN_ENOT_LOGGED_IN) {
+	if ((error = role_open(r, NULL)) < 0 || (error = role_login(c, r, pin)) < 0) {
+		if (is_token_outcome(error)) {
 			answer_from_token(a, c, NULL, error, r);
+			role_outcome(r, error);
 			error = 0;
 		}
 	} else {
@@ -541,6 +593,213 @@ static int do_token_logout(tr_case *c, answer *a)
 		tr_token_logout(r->tok);
 	r->logged_in = 0;
 	a->json = json_pack("{s:b, s:s}", "ok", 1, "code", "OK");
+	return 0;
+}
+
+static const char *const control_keys[] = {
+	"present", "remove_during", "fault", "latency", "driver", "max_tries",
+};
+
+static int do_token_control(tr_case *c, answer *a)
+{
+	role *r;
+	int error, driver = 0;
+
+	if ((error = step_role(c, &r)) < 0)
+		return error;
+	if (!c->ctl)
+		return step_error(c, TR_EINVAL, "this token kind has no controls");
+	for (size_t i = 0; i < sizeof(control_keys) / sizeof(control_keys[0]); i++) {
+		char *value;
+
+		if ((error = resolve_key(c, control_keys[i], NULL, &value)) < 0)
+			return error;
+		if (!value)
+			continue;
+		error = tr_token_ctl_set(c->ctl, r->ref->label, control_keys[i], value);
+		free(value);
+		if (error < 0)
+			return step_error(c, error, tr_error_last());
+		driver |= !strcmp(control_keys[i], "driver");
+	}
+	/* A driver change shows when the module is loaded anew: close it all. */
+	if (driver)
+		for (size_t i = 0; i < c->n_roles; i++)
+			role_close(&c->roles[i]);
+	a->json = json_pack("{s:b, s:s}", "ok", 1, "code", "OK");
+	return 0;
+}
+
+/* Runs a token operation of a token-* step; token outcomes become answers. */
+static int token_step_result(tr_case *c, role *r, int error, answer *a)
+{
+	if (error == 0) {
+		if (!a->json)
+			a->json = json_pack("{s:b, s:s}", "ok", 1, "code", "OK");
+		return 0;
+	}
+	if (is_token_outcome(error)) {
+		answer_from_token(a, c, NULL, error, r);
+		role_outcome(r, error);
+		return 0;
+	}
+	return error;
+}
+
+static int do_token_change_pin(tr_case *c, answer *a)
+{
+	char *old = NULL, *new_pin = NULL, fallback[48];
+	role *r;
+	int error;
+
+	if ((error = step_role(c, &r)) < 0)
+		return error;
+	snprintf(fallback, sizeof(fallback), "${%s.pin}", r->ref->role);
+	if ((error = resolve_key(c, "old", fallback, &old)) < 0 ||
+	    (error = resolve_key(c, "new", NULL, &new_pin)) < 0)
+		goto out;
+	r->pin_dirty = 1;
+	if ((error = role_open(r, NULL)) == 0)
+		error = tr_token_change_pin(r->tok, old, new_pin);
+	error = token_step_result(c, r, error, a);
+out:
+	free(old);
+	free(new_pin);
+	return error;
+}
+
+static int do_token_reset_pin(tr_case *c, answer *a)
+{
+	char *so = NULL, *new_pin = NULL, fallback[48];
+	role *r;
+	int error;
+
+	if ((error = step_role(c, &r)) < 0)
+		return error;
+	snprintf(fallback, sizeof(fallback), "${%s.so_pin}", r->ref->role);
+	if ((error = resolve_key(c, "so", fallback, &so)) < 0)
+		goto out;
+	snprintf(fallback, sizeof(fallback), "${%s.pin}", r->ref->role);
+	if ((error = resolve_key(c, "new", fallback, &new_pin)) < 0)
+		goto out;
+	r->pin_dirty = 1;
+	r->logged_in = 0;
+	if ((error = role_open(r, NULL)) == 0)
+		error = tr_token_reset_pin(r->tok, so, new_pin);
+	error = token_step_result(c, r, error, a);
+out:
+	free(so);
+	free(new_pin);
+	return error;
+}
+
+/* Hex of a certificate's SHA-256 and serial, for "unchanged" checks. */
+static void cert_facts(tr_token *tok, json_t *o)
+{
+	const unsigned char *der, *p;
+	unsigned char md[32];
+	size_t len;
+	char hex[65];
+	X509 *cert;
+	BIGNUM *bn;
+	char *serial;
+
+	if (tr_token_certificate(tok, &der, &len) < 0)
+		return;
+	EVP_Digest(der, len, md, NULL, EVP_sha256(), NULL);
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	json_object_set_new(o, "cert_sha256", json_string(hex));
+	p = der;
+	if (!(cert = d2i_X509(NULL, &p, (long)len)))
+		return;
+	bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+	serial = bn ? BN_bn2hex(bn) : NULL;
+	if (serial)
+		json_object_set_new(o, "cert_serial", json_string(serial));
+	OPENSSL_free(serial);
+	BN_free(bn);
+	{
+		char name[256] = "", uscc[32] = "";
+
+		fx_cert_unit_identity(cert, name, sizeof(name), uscc, sizeof(uscc));
+		json_object_set_new(o, "unit", json_pack("{s:s, s:s}", "name", name, "uscc", uscc));
+	}
+	X509_free(cert);
+}
+
+static int verify_locally(tr_token *tok, const char *data, const unsigned char *sig,
+			  size_t sig_len)
+{
+	const unsigned char *der;
+	size_t len;
+	X509 *cert;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int ok = 0;
+
+	if (tr_token_certificate(tok, &der, &len) < 0 || !md ||
+	    !(cert = d2i_X509(NULL, &der, (long)len))) {
+		EVP_MD_CTX_free(md);
+		return 0;
+	}
+	ok = EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, X509_get0_pubkey(cert)) == 1 &&
+	     EVP_DigestVerify(md, sig, sig_len, (const unsigned char *)data, strlen(data)) == 1;
+	EVP_MD_CTX_free(md);
+	X509_free(cert);
+	return ok;
+}
+
+static int do_token_sign(tr_case *c, answer *a)
+{
+	char *data = NULL, *pin = NULL;
+	unsigned char *sig = NULL;
+	size_t sig_len = 0;
+	uint64_t ns;
+	role *r;
+	int error;
+
+	if ((error = step_role(c, &r)) < 0)
+		return error;
+	if ((error = resolve_key(c, "data", NULL, &data)) < 0 ||
+	    (error = resolve_key(c, "pin", NULL, &pin)) < 0)
+		goto out;
+	if ((error = role_open(r, NULL)) < 0 || (pin && (error = role_login(c, r, pin)) < 0) ||
+	    (error = tr_token_sign(r->tok, (const unsigned char *)data, strlen(data), &sig,
+				   &sig_len, &ns)) < 0) {
+		error = token_step_result(c, r, error, a);
+		goto out;
+	}
+	if (c->timing.sign_ns)
+		tr_samples_add(c->timing.sign_ns, ns);
+	a->json = json_pack("{s:b, s:s, s:b, s:s}", "ok", 1, "code", "OK", "verified",
+			    verify_locally(r->tok, data, sig, sig_len), "algorithm",
+			    tr_sign_alg_name(tr_token_sign_alg(r->tok)));
+	cert_facts(r->tok, a->json);
+out:
+	free(sig);
+	free(data);
+	free(pin);
+	return error;
+}
+
+static int do_token_info(tr_case *c, answer *a)
+{
+	char *select = NULL;
+	role *r;
+	int error;
+
+	if ((error = step_role(c, &r)) < 0 ||
+	    (error = resolve_key(c, "select", NULL, &select)) < 0)
+		return error;
+	error = role_open(r, select);
+	free(select);
+	if (error < 0)
+		return token_step_result(c, r, error, a);
+	a->json = json_pack("{s:b, s:s, s:i, s:s, s:s}", "ok", 1, "code", "OK", "tries",
+			    tr_token_pin_tries(r->tok), "algorithm",
+			    tr_sign_alg_name(tr_token_sign_alg(r->tok)), "kind",
+			    tr_token_kind(r->tok));
+	cert_facts(r->tok, a->json);
 	return 0;
 }
 
@@ -659,8 +918,8 @@ static int save_vars(tr_case *c, const answer *a, tr_case_failure *fail)
 /* --- the case ----------------------------------------------------------- */
 
 int tr_case_new(tr_case **out, const tr_scenario *sc, const tr_env *env,
-		tr_portal_client *pc, const char *kind, const char *algorithm,
-		tr_case_timing timing)
+		tr_portal_client *pc, tr_token_ctl *ctl, const char *kind,
+		const char *algorithm, tr_case_timing timing)
 {
 	tr_case *c = calloc(1, sizeof(*c));
 	const tr_token_ref *tokens;
@@ -671,6 +930,7 @@ int tr_case_new(tr_case **out, const tr_scenario *sc, const tr_env *env,
 	c->sc = sc;
 	c->env = env;
 	c->pc = pc;
+	c->ctl = ctl;
 	c->kind = kind;
 	c->algorithm = algorithm;
 	c->timing = timing;
@@ -691,6 +951,31 @@ int tr_case_new(tr_case **out, const tr_scenario *sc, const tr_env *env,
 			add_role_vars(c, t, "");
 	}
 	*out = c;
+	return 0;
+}
+
+int tr_case_finish(tr_case *c)
+{
+	int error = 0;
+
+	if (c->ctl && (error = tr_token_ctl_reset(c->ctl)) < 0)
+		return error;
+	/* The next case finds every PIN as provisioned, unblocked. */
+	for (size_t i = 0; i < c->n_roles; i++) {
+		role *r = &c->roles[i];
+
+		if (!r->pin_dirty)
+			continue;
+		if ((error = role_open(r, NULL)) < 0 ||
+		    (error = tr_token_reset_pin(r->tok, r->ref->so_pin, r->ref->pin)) < 0) {
+			char why[512];
+
+			snprintf(why, sizeof(why), "%s", tr_error_last());
+			return tr_error_set(error, "restoring the PIN of %s: %s", r->ref->label, why);
+		}
+		r->pin_dirty = 0;
+		r->logged_in = 0;
+	}
 	return 0;
 }
 
@@ -723,8 +1008,18 @@ int tr_case_run(tr_case *c, tr_case_failure *fail)
 			error = do_sign_submit(c, &a);
 		else if (!strcmp(c->step->action, "token-login"))
 			error = do_token_login(c, &a);
-		else
+		else if (!strcmp(c->step->action, "token-logout"))
 			error = do_token_logout(c, &a);
+		else if (!strcmp(c->step->action, "token-control"))
+			error = do_token_control(c, &a);
+		else if (!strcmp(c->step->action, "token-change-pin"))
+			error = do_token_change_pin(c, &a);
+		else if (!strcmp(c->step->action, "token-reset-pin"))
+			error = do_token_reset_pin(c, &a);
+		else if (!strcmp(c->step->action, "token-sign"))
+			error = do_token_sign(c, &a);
+		else
+			error = do_token_info(c, &a);
 
 		if (error < 0) {
 			/* The step could not be carried out at all: a failed case. */

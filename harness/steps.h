@@ -1,7 +1,7 @@
 /*
  * One case: a scenario's steps run against one portal with the tokens of
- * one kind and algorithm. The actions (ca-login, request, sign-submit,
- * token-login, token-logout) and the checks of a step's answer.
+ * one kind and algorithm. The actions of suites/README.md and the checks of
+ * a step's answer.
  */
 #ifndef TR_HARNESS_STEPS_H
 #define TR_HARNESS_STEPS_H
@@ -10,6 +10,7 @@
 #include "harness/portal_client.h"
 #include "harness/scenario.h"
 #include "harness/stats.h"
+#include "harness/token_ctl.h"
 
 typedef struct tr_case tr_case;
 
@@ -26,9 +27,10 @@ typedef struct tr_case_timing {
 	tr_samples *login_ns;  /* challenge -> session, whole portal login */
 } tr_case_timing;
 
+/* ctl: the controls of this token kind, NULL when it has none. */
 int tr_case_new(tr_case **out, const tr_scenario *sc, const tr_env *env,
-		tr_portal_client *pc, const char *kind, const char *algorithm,
-		tr_case_timing timing);
+		tr_portal_client *pc, tr_token_ctl *ctl, const char *kind,
+		const char *algorithm, tr_case_timing timing);
 
 /*
  * Runs the steps in order, stopping at the first one whose answer does not
@@ -36,6 +38,12 @@ int tr_case_new(tr_case **out, const tr_scenario *sc, const tr_env *env,
  * case could not run (fail->message says why).
  */
 int tr_case_run(tr_case *c, tr_case_failure *fail);
+
+/*
+ * Puts the tokens back as provisioned (controls reset, PINs restored with
+ * the SO PIN where the case touched them), for the next case.
+ */
+int tr_case_finish(tr_case *c);
 
 void tr_case_free(tr_case *c);
 

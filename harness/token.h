@@ -46,6 +46,15 @@ const char *tr_token_error_name(int code);
  */
 int tr_token_open_p11(tr_token **out, const char *module_path, const char *uri);
 
+/*
+ * The same, choosing among every token and certificate the URI matches the
+ * one of unit_name (the company name, subject O), as a user picks a
+ * certificate by company when several keys are plugged in. Both open calls
+ * refuse with TR_TOKEN_EKEY_MISMATCH a certificate that is not the key's.
+ */
+int tr_token_open_p11_unit(tr_token **out, const char *module_path, const char *uri,
+			   const char *unit_name);
+
 void tr_token_close(tr_token *tok);
 
 /* The backend: "pkcs11" or "pcsc". */

@@ -4,7 +4,9 @@
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/p11mod.h"
+#include "fixtures/pki.h"
 
+#include <openssl/core_names.h>
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -106,50 +108,146 @@ static int alg_of_cert(const unsigned char *der, size_t len, tr_sign_alg *alg)
 	return error;
 }
 
-/* Finds the certificate named by the URI's id/label, and keeps its CKA_ID. */
-static int load_certificate(p11_token *t, P11KitUri *uri)
+/*
+ * 1 when the certificate's unit (subject O) is unit_name and, when
+ * valid_only, it is valid now: like an assistant, the choice by company
+ * offers the usable certificates first.
+ */
+static int cert_of_unit(const unsigned char *der, size_t len, const char *unit_name,
+			int valid_only)
+{
+	const unsigned char *p = der;
+	X509 *cert = d2i_X509(NULL, &p, (long)len);
+	char name[256];
+	int match;
+
+	if (!cert)
+		return 0;
+	match = fx_cert_unit_identity(cert, name, sizeof(name), NULL, 0) == 0 &&
+		!strcmp(name, unit_name);
+	if (match && valid_only)
+		match = X509_cmp_current_time(X509_get0_notBefore(cert)) < 0 &&
+			X509_cmp_current_time(X509_get0_notAfter(cert)) > 0;
+	X509_free(cert);
+	return match;
+}
+
+/*
+ * Among the certificates the URI's id/label select on the open session,
+ * takes the first (of unit_name's unit, when given) and keeps its CKA_ID.
+ */
+static int pick_certificate(p11_token *t, P11KitUri *uri, const char *unit_name,
+			    int valid_only)
 {
 	CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
 	CK_ATTRIBUTE tmpl[3] = { { CKA_CLASS, &cls, sizeof(cls) } };
-	CK_ULONG n = 1;
+	CK_OBJECT_HANDLE certs[16];
+	CK_ULONG n = 1, found = 0;
 	CK_ATTRIBUTE *a;
-	CK_OBJECT_HANDLE cert;
-	unsigned char *id = NULL;
-	CK_ULONG id_len = 0;
-	CK_ULONG der_len = 0;
-	int error;
+	CK_RV rv;
+	int error = TR_ENOTFOUND;
 
 	if ((a = p11_kit_uri_get_attribute(uri, CKA_ID)) != NULL)
 		tmpl[n++] = *a;
 	if ((a = p11_kit_uri_get_attribute(uri, CKA_LABEL)) != NULL)
 		tmpl[n++] = *a;
-	error = find_one(t, tmpl, n, &cert);
-	if (error == TR_ENOTFOUND)
-		return tr_error_set(TR_ENOTFOUND, "no certificate on the token matches the URI");
-	if (error < 0)
-		return error;
-	if ((error = read_attr(t, cert, CKA_VALUE, &t->base.cert_der, &der_len)) < 0 ||
-	    (error = read_attr(t, cert, CKA_ID, &id, &id_len)) < 0)
-		goto out;
-	t->base.cert_len = der_len;
-	if (id_len > sizeof(t->id)) {
-		error = tr_error_set(TR_EINVAL, "CKA_ID longer than %zu bytes", sizeof(t->id));
-		goto out;
+	rv = t->fn->C_FindObjectsInit(t->session, tmpl, n);
+	if (rv == CKR_OK) {
+		rv = t->fn->C_FindObjects(t->session, certs, 16, &found);
+		t->fn->C_FindObjectsFinal(t->session);
 	}
-	memcpy(t->id, id, id_len);
-	t->id_len = id_len;
-	error = alg_of_cert(t->base.cert_der, t->base.cert_len, &t->base.alg);
-out:
-	free(id);
+	if (rv != CKR_OK)
+		return map_rv(rv, "C_FindObjects");
+	for (CK_ULONG i = 0; i < found && error == TR_ENOTFOUND; i++) {
+		unsigned char *der = NULL, *id = NULL;
+		CK_ULONG der_len = 0, id_len = 0;
+
+		if ((error = read_attr(t, certs[i], CKA_VALUE, &der, &der_len)) < 0 ||
+		    (error = read_attr(t, certs[i], CKA_ID, &id, &id_len)) < 0) {
+			free(der);
+			free(id);
+			return error;
+		}
+		if ((unit_name && !cert_of_unit(der, der_len, unit_name, valid_only)) ||
+		    id_len > sizeof(t->id)) {
+			free(der);
+			free(id);
+			error = TR_ENOTFOUND;
+			continue;
+		}
+		t->base.cert_der = der;
+		t->base.cert_len = der_len;
+		memcpy(t->id, id, id_len);
+		t->id_len = id_len;
+		free(id);
+		error = alg_of_cert(der, der_len, &t->base.alg);
+	}
 	return error;
 }
 
-static int find_slot(p11_token *t, P11KitUri *uri)
+/* The key's public half as the token holds it equals the certificate's. */
+static int check_key_matches(p11_token *t)
+{
+	CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
+	CK_ATTRIBUTE tmpl[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_ID, t->id, t->id_len },
+	};
+	const unsigned char *p = t->base.cert_der;
+	X509 *cert = d2i_X509(NULL, &p, (long)t->base.cert_len);
+	EVP_PKEY *pub = cert ? X509_get0_pubkey(cert) : NULL;
+	CK_OBJECT_HANDLE key;
+	unsigned char *value = NULL, point[256];
+	CK_ULONG len = 0;
+	size_t point_len = 0;
+	BIGNUM *n = NULL, *mod = NULL;
+	int error = 0, same = 1;
+
+	if (!pub) {
+		X509_free(cert);
+		return tr_error_set_openssl(TR_EINVAL, "the token's certificate does not parse");
+	}
+	/* A token without public key objects gives nothing to compare. */
+	if (find_one(t, tmpl, 2, &key) != 0)
+		goto out;
+	if (EVP_PKEY_is_a(pub, "RSA")) {
+		if ((error = read_attr(t, key, CKA_MODULUS, &value, &len)) < 0)
+			goto out;
+		mod = BN_bin2bn(value, (int)len, NULL);
+		same = EVP_PKEY_get_bn_param(pub, OSSL_PKEY_PARAM_RSA_N, &n) && mod &&
+		       BN_cmp(n, mod) == 0;
+	} else {
+		const unsigned char *q;
+		ASN1_OCTET_STRING *os;
+
+		if ((error = read_attr(t, key, CKA_EC_POINT, &value, &len)) < 0)
+			goto out;
+		q = value;
+		os = d2i_ASN1_OCTET_STRING(NULL, &q, (long)len);
+		same = os && EVP_PKEY_get_octet_string_param(pub, OSSL_PKEY_PARAM_PUB_KEY, point,
+							      sizeof(point), &point_len) &&
+		       (size_t)os->length == point_len && !memcmp(os->data, point, point_len);
+		ASN1_OCTET_STRING_free(os);
+	}
+	if (!same)
+		error = tr_error_set(TR_TOKEN_EKEY_MISMATCH,
+				     "the certificate on the token does not belong to its key");
+out:
+	BN_free(n);
+	BN_free(mod);
+	free(value);
+	X509_free(cert);
+	return error;
+}
+
+/* Opens the first token the URI matches that holds a fitting certificate. */
+static int select_token(p11_token *t, P11KitUri *uri, const char *unit_name, int valid_only)
 {
 	CK_SLOT_ID slots[64];
 	CK_ULONG count = 64;
 	CK_TOKEN_INFO info;
-	int error;
+	int error, matched = 0;
+	CK_RV rv;
 
 	if ((error = tr_p11mod_slot_list(t->mod, slots, &count)) < 0)
 		return error;
@@ -158,15 +256,31 @@ static int find_slot(p11_token *t, P11KitUri *uri)
 				    "no token present: the slot list of %s is empty",
 				    tr_p11mod_path(t->mod));
 	for (CK_ULONG i = 0; i < count; i++) {
-		if (t->fn->C_GetTokenInfo(slots[i], &info) != CKR_OK)
+		if (t->fn->C_GetTokenInfo(slots[i], &info) != CKR_OK ||
+		    !p11_kit_uri_match_token_info(uri, &info))
 			continue;
-		if (p11_kit_uri_match_token_info(uri, &info)) {
-			t->slot = slots[i];
-			return 0;
-		}
+		matched++;
+		t->slot = slots[i];
+		/* Read-write: an SO login (PIN reset) is refused while RO sessions exist. */
+		rv = t->fn->C_OpenSession(t->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
+					  &t->session);
+		if (rv != CKR_OK)
+			return map_rv(rv, "C_OpenSession");
+		error = pick_certificate(t, uri, unit_name, valid_only);
+		if (error == 0)
+			return check_key_matches(t);
+		t->fn->C_CloseSession(t->session);
+		t->session = CK_INVALID_HANDLE;
+		if (error != TR_ENOTFOUND)
+			return error;
 	}
-	return tr_error_set(TR_TOKEN_ENOTOKEN, "no token matching the URI among %lu present",
-			    (unsigned long)count);
+	if (!matched)
+		return tr_error_set(TR_TOKEN_ENOTOKEN, "no token matching the URI among %lu present",
+				    (unsigned long)count);
+	if (unit_name)
+		return tr_error_set(TR_ENOTFOUND, "no certificate of '%s' on the %d token(s) matching the URI",
+				    unit_name, matched);
+	return tr_error_set(TR_ENOTFOUND, "no certificate on the token matches the URI");
 }
 
 static int p11_login(tr_token *tok, const char *pin)
@@ -251,7 +365,7 @@ static int p11_reset_pin(tr_token *tok, const char *so_pin, const char *new_pin)
 	rv = t->fn->C_OpenSession(t->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &rw);
 	if (rv != CKR_OK)
 		return map_rv(rv, "C_OpenSession");
-	rv = t->fn->C_Logout(rw);
+	t->fn->C_Logout(rw);
 	rv = t->fn->C_Login(rw, CKU_SO, (CK_UTF8CHAR *)so_pin, strlen(so_pin));
 	if (rv != CKR_OK) {
 		error = map_rv(rv, "C_Login(SO)");
@@ -365,12 +479,12 @@ static const tr_token_ops p11_ops = {
 	.close = p11_close,
 };
 
-int tr_token_open_p11(tr_token **out, const char *module_path, const char *uri_str)
+int tr_token_open_p11_unit(tr_token **out, const char *module_path, const char *uri_str,
+			   const char *unit_name)
 {
 	P11KitUri *uri = p11_kit_uri_new();
 	p11_token *t = NULL;
 	int error, rc;
-	CK_RV rv;
 
 	*out = NULL;
 	if (!uri)
@@ -401,14 +515,9 @@ int tr_token_open_p11(tr_token **out, const char *module_path, const char *uri_s
 		goto out;
 	}
 	t->fn = tr_p11mod_functions(t->mod);
-	if ((error = find_slot(t, uri)) < 0)
-		goto out;
-	rv = t->fn->C_OpenSession(t->slot, CKF_SERIAL_SESSION, NULL, NULL, &t->session);
-	if (rv != CKR_OK) {
-		error = map_rv(rv, "C_OpenSession");
-		goto out;
-	}
-	error = load_certificate(t, uri);
+	error = select_token(t, uri, unit_name, unit_name != NULL);
+	if (error == TR_ENOTFOUND && unit_name)
+		error = select_token(t, uri, unit_name, 0);
 out:
 	p11_kit_uri_free(uri);
 	if (error < 0 && t)
@@ -416,4 +525,9 @@ out:
 	else if (t)
 		*out = &t->base;
 	return error;
+}
+
+int tr_token_open_p11(tr_token **out, const char *module_path, const char *uri)
+{
+	return tr_token_open_p11_unit(out, module_path, uri, NULL);
 }

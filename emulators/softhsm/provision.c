@@ -185,6 +185,110 @@ static int generate_key(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE s,
 	return 0;
 }
 
+/* Adds the attributes of a key's BIGNUM parameter (big-endian bytes). */
+static int bn_attr(EVP_PKEY *key, const char *param, CK_ATTRIBUTE_TYPE type,
+		   CK_ATTRIBUTE *a, unsigned char *buf, size_t cap)
+{
+	BIGNUM *bn = NULL;
+	int n;
+
+	if (!EVP_PKEY_get_bn_param(key, param, &bn))
+		return tr_error_set_openssl(TR_ECRYPTO, "reading RSA parameter %s", param);
+	n = BN_num_bytes(bn);
+	if ((size_t)n > cap) {
+		BN_free(bn);
+		return tr_error_set(TR_EINVAL, "RSA parameter %s too large", param);
+	}
+	BN_bn2bin(bn, buf);
+	BN_clear_free(bn);
+	*a = (CK_ATTRIBUTE){ type, buf, (CK_ULONG)n };
+	return 0;
+}
+
+static int import_key(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE s,
+		      const sh_token_spec *spec, EVP_PKEY *key)
+{
+	CK_OBJECT_CLASS priv_cls = CKO_PRIVATE_KEY, pub_cls = CKO_PUBLIC_KEY;
+	CK_KEY_TYPE type = spec->alg == FX_KEY_RSA_2048 ? CKK_RSA : CKK_EC;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_BYTE id = spec->key_id;
+	CK_ATTRIBUTE priv[20] = {
+		{ CKA_CLASS, &priv_cls, sizeof(priv_cls) },
+		{ CKA_KEY_TYPE, &type, sizeof(type) },
+		{ CKA_TOKEN, &yes, sizeof(yes) },
+		{ CKA_PRIVATE, &yes, sizeof(yes) },
+		{ CKA_SENSITIVE, &yes, sizeof(yes) },
+		{ CKA_EXTRACTABLE, &no, sizeof(no) },
+		{ CKA_SIGN, &yes, sizeof(yes) },
+		{ CKA_ID, &id, 1 },
+		{ CKA_LABEL, (void *)spec->key_label, strlen(spec->key_label) },
+	};
+	CK_ATTRIBUTE pub[12] = {
+		{ CKA_CLASS, &pub_cls, sizeof(pub_cls) },
+		{ CKA_KEY_TYPE, &type, sizeof(type) },
+		{ CKA_TOKEN, &yes, sizeof(yes) },
+		{ CKA_VERIFY, &yes, sizeof(yes) },
+		{ CKA_ID, &id, 1 },
+		{ CKA_LABEL, (void *)spec->key_label, strlen(spec->key_label) },
+	};
+	CK_ULONG n_priv = 9, n_pub = 6;
+	unsigned char bufs[8][512], point[133], point_der[140], scalar[32];
+	size_t point_len = 0;
+	CK_OBJECT_HANDLE obj;
+	CK_RV rv;
+	int error = 0;
+
+	if (spec->alg == FX_KEY_RSA_2048) {
+		static const struct { const char *param; CK_ATTRIBUTE_TYPE type; } rsa[] = {
+			{ "n", CKA_MODULUS }, { "e", CKA_PUBLIC_EXPONENT },
+			{ "d", CKA_PRIVATE_EXPONENT }, { "rsa-factor1", CKA_PRIME_1 },
+			{ "rsa-factor2", CKA_PRIME_2 }, { "rsa-exponent1", CKA_EXPONENT_1 },
+			{ "rsa-exponent2", CKA_EXPONENT_2 }, { "rsa-coefficient1", CKA_COEFFICIENT },
+		};
+
+		for (size_t i = 0; i < 8; i++)
+			if ((error = bn_attr(key, rsa[i].param, rsa[i].type, &priv[n_priv++],
+					     bufs[i], sizeof(bufs[i]))) < 0)
+				goto out;
+		pub[n_pub++] = priv[9];
+		pub[n_pub++] = priv[10];
+	} else if (spec->alg == FX_KEY_EC_P256) {
+		BIGNUM *d = NULL;
+
+		if (!EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_PRIV_KEY, &d) ||
+		    BN_bn2binpad(d, scalar, sizeof(scalar)) != (int)sizeof(scalar) ||
+		    !EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, point,
+						     sizeof(point), &point_len) ||
+		    point_len > 127) {
+			BN_clear_free(d);
+			error = tr_error_set_openssl(TR_ECRYPTO, "reading the EC key");
+			goto out;
+		}
+		BN_clear_free(d);
+		/* CKA_EC_POINT is the DER OCTET STRING around the point. */
+		point_der[0] = 0x04;
+		point_der[1] = (unsigned char)point_len;
+		memcpy(point_der + 2, point, point_len);
+		priv[n_priv++] = (CK_ATTRIBUTE){ CKA_EC_PARAMS, (void *)p256_params, sizeof(p256_params) };
+		priv[n_priv++] = (CK_ATTRIBUTE){ CKA_VALUE, scalar, sizeof(scalar) };
+		pub[n_pub++] = (CK_ATTRIBUTE){ CKA_EC_PARAMS, (void *)p256_params, sizeof(p256_params) };
+		pub[n_pub++] = (CK_ATTRIBUTE){ CKA_EC_POINT, point_der, (CK_ULONG)point_len + 2 };
+	} else {
+		error = tr_error_set(TR_EINVAL, "SoftHSM2 2.6 cannot hold SM2 keys");
+		goto out;
+	}
+	rv = fn->C_CreateObject(s, priv, n_priv, &obj);
+	if (rv == CKR_OK)
+		rv = fn->C_CreateObject(s, pub, n_pub, &obj);
+	if (rv != CKR_OK)
+		error = tr_error_set(TR_EIO, "importing the key into %s: %s", spec->label,
+				     tr_p11_rv_name(rv));
+out:
+	OPENSSL_cleanse(bufs, sizeof(bufs));
+	OPENSSL_cleanse(scalar, sizeof(scalar));
+	return error;
+}
+
 static int import_cert(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE s,
 		       const sh_token_spec *spec, X509 *cert)
 {
@@ -271,8 +375,19 @@ int sh_softhsm_provision(const char *module_path, fx_pki *pki,
 				     tr_p11_rv_name(rv));
 		goto out;
 	}
-	if ((error = generate_key(fn, s, spec, &pub)) < 0 ||
-	    (error = public_key(fn, s, pub, spec->alg, &key)) < 0 ||
+	if (spec->import_key) {
+		if ((error = import_key(fn, s, spec, spec->import_key)) < 0)
+			goto out;
+		if (!spec->cert_for_other_key && EVP_PKEY_up_ref(spec->import_key))
+			key = spec->import_key;
+	} else if ((error = generate_key(fn, s, spec, &pub)) < 0) {
+		goto out;
+	} else if (!spec->cert_for_other_key) {
+		error = public_key(fn, s, pub, spec->alg, &key);
+	}
+	if (!error && spec->cert_for_other_key)
+		error = fx_key_generate(spec->alg, &key);
+	if (error < 0 ||
 	    (error = fx_pki_issue_unit(pki, spec->ca, key, spec->unit, spec->variant,
 				       &cert)) < 0 ||
 	    (error = import_cert(fn, s, spec, cert)) < 0)

@@ -22,6 +22,13 @@ typedef struct sh_token_spec {
 	fx_variant variant;
 	const char *user_pin;
 	const char *so_pin;
+	int cert_for_other_key; /* the certificate certifies another key (TK-E07) */
+	/*
+	 * NULL: the key pair is generated on the token. Otherwise this software
+	 * key is imported (non-extractable), for tokens that differ from one
+	 * already generated only by their certificate.
+	 */
+	EVP_PKEY *import_key;
 } sh_token_spec;
 
 /*
