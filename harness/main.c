@@ -2,8 +2,11 @@
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/fsutil.h"
+#include "harness/bench.h"
+#include "harness/compare.h"
 #include "harness/engine.h"
 #include "harness/env.h"
+#include "harness/token_ctl.h"
 
 #include <getopt.h>
 #include <limits.h>
@@ -26,7 +29,16 @@ static void usage(FILE *f)
 	      "      Starts the emulated tokens and portals and leaves them running;\n"
 	      "      `source DIR/env.sh` (default out/env) to use them by hand.\n"
 	      "  tokenrig env down [--dir DIR]\n"
-	      "      Stops exactly what `env up` started in DIR.\n", f);
+	      "      Stops exactly what `env up` started in DIR.\n"
+	      "  tokenrig bench [--json FILE] [--out DIR] [--count N] [--warmup N]\n"
+	      "                 [--rounds R] [--threads K] [--latency 'C_Sign fixed 15us']\n"
+	      "      Signing latency per token kind and algorithm, with in-run\n"
+	      "      baselines (raw OpenSSL, a direct C_Sign loop), percentiles,\n"
+	      "      histograms and concurrency; --latency adds interposer latency.\n"
+	      "  tokenrig compare BASE.json NEW.json [--threshold 0.10] [--min-us 1]\n"
+	      "                 [--alpha 0.01] [--normalize]\n"
+	      "      Per metric faster / slower / no change; exit 1 when a metric got\n"
+	      "      significantly slower by more than the threshold, 2 on bad input.\n", f);
 }
 
 static int cmd_run(int argc, char **argv)
@@ -148,6 +160,107 @@ static int cmd_env(int argc, char **argv)
 	return 2;
 }
 
+static int cmd_bench(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", required_argument, NULL, 'j' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "warmup", required_argument, NULL, 'w' },
+		{ "rounds", required_argument, NULL, 'r' },
+		{ "threads", required_argument, NULL, 'k' },
+		{ "latency", required_argument, NULL, 'l' },
+		{ "kinds", required_argument, NULL, 'K' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	tr_bench_opts opts = { .count = 2000, .warmup = 200, .rounds = 10,
+			       .max_threads = 2 * (unsigned)sysconf(_SC_NPROCESSORS_ONLN) };
+	tr_env_opts env_opts = { .seed = DEFAULT_SEED };
+	const char *out = "out", *latency = NULL;
+	char dir[PATH_MAX];
+	tr_token_ctl *ctl = NULL;
+	tr_env *env;
+	int c, error;
+
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j': opts.json_path = optarg; break;
+		case 'o': out = optarg; break;
+		case 'n': opts.count = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'w': opts.warmup = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'r': opts.rounds = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'k': opts.max_threads = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'l': latency = optarg; break;
+		case 'K': opts.kinds = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc || opts.count == 0 || opts.rounds == 0 || opts.count < opts.rounds ||
+	    opts.max_threads == 0 || opts.max_threads > 64) {
+		fprintf(stderr, "tokenrig bench: count >= rounds >= 1 and 1..64 threads\n");
+		return 2;
+	}
+	snprintf(dir, sizeof(dir), "%s/bench-run", out);
+	env_opts.dir = dir;
+	if (tr_env_up(&env, &env_opts) < 0) {
+		fprintf(stderr, "tokenrig bench: %s\n", tr_error_last());
+		return 1;
+	}
+	/* A modelled slowdown, for checking that compare sees it. */
+	if (latency && ((error = tr_token_ctl_new(&ctl, tr_env_shim(env), tr_env_shim_conf(env),
+						  tr_env_shim_base(env))) < 0 ||
+			(error = tr_token_ctl_set(ctl, "", "latency", latency)) < 0)) {
+		fprintf(stderr, "tokenrig bench: --latency: %s\n", tr_error_last());
+		tr_token_ctl_free(ctl);
+		tr_env_free(env);
+		return 2;
+	}
+	error = tr_bench_run(env, &opts);
+	tr_token_ctl_free(ctl);
+	tr_env_free(env);
+	if (error < 0) {
+		fprintf(stderr, "tokenrig bench: %s\n", tr_error_last());
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_compare(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "threshold", required_argument, NULL, 't' },
+		{ "min-us", required_argument, NULL, 'm' },
+		{ "alpha", required_argument, NULL, 'a' },
+		{ "normalize", no_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	tr_compare_opts opts = { .threshold = 0.10, .alpha = 0.01, .min_us = 1.0 };
+	int c, slower;
+
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 't': opts.threshold = strtod(optarg, NULL); break;
+		case 'm': opts.min_us = strtod(optarg, NULL); break;
+		case 'a': opts.alpha = strtod(optarg, NULL); break;
+		case 'n': opts.normalize = 1; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (argc - optind != 2 || opts.threshold <= 0 || opts.alpha <= 0 || opts.alpha >= 1) {
+		usage(stderr);
+		return 2;
+	}
+	if (tr_compare_files(argv[optind], argv[optind + 1], &opts, stdout, &slower) < 0) {
+		fprintf(stderr, "tokenrig compare: %s\n", tr_error_last());
+		return 2;
+	}
+	return slower ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -158,6 +271,10 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "env"))
 		return cmd_env(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "bench"))
+		return cmd_bench(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "compare"))
+		return cmd_compare(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
 		usage(stdout);
 		return 0;

@@ -80,6 +80,110 @@ int tr_stats_summarize(const tr_samples *s, tr_summary *out)
 	for (size_t i = 0; i < s->n; i++)
 		sq += ((double)sorted[i] - out->mean) * ((double)sorted[i] - out->mean);
 	out->stddev = s->n > 1 ? sqrt(sq / (double)(s->n - 1)) : 0;
+	{
+		double q3 = tr_stats_percentile(sorted, s->n, 75);
+		double fence = q3 + 3 * (q3 - tr_stats_percentile(sorted, s->n, 25));
+
+		for (size_t i = s->n; i > 0 && (double)sorted[i - 1] > fence; i--)
+			out->outliers++;
+	}
 	free(sorted);
+	return 0;
+}
+
+int tr_stats_histogram(const tr_samples *s, tr_histogram *out)
+{
+	uint64_t min = UINT64_MAX;
+
+	memset(out, 0, sizeof(*out));
+	if (s->n == 0)
+		return 0;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->ns[i] < min)
+			min = s->ns[i];
+	if (min == 0)
+		min = 1;
+	for (int b = 0; b < TR_HIST_BINS; b++)
+		out->lower[b] = (double)min * pow(2.0, b / 2.0);
+	for (size_t i = 0; i < s->n; i++) {
+		double v = (double)s->ns[i];
+		int b = v <= (double)min ? 0 : (int)(2.0 * log2(v / (double)min));
+
+		out->count[b < TR_HIST_BINS ? b : TR_HIST_BINS - 1]++;
+	}
+	return 0;
+}
+
+double tr_stats_median(const uint64_t *v, size_t n)
+{
+	uint64_t *sorted;
+	double m;
+
+	if (n == 0 || !(sorted = malloc(n * sizeof(*sorted))))
+		return 0;
+	memcpy(sorted, v, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), cmp_u64);
+	m = tr_stats_percentile(sorted, n, 50);
+	free(sorted);
+	return m;
+}
+
+typedef struct ranked {
+	uint64_t v;
+	int from_a;
+} ranked;
+
+static int cmp_ranked(const void *x, const void *y)
+{
+	const ranked *a = x, *b = y;
+
+	return a->v < b->v ? -1 : a->v > b->v;
+}
+
+int tr_stats_mann_whitney(const uint64_t *a, size_t na, const uint64_t *b, size_t nb,
+			  double *z, double *p)
+{
+	size_t n = na + nb, i = 0;
+	ranked *all;
+	double rank_sum_a = 0, ties = 0, u, mean, var;
+
+	*z = 0;
+	*p = 1;
+	if (na == 0 || nb == 0)
+		return tr_error_set(TR_EINVAL, "the U test needs two non-empty samples");
+	if (!(all = malloc(n * sizeof(*all))))
+		return tr_error_set(TR_ENOMEM, "out of memory");
+	for (size_t k = 0; k < na; k++)
+		all[k] = (ranked){ a[k], 1 };
+	for (size_t k = 0; k < nb; k++)
+		all[na + k] = (ranked){ b[k], 0 };
+	qsort(all, n, sizeof(*all), cmp_ranked);
+	/* Mid-ranks for ties; their sizes correct the variance. */
+	while (i < n) {
+		size_t j = i;
+		double mid;
+
+		while (j + 1 < n && all[j + 1].v == all[i].v)
+			j++;
+		mid = ((double)i + (double)j) / 2.0 + 1.0;
+		for (size_t k = i; k <= j; k++)
+			if (all[k].from_a)
+				rank_sum_a += mid;
+		if (j > i) {
+			double t = (double)(j - i + 1);
+
+			ties += t * t * t - t;
+		}
+		i = j + 1;
+	}
+	free(all);
+	u = rank_sum_a - (double)na * ((double)na + 1) / 2.0;
+	mean = (double)na * (double)nb / 2.0;
+	var = (double)na * (double)nb / 12.0 *
+	      (((double)n + 1) - ties / ((double)n * ((double)n - 1)));
+	if (var <= 0)
+		return 0; /* all equal: no difference */
+	*z = (u - mean) / sqrt(var);
+	*p = erfc(fabs(*z) / sqrt(2.0));
 	return 0;
 }

@@ -13,7 +13,32 @@ typedef struct tr_samples {
 typedef struct tr_summary {
 	size_t n;
 	double min, p50, p90, p95, p99, max, mean, stddev; /* nanoseconds */
+	size_t outliers; /* above Q3 + 3 IQR: kept in every figure, only counted */
 } tr_summary;
+
+#define TR_HIST_BINS 16
+
+/*
+ * A histogram on a log2 scale from the minimum: bin i holds the samples in
+ * [min * 2^(i/2), min * 2^((i+1)/2)), the last bin everything above.
+ */
+typedef struct tr_histogram {
+	double lower[TR_HIST_BINS]; /* each bin's lower edge, ns */
+	size_t count[TR_HIST_BINS];
+} tr_histogram;
+
+int tr_stats_histogram(const tr_samples *s, tr_histogram *out);
+
+/*
+ * Mann-Whitney U test of two samples (two-sided, normal approximation with
+ * tie correction): *p is the probability of a rank difference at least this
+ * large if both come from one distribution.
+ */
+int tr_stats_mann_whitney(const uint64_t *a, size_t na, const uint64_t *b, size_t nb,
+			  double *z, double *p);
+
+/* The median of n values (their order is left alone). */
+double tr_stats_median(const uint64_t *v, size_t n);
 
 int tr_samples_add(tr_samples *s, uint64_t ns);
 void tr_samples_free(tr_samples *s);

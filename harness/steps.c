@@ -2,6 +2,7 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "harness/login.h"
 #include "harness/token.h"
 #include "harness/token_ctl.h"
 #include "fixtures/pki.h"
@@ -309,15 +310,6 @@ static int is_token_outcome(int error)
 	return error <= TR_TOKEN_EPIN_INCORRECT && error >= TR_TOKEN_ENOT_LOGGED_IN;
 }
 
-static char *base64(const unsigned char *data, size_t len)
-{
-	char *out = malloc(4 * ((len + 2) / 3) + 1);
-
-	if (out)
-		EVP_EncodeBlock((unsigned char *)out, data, (int)len);
-	return out;
-}
-
 static int sign_text(tr_case *c, role *r, const char *text, char **sig_b64)
 {
 	unsigned char *sig = NULL;
@@ -330,7 +322,7 @@ static int sign_text(tr_case *c, role *r, const char *text, char **sig_b64)
 		return error; /* the caller reports it, then role_outcome() */
 	if (c->timing.sign_ns)
 		tr_samples_add(c->timing.sign_ns, ns);
-	*sig_b64 = base64(sig, sig_len);
+	*sig_b64 = tr_base64(sig, sig_len);
 	free(sig);
 	return *sig_b64 ? 0 : tr_error_set(TR_ENOMEM, "out of memory");
 }
@@ -354,16 +346,25 @@ static int site_texts(tr_case *c, const char *site)
 	return 0;
 }
 
+typedef struct unlock_arg {
+	tr_case *c;
+	role *r;
+	const char *pin;
+} unlock_arg;
+
+static int unlock_role(void *arg)
+{
+	unlock_arg *u = arg;
+
+	return role_login(u->c, u->r, u->pin);
+}
+
 static int do_ca_login(tr_case *c, answer *a)
 {
-	char *site = NULL, *pin = NULL, *assistant = NULL, *sig = NULL, *cert = NULL;
-	char *select = NULL, path[256], fallback[32];
-	const unsigned char *der;
-	size_t der_len;
-	json_t *body = NULL;
-	answer ch = { 0 };
+	char *site = NULL, *pin = NULL, *assistant = NULL, *select = NULL, fallback[48];
+	tr_login_result res;
+	unlock_arg unlock;
 	role *r;
-	uint64_t start;
 	int error;
 
 	if ((error = step_role(c, &r)) < 0 ||
@@ -386,56 +387,31 @@ static int do_ca_login(tr_case *c, answer *a)
 		error = 0;
 		goto out;
 	}
-	start = tr_clock_ns();
-	snprintf(path, sizeof(path), "/%s/challenge", site);
-	body = json_object();
-	if ((error = http(c, "POST", path, NULL, body, &ch)) < 0)
+	unlock = (unlock_arg){ c, r, pin };
+	if ((error = tr_login_run(c->pc, r->tok, site, assistant, unlock_role, &unlock, &res)) < 0)
 		goto out;
-	if (!answer_ok(&ch)) {
-		*a = ch;
-		ch.json = NULL;
-		goto out;
+	if (res.token_error) {
+		answer_from_token(a, c, site, res.token_error, r);
+		role_outcome(r, res.token_error);
+	} else {
+		answer_from_http(a, &res.answer);
 	}
-	if ((error = role_login(c, r, pin)) < 0 ||
-	    (error = sign_text(c, r, json_string_value(json_object_get(ch.json, "challenge")) ?
-				     json_string_value(json_object_get(ch.json, "challenge")) : "",
-			       &sig)) < 0 ||
-	    (error = tr_token_certificate(r->tok, &der, &der_len)) < 0) {
-		if (is_token_outcome(error)) {
-			answer_from_token(a, c, site, error, r);
-			role_outcome(r, error);
-			error = 0;
-		}
-		goto out;
-	}
-	if (!(cert = base64(der, der_len))) {
-		error = tr_error_set(TR_ENOMEM, "out of memory");
-		goto out;
-	}
-	json_decref(body);
-	body = json_pack("{s:O, s:s, s:s, s:s, s:s}", "nonce", json_object_get(ch.json, "nonce"),
-			 "certificate", cert, "signature", sig, "algorithm",
-			 tr_sign_alg_name(tr_token_sign_alg(r->tok)), "assistant", assistant);
-	snprintf(path, sizeof(path), "/%s/login", site);
-	if ((error = http(c, "POST", path, NULL, body, a)) < 0)
-		goto out;
+	if (res.sign_ns && c->timing.sign_ns)
+		tr_samples_add(c->timing.sign_ns, res.sign_ns);
 	if (answer_ok(a) && json_string_value(json_object_get(a->json, "session"))) {
 		char key[128];
 
 		snprintf(key, sizeof(key), "session.%s", site);
 		json_object_set(c->vars, key, json_object_get(a->json, "session"));
 		if (c->timing.login_ns)
-			tr_samples_add(c->timing.login_ns, tr_clock_ns() - start);
+			tr_samples_add(c->timing.login_ns, res.total_ns);
 	}
+	tr_login_result_clear(&res);
 out:
-	answer_clear(&ch);
-	json_decref(body);
 	free(site);
 	free(pin);
 	free(assistant);
 	free(select);
-	free(sig);
-	free(cert);
 	return error;
 }
 

@@ -69,3 +69,52 @@ Suite *stats_suite(void)
 	suite_add_tcase(s, tc);
 	return s;
 }
+
+/* Known answer: scipy.stats.mannwhitneyu([1,2,3,4,5],[6,7,8,9,10], method="asymptotic", use_continuity=False) */
+START_TEST(mann_whitney_known_answer)
+{
+	const uint64_t a[] = { 1, 2, 3, 4, 5 }, b[] = { 6, 7, 8, 9, 10 };
+	double z, p;
+
+	ck_assert_int_eq(tr_stats_mann_whitney(a, 5, b, 5, &z, &p), 0);
+	ck_assert_double_eq_tol(z, -2.6111648393354674, 1e-9);
+	ck_assert_double_eq_tol(p, 0.009023438818080334, 1e-9);
+	/* identical samples: all ties, no difference */
+	ck_assert_int_eq(tr_stats_mann_whitney(a, 5, a, 5, &z, &p), 0);
+	ck_assert_double_eq_tol(p, 1, 1e-9);
+}
+END_TEST
+
+START_TEST(histogram_and_outliers)
+{
+	tr_samples s = { 0 };
+	tr_histogram h;
+	tr_summary sum;
+	size_t total = 0;
+
+	for (int i = 0; i < 100; i++)
+		tr_samples_add(&s, 1000 + (uint64_t)i);
+	tr_samples_add(&s, 1000000); /* one far outlier */
+	tr_stats_histogram(&s, &h);
+	for (int i = 0; i < TR_HIST_BINS; i++)
+		total += h.count[i];
+	ck_assert_uint_eq(total, 101);
+	ck_assert_uint_eq(h.count[0], 100);
+	ck_assert_uint_eq(h.count[TR_HIST_BINS - 1], 1);
+	tr_stats_summarize(&s, &sum);
+	ck_assert_uint_eq(sum.outliers, 1);
+	ck_assert_double_eq_tol(sum.max, 1000000, 1e-9); /* kept, not dropped */
+	tr_samples_free(&s);
+}
+END_TEST
+
+Suite *stats_tests_suite(void)
+{
+	Suite *s = suite_create("stats_tests");
+	TCase *tc = tcase_create("tests");
+
+	tcase_add_test(tc, mann_whitney_known_answer);
+	tcase_add_test(tc, histogram_and_outliers);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,618 @@
+#include "harness/bench.h"
+
+#include "common/clock.h"
+#include "common/error.h"
+#include "common/fsutil.h"
+#include "common/p11mod.h"
+#include "emulators/softhsm/provision.h"
+#include "fixtures/pki.h"
+#include "harness/login.h"
+#include "harness/stats.h"
+#include "harness/token.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+/* One series of samples: what was measured, against what. */
+typedef struct metric {
+	char name[96];          /* "softhsm/p256/token.sign" */
+	char kind[16], algorithm[16], stage[32];
+	const struct metric *baseline;
+	tr_samples s;
+} metric;
+
+#define MAX_METRICS 64
+
+typedef struct bench {
+	tr_env *env;
+	const tr_bench_opts *opts;
+	metric m[MAX_METRICS];
+	size_t n;
+	json_t *concurrency;
+	double timer_overhead_ns;
+} bench;
+
+static metric *add_metric(bench *b, const char *kind, const char *alg, const char *stage,
+			  const metric *baseline)
+{
+	metric *m;
+
+	if (b->n == MAX_METRICS)
+		return NULL;
+	m = &b->m[b->n++];
+	memset(m, 0, sizeof(*m));
+	snprintf(m->kind, sizeof(m->kind), "%s", kind);
+	snprintf(m->algorithm, sizeof(m->algorithm), "%s", alg);
+	snprintf(m->stage, sizeof(m->stage), "%s", stage);
+	snprintf(m->name, sizeof(m->name), "%s/%s/%s", kind, alg, stage);
+	m->baseline = baseline;
+	return m;
+}
+
+/* --- the signers each metric times ------------------------------------- */
+
+/* Raw OpenSSL: the physical floor of a software token. */
+typedef struct openssl_signer {
+	EVP_PKEY *key;
+	EVP_PKEY_CTX *ctx;
+	unsigned char digest[32];
+} openssl_signer;
+
+static int openssl_open(openssl_signer *o, fx_key_alg alg)
+{
+	int error;
+
+	memset(o, 0, sizeof(*o));
+	memset(o->digest, 0x5a, sizeof(o->digest));
+	if ((error = fx_key_generate(alg, &o->key)) < 0)
+		return error;
+	o->ctx = EVP_PKEY_CTX_new(o->key, NULL);
+	if (!o->ctx || EVP_PKEY_sign_init(o->ctx) <= 0 ||
+	    (alg == FX_KEY_RSA_2048 && (EVP_PKEY_CTX_set_rsa_padding(o->ctx, RSA_PKCS1_PADDING) <= 0 ||
+					EVP_PKEY_CTX_set_signature_md(o->ctx, EVP_sha256()) <= 0)))
+		return tr_error_set_openssl(TR_ECRYPTO, "preparing the OpenSSL baseline");
+	return 0;
+}
+
+static int openssl_sign(openssl_signer *o)
+{
+	unsigned char sig[512];
+	size_t len = sizeof(sig);
+
+	return EVP_PKEY_sign(o->ctx, sig, &len, o->digest, sizeof(o->digest)) == 1 ? 0 :
+	       tr_error_set_openssl(TR_ECRYPTO, "EVP_PKEY_sign");
+}
+
+static void openssl_close(openssl_signer *o)
+{
+	EVP_PKEY_CTX_free(o->ctx);
+	EVP_PKEY_free(o->key);
+}
+
+/* A C_SignInit + C_Sign loop on one module: no harness around it. */
+typedef struct raw_signer {
+	tr_p11mod *mod;
+	CK_FUNCTION_LIST *fn;
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE key;
+	CK_MECHANISM mech;
+	unsigned char data[32];
+} raw_signer;
+
+static int raw_open(raw_signer *r, const char *module, const char *label, int rsa,
+		    const char *pin)
+{
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	CK_BYTE id = 1;
+	CK_ATTRIBUTE tmpl[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_ID, &id, 1 } };
+	CK_SLOT_ID slot;
+	CK_ULONG found = 0;
+	CK_RV rv;
+	int error;
+
+	memset(r, 0, sizeof(*r));
+	memset(r->data, 0x5a, sizeof(r->data));
+	r->mech.mechanism = rsa ? CKM_SHA256_RSA_PKCS : CKM_ECDSA;
+	if ((error = tr_p11mod_load(&r->mod, module)) < 0)
+		return error;
+	r->fn = tr_p11mod_functions(r->mod);
+	if ((error = tr_p11mod_find_token(r->mod, label, &slot)) < 0)
+		return error;
+	rv = r->fn->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &r->s);
+	if (rv == CKR_OK) {
+		rv = r->fn->C_Login(r->s, CKU_USER, (CK_UTF8CHAR *)pin, strlen(pin));
+		if (rv == CKR_USER_ALREADY_LOGGED_IN)
+			rv = CKR_OK;
+	}
+	if (rv == CKR_OK)
+		rv = r->fn->C_FindObjectsInit(r->s, tmpl, 2);
+	if (rv == CKR_OK) {
+		rv = r->fn->C_FindObjects(r->s, &r->key, 1, &found);
+		r->fn->C_FindObjectsFinal(r->s);
+	}
+	if (rv != CKR_OK || found != 1)
+		return tr_error_set(TR_EIO, "direct C_Sign set-up on %s: %s", label,
+				    rv != CKR_OK ? tr_p11_rv_name(rv) : "no key");
+	return 0;
+}
+
+static int raw_sign(raw_signer *r)
+{
+	unsigned char sig[512];
+	CK_ULONG len = sizeof(sig);
+	CK_RV rv = r->fn->C_SignInit(r->s, &r->mech, r->key);
+
+	if (rv == CKR_OK)
+		rv = r->fn->C_Sign(r->s, r->data, sizeof(r->data), sig, &len);
+	return rv == CKR_OK ? 0 : tr_error_set(TR_EIO, "C_Sign: %s", tr_p11_rv_name(rv));
+}
+
+static void raw_close(raw_signer *r)
+{
+	if (r->fn && r->s)
+		r->fn->C_CloseSession(r->s);
+	tr_p11mod_release(r->mod);
+}
+
+/* --- one token kind and algorithm --------------------------------------- */
+
+typedef struct column {
+	const tr_token_ref *ref;
+	fx_key_alg alg;
+	openssl_signer ossl;
+	raw_signer module, shim;
+	tr_token *tok;
+	tr_portal_client *pc;
+	metric *m_ossl, *m_module, *m_shim, *m_sign, *m_inside, *m_overhead, *m_login;
+} column;
+
+static const char data32[] = "tokenrig bench: a 32-byte input!";
+
+static int sample_column(bench *b, column *c, unsigned n, int timed)
+{
+	int error = 0;
+
+	for (unsigned i = 0; i < n && !error; i++) {
+		uint64_t t0 = tr_clock_ns(), t1;
+		unsigned char *sig = NULL;
+		size_t sig_len;
+		uint64_t inside = 0;
+		tr_login_result res;
+
+		if ((error = openssl_sign(&c->ossl)) < 0)
+			break;
+		t1 = tr_clock_ns();
+		if (timed)
+			tr_samples_add(&c->m_ossl->s, t1 - t0);
+
+		t0 = tr_clock_ns();
+		if ((error = raw_sign(&c->module)) < 0)
+			break;
+		t1 = tr_clock_ns();
+		if (timed)
+			tr_samples_add(&c->m_module->s, t1 - t0);
+
+		t0 = tr_clock_ns();
+		if ((error = raw_sign(&c->shim)) < 0)
+			break;
+		t1 = tr_clock_ns();
+		if (timed)
+			tr_samples_add(&c->m_shim->s, t1 - t0);
+
+		t0 = tr_clock_ns();
+		error = tr_token_sign(c->tok, (const unsigned char *)data32, 32, &sig, &sig_len,
+				      &inside);
+		t1 = tr_clock_ns();
+		free(sig);
+		if (error < 0)
+			break;
+		if (timed) {
+			tr_samples_add(&c->m_sign->s, t1 - t0);
+			tr_samples_add(&c->m_inside->s, inside);
+			tr_samples_add(&c->m_overhead->s, t1 - t0 - inside);
+		}
+
+		/* A portal login costs ~100x a signature: one in ten rounds. */
+		if (c->pc && i % 10 == 0) {
+			if ((error = tr_login_run(c->pc, c->tok, "reg", "5.0.22.606", NULL, NULL,
+						  &res)) < 0)
+				break;
+			if (res.answer.status != 200) {
+				error = tr_error_set(TR_ERROR, "bench login refused: HTTP %ld %s",
+						     res.answer.status,
+						     res.answer.body ? res.answer.body : "");
+				tr_login_result_clear(&res);
+				break;
+			}
+			if (timed)
+				tr_samples_add(&c->m_login->s, res.total_ns);
+			tr_login_result_clear(&res);
+		}
+	}
+	(void)b;
+	return error;
+}
+
+static int open_column(bench *b, column *c, const char *shim)
+{
+	int rsa = !strcmp(c->ref->algorithm, "rsa2048");
+	const char *kind = c->ref->kind, *alg = c->ref->algorithm;
+	const char *url = tr_env_portal_url(b->env, c->ref->portal);
+	int error;
+
+	c->alg = rsa ? FX_KEY_RSA_2048 : FX_KEY_EC_P256;
+	if ((error = openssl_open(&c->ossl, c->alg)) < 0 ||
+	    (error = raw_open(&c->module, SH_SOFTHSM_MODULE, c->ref->label, rsa, c->ref->pin)) < 0 ||
+	    (error = raw_open(&c->shim, shim, c->ref->label, rsa, c->ref->pin)) < 0 ||
+	    (error = tr_token_open_p11(&c->tok, c->ref->module, c->ref->uri)) < 0 ||
+	    (error = tr_token_login(c->tok, c->ref->pin)) < 0)
+		return error;
+	if (url && (error = tr_portal_client_new(&c->pc, url, tr_env_ca_bundle(b->env), 10000)) < 0)
+		return error;
+	c->m_ossl = add_metric(b, kind, alg, "openssl.sign", NULL);
+	c->m_module = add_metric(b, kind, alg, "module.c_sign", c->m_ossl);
+	c->m_shim = add_metric(b, kind, alg, "interposer.c_sign", c->m_module);
+	c->m_sign = add_metric(b, kind, alg, "token.sign", c->m_module);
+	c->m_inside = add_metric(b, kind, alg, "token.inside", c->m_module);
+	c->m_overhead = add_metric(b, kind, alg, "harness.overhead", NULL);
+	c->m_login = add_metric(b, kind, alg, "portal.login", c->m_sign);
+	if (!c->m_login)
+		return tr_error_set(TR_EINVAL, "too many metrics");
+	return 0;
+}
+
+static void close_column(column *c)
+{
+	openssl_close(&c->ossl);
+	raw_close(&c->module);
+	raw_close(&c->shim);
+	tr_token_close(c->tok);
+	tr_portal_client_free(c->pc);
+}
+
+/* --- concurrency: K tokens signing at once ------------------------------ */
+
+typedef struct worker {
+	const tr_token_ref *ref;
+	unsigned count;
+	pthread_barrier_t *go;
+	tr_samples s;
+	int error;
+	char why[256];
+} worker;
+
+static void *work(void *arg)
+{
+	worker *w = arg;
+	tr_token *tok = NULL;
+
+	w->error = tr_token_open_p11(&tok, w->ref->module, w->ref->uri);
+	if (!w->error)
+		w->error = tr_token_login(tok, w->ref->pin);
+	pthread_barrier_wait(w->go);
+	for (unsigned i = 0; i < w->count && !w->error; i++) {
+		unsigned char *sig = NULL;
+		size_t len;
+		uint64_t inside, t0 = tr_clock_ns();
+
+		w->error = tr_token_sign(tok, (const unsigned char *)data32, 32, &sig, &len, &inside);
+		tr_samples_add(&w->s, tr_clock_ns() - t0);
+		free(sig);
+	}
+	if (w->error)
+		snprintf(w->why, sizeof(w->why), "%s", tr_error_last());
+	tr_token_close(tok);
+	return NULL;
+}
+
+static int run_concurrency(bench *b, const tr_token_ref **refs, size_t n_refs, const char *kind,
+			   const char *alg)
+{
+	unsigned per = b->opts->count / 4 ? b->opts->count / 4 : 1;
+	int error = 0;
+
+	for (unsigned k = 1; k <= b->opts->max_threads && k <= n_refs && !error; k *= 2) {
+		pthread_t th[64];
+		worker w[64];
+		pthread_barrier_t go;
+		tr_samples all = { 0 };
+		tr_summary sum;
+		uint64_t start, wall;
+
+		memset(w, 0, sizeof(w));
+		pthread_barrier_init(&go, NULL, k + 1);
+		for (unsigned i = 0; i < k; i++) {
+			w[i] = (worker){ .ref = refs[i], .count = per, .go = &go };
+			pthread_create(&th[i], NULL, work, &w[i]);
+		}
+		pthread_barrier_wait(&go);
+		start = tr_clock_ns();
+		for (unsigned i = 0; i < k; i++)
+			pthread_join(th[i], NULL);
+		wall = tr_clock_ns() - start;
+		pthread_barrier_destroy(&go);
+		for (unsigned i = 0; i < k; i++) {
+			if (w[i].error && !error)
+				error = tr_error_set(w[i].error, "concurrent signer %u: %s", i, w[i].why);
+			for (size_t j = 0; j < w[i].s.n; j++)
+				tr_samples_add(&all, w[i].s.ns[j]);
+			tr_samples_free(&w[i].s);
+		}
+		tr_stats_summarize(&all, &sum);
+		json_array_append_new(b->concurrency, json_pack(
+			"{s:s, s:s, s:i, s:I, s:f, s:f, s:f}", "kind", kind, "algorithm", alg,
+			"signers", (int)k, "signatures", (json_int_t)all.n, "per_second",
+			(double)all.n / ((double)wall / 1e9), "p50_us", sum.p50 / 1e3,
+			"p99_us", sum.p99 / 1e3));
+		tr_samples_free(&all);
+	}
+	return error;
+}
+
+/* --- the cost of taking a sample itself --------------------------------- */
+
+static double timer_overhead(void)
+{
+	tr_samples s = { 0 };
+	const unsigned n = 200000;
+	uint64_t start = tr_clock_ns();
+
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t t0 = tr_clock_ns();
+
+		tr_samples_add(&s, tr_clock_ns() - t0);
+	}
+	start = tr_clock_ns() - start;
+	tr_samples_free(&s);
+	return (double)start / n;
+}
+
+/* --- output ------------------------------------------------------------- */
+
+static json_t *machine_facts(const char *softhsm_version)
+{
+	char model[256] = "unknown", line[512], rev[64] = "unknown";
+	struct utsname u;
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	json_t *libs;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+			snprintf(model, sizeof(model), "%s", strchr(line, ':') + 2);
+			model[strcspn(model, "\n")] = '\0';
+			break;
+		}
+	if (f)
+		fclose(f);
+	if ((f = popen("git rev-parse --short HEAD 2>/dev/null", "r")) != NULL) {
+		if (fgets(rev, sizeof(rev), f))
+			rev[strcspn(rev, "\n")] = '\0';
+		if (pclose(f) != 0)
+			snprintf(rev, sizeof(rev), "unknown");
+	}
+	uname(&u);
+	libs = json_pack("{s:s, s:s, s:s, s:s, s:s}", "openssl", OpenSSL_version(OPENSSL_VERSION),
+			 "softhsm", softhsm_version, "libcurl", curl_version_info(CURLVERSION_NOW)->version,
+			 "libmicrohttpd", MHD_get_version(), "jansson", JANSSON_VERSION);
+	return json_pack("{s:s, s:i, s:s, s:o, s:s}", "cpu_model", model, "cores",
+			 (int)sysconf(_SC_NPROCESSORS_ONLN), "kernel", u.release, "libraries", libs,
+			 "git_revision", rev);
+}
+
+static json_t *metric_json(const metric *m)
+{
+	tr_summary sum, base;
+	tr_histogram h;
+	json_t *samples = json_array(), *hist = json_array(), *o;
+
+	tr_stats_summarize(&m->s, &sum);
+	tr_stats_histogram(&m->s, &h);
+	for (size_t i = 0; i < m->s.n; i++)
+		json_array_append_new(samples, json_integer((json_int_t)m->s.ns[i]));
+	for (int i = 0; i < TR_HIST_BINS; i++)
+		json_array_append_new(hist, json_pack("{s:f, s:I}", "from_us", h.lower[i] / 1e3,
+						      "count", (json_int_t)h.count[i]));
+	o = json_pack("{s:s, s:s, s:s, s:s, s:{s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I}, s:o, s:o}",
+		      "kind", m->kind, "algorithm", m->algorithm, "stage", m->stage, "unit", "ns",
+		      "summary", "n", (json_int_t)sum.n, "min_us", sum.min / 1e3, "p50_us", sum.p50 / 1e3,
+		      "p90_us", sum.p90 / 1e3, "p99_us", sum.p99 / 1e3, "max_us", sum.max / 1e3,
+		      "mean_us", sum.mean / 1e3, "stddev_us", sum.stddev / 1e3, "outliers",
+		      (json_int_t)sum.outliers, "histogram", hist, "samples_ns", samples);
+	if (m->baseline) {
+		tr_stats_summarize(&m->baseline->s, &base);
+		json_object_set_new(o, "baseline", json_string(m->baseline->name));
+		json_object_set_new(o, "ratio_p50", json_real(base.p50 > 0 ? sum.p50 / base.p50 : 0));
+	}
+	return o;
+}
+
+static void print_table(bench *b)
+{
+	printf("\n%-36s %6s %9s %9s %9s %9s %9s %9s %5s  %s\n", "metric (us)", "n", "min", "p50",
+	       "p90", "p99", "max", "sd", "outl", "p50 ratio to baseline");
+	for (size_t i = 0; i < b->n; i++) {
+		const metric *m = &b->m[i];
+		tr_summary s, base;
+
+		tr_stats_summarize(&m->s, &s);
+		printf("%-36s %6zu %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %5zu", m->name, s.n,
+		       s.min / 1e3, s.p50 / 1e3, s.p90 / 1e3, s.p99 / 1e3, s.max / 1e3,
+		       s.stddev / 1e3, s.outliers);
+		if (m->baseline) {
+			tr_stats_summarize(&m->baseline->s, &base);
+			printf("  %.3f x %s", base.p50 > 0 ? s.p50 / base.p50 : 0, m->baseline->stage);
+		}
+		printf("\n");
+	}
+}
+
+static void print_targets(bench *b)
+{
+	printf("\ntargets\n");
+	printf("  timer and bookkeeping per sample: %.3f us (target <= 1 us): %s\n",
+	       b->timer_overhead_ns / 1e3, b->timer_overhead_ns <= 1000 ? "met" : "MISSED");
+	for (size_t i = 0; i < b->n; i++) {
+		const metric *m = &b->m[i];
+		tr_summary s, base;
+		double pct;
+
+		if (!m->baseline || (strcmp(m->stage, "token.sign") && strcmp(m->stage, "interposer.c_sign")))
+			continue;
+		tr_stats_summarize(&m->s, &s);
+		tr_stats_summarize(&m->baseline->s, &base);
+		pct = base.p50 > 0 ? (s.p50 / base.p50 - 1) * 100 : 0;
+		if (!strcmp(m->stage, "token.sign"))
+			printf("  harness overhead on %s/%s: %+.2f%% over the direct C_Sign loop "
+			       "(target <= 5%%): %s\n", m->kind, m->algorithm, pct,
+			       pct <= 5 ? "met" : "MISSED");
+		else
+			printf("  interposer forwarding on %s/%s: %+.2f%% on the C_Sign loop "
+			       "(target <= 3%%): %s\n", m->kind, m->algorithm, pct,
+			       pct <= 3 ? "met" : "MISSED");
+	}
+}
+
+static int write_json(bench *b, const char *softhsm_version)
+{
+	json_t *root, *metrics = json_object();
+	char created[32], *text;
+	time_t now = time(NULL);
+	struct tm tm;
+	int error;
+
+	gmtime_r(&now, &tm);
+	strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	for (size_t i = 0; i < b->n; i++)
+		json_object_set_new(metrics, b->m[i].name, metric_json(&b->m[i]));
+	root = json_pack("{s:s, s:s, s:o, s:{s:i, s:i, s:i}, s:f, s:o, s:O}",
+			 "schema", TR_BENCH_SCHEMA, "created", created,
+			 "machine", machine_facts(softhsm_version), "params",
+			 "count", (int)b->opts->count, "warmup", (int)b->opts->warmup,
+			 "rounds", (int)b->opts->rounds, "timer_overhead_us",
+			 b->timer_overhead_ns / 1e3, "metrics", metrics,
+			 "concurrency", b->concurrency);
+	text = root ? json_dumps(root, JSON_COMPACT) : NULL;
+	json_decref(root);
+	if (!text)
+		return tr_error_set(TR_ENOMEM, "out of memory writing %s", b->opts->json_path);
+	error = tr_fs_write_atomic(b->opts->json_path, text, strlen(text), 0644);
+	free(text);
+	return error;
+}
+
+/* The bench's portal login needs the unit registered once. */
+static int prepare_portal(column *c)
+{
+	tr_login_result res;
+	tr_http_answer h;
+	const char *session;
+	char *body = NULL;
+	json_t *req;
+	int error;
+
+	if (!c->pc)
+		return 0;
+	if ((error = tr_portal_client_request(c->pc, "POST", "/admin/reset", NULL, "{}", 2, &h)) < 0)
+		return error;
+	tr_http_answer_clear(&h);
+	if ((error = tr_login_run(c->pc, c->tok, "reg", "5.0.22.606", NULL, NULL, &res)) < 0)
+		return error;
+	session = json_string_value(json_object_get(res.answer.json, "session"));
+	req = json_pack("{s:s, s:s, s:s, s:s, s:s}", "unit_name", c->ref->unit.unit_name,
+			"uscc", c->ref->unit.uscc, "operator_name", c->ref->unit.operator_name,
+			"operator_id", c->ref->unit.operator_id, "operator_phone",
+			c->ref->unit.operator_phone);
+	body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	json_decref(req);
+	if (!session || !body) {
+		error = tr_error_set(TR_ERROR, "bench: the portal refused the first login");
+	} else if ((error = tr_portal_client_request(c->pc, "POST", "/reg/units", session, body,
+						     strlen(body), &h)) == 0) {
+		tr_http_answer_clear(&h);
+	}
+	free(body);
+	tr_login_result_clear(&res);
+	return error;
+}
+
+int tr_bench_run(tr_env *env, const tr_bench_opts *opts)
+{
+	bench b = { .env = env, .opts = opts, .concurrency = json_array() };
+	const tr_token_ref *tokens;
+	column cols[8];
+	size_t n_tokens, n_cols = 0;
+	char softhsm_version[32] = "unknown";
+	int error = 0;
+
+	memset(cols, 0, sizeof(cols));
+	tokens = tr_env_tokens(env, &n_tokens);
+	/* One column per kind and algorithm, on the primary unit's token. */
+	for (size_t i = 0; i < n_tokens && n_cols < 8; i++)
+		if (!strcmp(tokens[i].role, "a") &&
+		    (!opts->kinds || strstr(opts->kinds, tokens[i].kind)))
+			cols[n_cols++].ref = &tokens[i];
+
+	b.timer_overhead_ns = timer_overhead();
+	for (size_t i = 0; i < n_cols && !error; i++)
+		if ((error = open_column(&b, &cols[i], tr_env_shim(env))) == 0)
+			error = prepare_portal(&cols[i]);
+	if (n_cols) {
+		CK_INFO info;
+
+		if (cols[0].module.fn && cols[0].module.fn->C_GetInfo(&info) == CKR_OK)
+			snprintf(softhsm_version, sizeof(softhsm_version), "%u.%u",
+				 info.libraryVersion.major, info.libraryVersion.minor);
+	}
+	/* Warm-up, then the metrics interleaved in rounds to spread any drift. */
+	for (size_t i = 0; i < n_cols && !error; i++)
+		error = sample_column(&b, &cols[i], opts->warmup, 0);
+	for (unsigned r = 0; r < opts->rounds && !error; r++)
+		for (size_t i = 0; i < n_cols && !error; i++)
+			error = sample_column(&b, &cols[i], opts->count / opts->rounds, 1);
+
+	for (size_t i = 0; i < n_cols && !error; i++) {
+		const tr_token_ref *same[64];
+		size_t n_same = 0;
+
+		for (size_t k = 0; k < n_tokens && n_same < 64; k++)
+			if (!strcmp(tokens[k].kind, cols[i].ref->kind) &&
+			    !strcmp(tokens[k].algorithm, cols[i].ref->algorithm) &&
+			    !strcmp(tokens[k].portal, cols[i].ref->portal) &&
+			    strcmp(tokens[k].role, "mismatch"))
+				same[n_same++] = &tokens[k];
+		error = run_concurrency(&b, same, n_same, cols[i].ref->kind, cols[i].ref->algorithm);
+	}
+	for (size_t i = 0; i < n_cols; i++)
+		close_column(&cols[i]);
+	if (!error) {
+		size_t i;
+		json_t *row;
+
+		print_table(&b);
+		printf("\nconcurrency (signers on distinct tokens, one session each)\n");
+		json_array_foreach(b.concurrency, i, row)
+			printf("  %s/%s x%-3lld %9.0f signatures/s   p50 %8.2f us   p99 %8.2f us\n",
+			       json_string_value(json_object_get(row, "kind")),
+			       json_string_value(json_object_get(row, "algorithm")),
+			       json_integer_value(json_object_get(row, "signers")),
+			       json_real_value(json_object_get(row, "per_second")),
+			       json_real_value(json_object_get(row, "p50_us")),
+			       json_real_value(json_object_get(row, "p99_us")));
+		print_targets(&b);
+		if (opts->json_path && (error = write_json(&b, softhsm_version)) == 0)
+			printf("\nwritten: %s\n", opts->json_path);
+	}
+	for (size_t i = 0; i < b.n; i++)
+		tr_samples_free(&b.m[i].s);
+	json_decref(b.concurrency);
+	return error;
+}

@@ -1,0 +1,27 @@
+/*
+ * `tokenrig bench`: signing latency a vendor can put in a certification
+ * report. Every figure is a series of raw samples with its statistics and,
+ * where one exists, its ratio to a baseline measured in the same run (raw
+ * OpenSSL signing, a direct C_Sign loop), because absolute times are not
+ * stable on a shared machine. Output: a table and a JSON document of schema
+ * "tokenrig-bench/1" that `tokenrig compare` reads.
+ */
+#ifndef TR_HARNESS_BENCH_H
+#define TR_HARNESS_BENCH_H
+
+#include "harness/env.h"
+
+#define TR_BENCH_SCHEMA "tokenrig-bench/1"
+
+typedef struct tr_bench_opts {
+	const char *json_path;   /* NULL: no JSON */
+	unsigned count;          /* timed samples per metric */
+	unsigned warmup;         /* untimed calls before */
+	unsigned rounds;         /* metrics interleaved in this many rounds */
+	unsigned max_threads;    /* concurrency up to this many signers */
+	const char *kinds;       /* NULL: all; else e.g. "softhsm" */
+} tr_bench_opts;
+
+int tr_bench_run(tr_env *env, const tr_bench_opts *opts);
+
+#endif
