@@ -340,13 +340,17 @@ static int write_env_sh(tr_env *env)
 	char path[PATH_MAX], conf[PATH_MAX + 64], *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
-	const tr_token_ref *first = env->n_tokens ? &env->tokens[0] : NULL;
+	const tr_token_ref *first = NULL;
 	const char *portal;
 	json_t *url;
 	int error;
 
 	if (!f)
 		return tr_error_set(TR_ENOMEM, "out of memory");
+	/* The interposer lists tokens by label: the first one is what tools use. */
+	for (size_t i = 0; i < env->n_tokens; i++)
+		if (!first || strcmp(env->tokens[i].label, first->label) < 0)
+			first = &env->tokens[i];
 	fputs("# tokenrig environment: source this file. Written by `tokenrig env up`.\n", f);
 	snprintf(conf, sizeof(conf), "%s/softhsm/softhsm2.conf", env->dir);
 	sh_quote(f, "SOFTHSM2_CONF", conf);

@@ -852,6 +852,51 @@ CK_RV shim_C_GetFunctionList(CK_FUNCTION_LIST **list)
 	return CKR_OK;
 }
 
+typedef struct labelled_slot {
+	CK_SLOT_ID id;
+	int later;     /* no initialised token: after the ones that have one */
+	size_t index;  /* the real module's order among those */
+	unsigned char label[32];
+} labelled_slot;
+
+static int cmp_label(const void *a, const void *b)
+{
+	const labelled_slot *x = a, *y = b;
+	int c = x->later - y->later;
+
+	if (!c && !x->later)
+		c = memcmp(x->label, y->label, sizeof(x->label));
+	return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+/*
+ * Slots with a token in the order of their labels: the real module's order
+ * (SoftHSM's follows random serials) would make "the first token" differ
+ * from one run to the next, and a test rig must not.
+ */
+static void sort_by_label(CK_SLOT_ID *list, CK_ULONG n)
+{
+	labelled_slot *ls;
+	CK_TOKEN_INFO info;
+
+	if (n < 2 || !(ls = calloc(n, sizeof(*ls))))
+		return;
+	for (CK_ULONG i = 0; i < n; i++) {
+		ls[i].id = list[i];
+		ls[i].index = i;
+		ls[i].later = 1;
+		if (shim_real->C_GetTokenInfo(list[i], &info) == CKR_OK &&
+		    (info.flags & CKF_TOKEN_INITIALIZED)) {
+			memcpy(ls[i].label, info.label, sizeof(ls[i].label));
+			ls[i].later = 0;
+		}
+	}
+	qsort(ls, n, sizeof(*ls), cmp_label);
+	for (CK_ULONG i = 0; i < n; i++)
+		list[i] = ls[i].id;
+	free(ls);
+}
+
 CK_RV shim_C_GetSlotList(unsigned char present, CK_SLOT_ID *list,
 				unsigned long *count)
 {
@@ -890,6 +935,8 @@ CK_RV shim_C_GetSlotList(unsigned char present, CK_SLOT_ID *list,
 		}
 		free(all);
 	}
+	if (rv == CKR_OK && list)
+		sort_by_label(list, *count);
 	return shim_call_end(&c, rv, 0, count ? *count : 0);
 }
 

@@ -9,10 +9,22 @@ pid=$(awk '$1 == "portal" { print $2 }' "$dir/pids")
 down() { "$BUILD/tokenrig" env down --dir "$dir" || true; }
 trap down EXIT
 . "$dir/env.sh"
-objects=$(pkcs11-tool --module "$TOKENRIG_P11_MODULE" --token-label "$TOKENRIG_TOKEN_LABEL" \
-	--login --pin "$TOKENRIG_USER_PIN" -O 2>&1)
+# The command of the README, as a person types it: the first token is
+# TOKENRIG_TOKEN_LABEL (the interposer lists tokens by label).
+objects=$(pkcs11-tool --module "$TOKENRIG_P11_MODULE" --login --pin "$TOKENRIG_USER_PIN" -O 2>&1)
 echo "$objects" | grep -q "Private Key Object" || { echo "no private key listed:"; echo "$objects"; exit 1; }
 echo "$objects" | grep -q "Certificate Object" || { echo "no certificate listed:"; echo "$objects"; exit 1; }
+# Through the interposer the token locks like a real key, and the SO resets it.
+p11() { pkcs11-tool --module "$TOKENRIG_P11_MODULE" --token-label "$TOKENRIG_TOKEN_LABEL" "$@" 2>&1; }
+for i in 1 2 3; do
+	p11 --login --pin 000000 -O | grep -q CKR_PIN_INCORRECT || { echo "wrong PIN $i not refused"; exit 1; }
+done
+p11 --login --pin "$TOKENRIG_USER_PIN" -O | grep -q CKR_PIN_LOCKED ||
+	{ echo "the right PIN was not refused with CKR_PIN_LOCKED"; exit 1; }
+p11 --init-pin --login --login-type so --so-pin "$TOKENRIG_SO_PIN" --new-pin "$TOKENRIG_USER_PIN" \
+	> /dev/null || { echo "SO reset failed"; exit 1; }
+p11 --login --pin "$TOKENRIG_USER_PIN" -O | grep -q "Private Key Object" ||
+	{ echo "the PIN does not work after the SO reset"; exit 1; }
 root=$(curl -sS --max-time 10 --cacert "$TOKENRIG_CA_BUNDLE" "$TOKENRIG_PORTAL_SUZHOU_URL/")
 echo "$root" | grep -q '"portal": *"suzhou"' || { echo "portal answered: $root"; exit 1; }
 ch=$(curl -sS --max-time 10 --cacert "$TOKENRIG_CA_BUNDLE" -H 'Content-Type: application/json' \
@@ -27,4 +39,4 @@ if [ -n "$state" ] && [ "$state" != Z ]; then
 	exit 1
 fi
 [ ! -e "$dir/pids" ] || { echo "pids file left behind"; exit 1; }
-echo "env up/down: pkcs11-tool and curl worked; nothing left running"
+echo "env up/down: pkcs11-tool (objects, lockout, SO reset) and curl worked; nothing left running"
