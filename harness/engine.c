@@ -274,7 +274,8 @@ static void run_case(engine *eng, const tr_scenario *sc, column *col)
 	tr_http_answer_clear(&h);
 
 	ctl = !strcmp(col->kind, "softhsm") ? eng->shim_ctl : NULL;
-	if ((ctl && (error = tr_token_ctl_reset(ctl)) < 0) ||
+	if ((error = tr_env_restore_crls(eng->env)) < 0 ||
+	    (ctl && (error = tr_token_ctl_reset(ctl)) < 0) ||
 	    (error = tr_case_new(&c, sc, eng->env, pc, ctl, col->kind, col->algorithm,
 				 timing)) < 0) {
 		res.status = TR_CASE_ERROR;
@@ -283,7 +284,10 @@ static void run_case(engine *eng, const tr_scenario *sc, column *col)
 		goto out;
 	}
 	error = tr_case_run(c, &fail);
-	res.status = error == 0 ? TR_CASE_PASSED : TR_CASE_FAILED;
+	res.status = error == 0 ? TR_CASE_PASSED :
+		     error == TR_CASE_SKIP ? TR_CASE_SKIPPED : TR_CASE_FAILED;
+	if (error == TR_CASE_SKIP)
+		res.message = fail.message;
 	if (error < 0) {
 		res.message = fail.message;
 		res.step = fail.step;

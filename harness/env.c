@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +27,13 @@
 static const struct {
 	const char *portal;
 	const char *ca;
+	const char *legacy_ca;  /* the old CA system, where the portal has one */
+	int dual;               /* tokens carry an encryption certificate too */
 } portals[] = {
-	{ "suzhou", "suzhou" },
+	{ "suzhou", "suzhou", "suzhou-legacy", 0 },
+	{ "hebei", "hebei", NULL, 0 },
+	{ "sichuan", "sichuan", NULL, 0 },
+	{ "hunan", "hunan", NULL, 1 },
 };
 
 static const struct {
@@ -52,7 +58,59 @@ struct tr_env {
 	char shim[PATH_MAX];  /* the interposer every SoftHSM token is used through */
 	char shim_conf[PATH_MAX];
 	char shim_base[PATH_MAX + 256];
+	char pki_dir[PATH_MAX];
+	struct {
+		char path[PATH_MAX + 64];
+		char *text;   /* the CRL as env up left it */
+		size_t len;
+	} crls[8];
+	size_t n_crls;
 };
+
+/* Remembers every CA's CRL as provisioned; cases may add to them. */
+static int snapshot_crls(tr_env *env)
+{
+	for (size_t p = 0; p < N_OF(portals); p++) {
+		const char *cas[2] = { portals[p].ca, portals[p].legacy_ca };
+
+		for (int k = 0; k < 2 && cas[k]; k++) {
+			char path[PATH_MAX + 64];
+			int error;
+
+			if (env->n_crls == N_OF(env->crls))
+				return tr_error_set(TR_EINVAL, "too many CAs");
+			snprintf(path, sizeof(path), "%s/%s/crl.pem", env->pki_dir, cas[k]);
+			if ((error = tr_fs_read_all(path, 1 << 22, &env->crls[env->n_crls].text,
+						    &env->crls[env->n_crls].len)) < 0)
+				return error;
+			snprintf(env->crls[env->n_crls].path, sizeof(env->crls[0].path), "%s", path);
+			env->n_crls++;
+		}
+	}
+	return 0;
+}
+
+int tr_env_restore_crls(tr_env *env)
+{
+	for (size_t i = 0; i < env->n_crls; i++) {
+		char *now = NULL;
+		size_t len = 0;
+		int error, same;
+
+		error = tr_fs_read_all(env->crls[i].path, 1 << 22, &now, &len);
+		same = !error && len == env->crls[i].len && !memcmp(now, env->crls[i].text, len);
+		free(now);
+		if (!same && (error = tr_fs_write_atomic(env->crls[i].path, env->crls[i].text,
+							 env->crls[i].len, 0644)) < 0)
+			return error;
+	}
+	return 0;
+}
+
+const char *tr_env_pki_dir(const tr_env *env)
+{
+	return env->pki_dir;
+}
 
 static int path_in(const tr_env *env, const char *name, char *buf, size_t len)
 {
@@ -119,8 +177,45 @@ static fx_variant variant_of(tr_cert_kind kind)
  */
 typedef struct key_cache {
 	EVP_PKEY *keys[8][4][2]; /* [portal][unit][alg]; NULL: not made yet */
+	EVP_PKEY *enc[8][4][2];  /* the unit's encryption key, where dual */
 	unsigned char generated[8][4][2];
 } key_cache;
+
+static int cached_key(EVP_PKEY **slot, fx_key_alg alg, EVP_PKEY **out)
+{
+	int error;
+
+	if (!*slot && (error = fx_key_generate(alg, slot)) < 0)
+		return error;
+	*out = *slot;
+	return 0;
+}
+
+/* Keeps what a token's certificate says, for variables and restores. */
+static int note_cert(tr_token_ref *t, X509 *cert, char *serial, size_t serial_len, int keep)
+{
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+	char *hex = bn ? BN_bn2hex(bn) : NULL;
+	unsigned char *der = NULL;
+	int n;
+
+	snprintf(serial, serial_len, "%s", hex ? hex : "");
+	OPENSSL_free(hex);
+	BN_free(bn);
+	if (!keep)
+		return 0;
+	if ((n = i2d_X509(cert, &der)) <= 0)
+		return tr_error_set_openssl(TR_ECRYPTO, "encoding a certificate");
+	t->cert_der = malloc((size_t)n);
+	if (!t->cert_der) {
+		OPENSSL_free(der);
+		return tr_error_set(TR_ENOMEM, "out of memory");
+	}
+	memcpy(t->cert_der, der, (size_t)n);
+	t->cert_len = (size_t)n;
+	OPENSSL_free(der);
+	return 0;
+}
 
 static int provision_one(tr_env *env, fx_pki *pki, key_cache *cache, const tr_profile *prof,
 			 size_t portal, size_t alg, const char *so_pin, uint64_t seed)
@@ -136,7 +231,15 @@ static int provision_one(tr_env *env, fx_pki *pki, key_cache *cache, const tr_pr
 		.variant = variant_of(prof->cert),
 		.cert_for_other_key = prof->cert == TR_CERT_KEY_MISMATCH,
 	};
+	sh_token_made made = { 0 };
 	int error;
+
+	if (prof->cert == TR_CERT_LEGACY) {
+		if (!portals[portal].legacy_ca)
+			return tr_error_set(TR_EINVAL, "profile %s: portal %s has no legacy CA",
+					    prof->name, portals[portal].portal);
+		spec.ca = portals[portal].legacy_ca;
+	}
 
 	if ((error = fx_unit_generate(&unit, seed, portals[portal].portal, prof->unit)) < 0)
 		return error;
@@ -164,18 +267,27 @@ static int provision_one(tr_env *env, fx_pki *pki, key_cache *cache, const tr_pr
 	spec.label = t->label;
 	spec.user_pin = t->pin;
 	spec.so_pin = t->so_pin;
+	snprintf(t->ca, sizeof(t->ca), "%s", spec.ca);
 	if (prof->unit < 4 && portal < 8) {
 		unsigned char *gen = &cache->generated[portal][prof->unit][alg];
-		EVP_PKEY **shared = &cache->keys[portal][prof->unit][alg];
 
-		if (*gen) {
-			if (!*shared && (error = fx_key_generate(spec.alg, shared)) < 0)
-				return error;
-			spec.import_key = *shared;
-		}
+		if (*gen && (error = cached_key(&cache->keys[portal][prof->unit][alg], spec.alg,
+						&spec.import_key)) < 0)
+			return error;
 		*gen = 1;
+		if (portals[portal].dual &&
+		    (error = cached_key(&cache->enc[portal][prof->unit][alg], spec.alg,
+					&spec.enc_key)) < 0)
+			return error;
 	}
-	if ((error = sh_softhsm_provision(SH_SOFTHSM_MODULE, pki, &spec)) < 0)
+	error = sh_softhsm_provision(SH_SOFTHSM_MODULE, pki, &spec, &made);
+	if (!error)
+		error = note_cert(t, made.cert, t->cert_serial, sizeof(t->cert_serial), 1);
+	if (!error && made.enc_cert)
+		error = note_cert(t, made.enc_cert, t->enc_serial, sizeof(t->enc_serial), 0);
+	X509_free(made.cert);
+	X509_free(made.enc_cert);
+	if (error < 0)
 		return error;
 	env->n_tokens++;
 	return 0;
@@ -211,8 +323,10 @@ static int provision_tokens(tr_env *env, fx_pki *pki, const char *profiles_path,
 out:
 	for (size_t p = 0; p < 8; p++)
 		for (size_t u = 0; u < 4; u++)
-			for (size_t a = 0; a < 2; a++)
+			for (size_t a = 0; a < 2; a++) {
 				EVP_PKEY_free(cache.keys[p][u][a]);
+				EVP_PKEY_free(cache.enc[p][u][a]);
+			}
 	free(profiles);
 	return error;
 }
@@ -427,6 +541,7 @@ int tr_env_up(tr_env **out, const tr_env_opts *opts)
 	    (error = tr_fs_join(env->ca_bundle, sizeof(env->ca_bundle), pki_dir,
 				"tls/ca.pem")) < 0)
 		goto out;
+	snprintf(env->pki_dir, sizeof(env->pki_dir), "%s", pki_dir);
 	if ((error = fx_pki_create(&pki, pki_dir, time(NULL))) < 0 ||
 	    (error = sh_softhsm_configure(sh_dir, conf, sizeof(conf))) < 0)
 		goto out;
@@ -438,6 +553,7 @@ int tr_env_up(tr_env **out, const tr_env_opts *opts)
 	if ((error = write_shim_conf(env)) < 0 ||
 	    (error = provision_tokens(env, pki, opts->profiles ? opts->profiles :
 					    "suites/tokens.conf", opts->seed)) < 0 ||
+	    (error = snapshot_crls(env)) < 0 ||
 	    (error = start_portal(env)) < 0 ||
 	    (error = write_pids(env)) < 0 ||
 	    (error = write_tokens_json(env)) < 0 ||
@@ -471,6 +587,10 @@ void tr_env_free(tr_env *env)
 	}
 	tr_p11mod_release(env->softhsm);
 	json_decref(env->urls);
+	for (size_t i = 0; env->tokens && i < env->n_tokens; i++)
+		free(env->tokens[i].cert_der);
+	for (size_t i = 0; i < env->n_crls; i++)
+		free(env->crls[i].text);
 	free(env->tokens);
 	free(env);
 }

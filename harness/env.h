@@ -36,6 +36,11 @@ typedef struct tr_token_ref {
 	fx_unit unit;
 	char pin[32];
 	char so_pin[32];
+	char ca[24];            /* the CA that issued its certificate */
+	char cert_serial[80];   /* upper-case hex */
+	char enc_serial[80];    /* "" without an encryption certificate */
+	unsigned char *cert_der; /* as provisioned: what every case starts from */
+	size_t cert_len;
 } tr_token_ref;
 
 typedef struct tr_env_opts {
@@ -62,6 +67,13 @@ int tr_env_down(const char *dir);
 
 const char *tr_env_dir(const tr_env *env);
 const char *tr_env_ca_bundle(const tr_env *env);
+/* The fixture PKI folder (fixtures/pki.h), for the rig acting as the CA. */
+const char *tr_env_pki_dir(const tr_env *env);
+/*
+ * Puts the CAs' CRLs back as they were after env up (a case may revoke a
+ * certificate); the portals re-read a changed CRL.
+ */
+int tr_env_restore_crls(tr_env *env);
 /* The interposer's configuration file (TOKENRIG_SHIM_CONF). */
 const char *tr_env_shim_conf(const tr_env *env);
 /* The interposer's path, and the configuration text every case starts from. */

@@ -18,6 +18,7 @@ static const struct {
 	{ "wrong-chain", TR_CERT_WRONG_CHAIN },
 	{ "stale-name", TR_CERT_STALE_NAME },
 	{ "key-mismatch", TR_CERT_KEY_MISMATCH },
+	{ "legacy", TR_CERT_LEGACY },
 };
 
 static int parse_line(const char *path, int line, char *text, tr_profile *p)

@@ -16,6 +16,7 @@ typedef enum tr_cert_kind {
 	TR_CERT_WRONG_CHAIN,
 	TR_CERT_STALE_NAME,
 	TR_CERT_KEY_MISMATCH,
+	TR_CERT_LEGACY,       /* issued by the portal's old CA system */
 } tr_cert_kind;
 
 typedef struct tr_profile {

@@ -29,6 +29,10 @@ static const action_def actions[] = {
 	{ "token-reset-pin", { 0 }, { "so", "new", "token" }, NULL },
 	{ "token-sign", { "data" }, { "pin", "token" }, NULL },
 	{ "token-info", { 0 }, { "token", "select" }, NULL },
+	{ "token-keygen", { 0 }, { "token", "algorithm" }, NULL },
+	{ "token-write-cert", { "certificate" }, { "token" }, NULL },
+	{ "token-renew", { 0 }, { "token", "valid_from", "name" }, NULL },
+	{ "token-revoke", { 0 }, { "token" }, NULL },
 };
 
 static const char *const scenario_keys[] = {

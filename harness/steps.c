@@ -21,6 +21,7 @@ typedef struct role {
 	tr_token *tok;
 	int logged_in;
 	int pin_dirty;  /* a PIN was refused, changed or reset: restore at the end */
+	int cert_dirty; /* keys or certificates written: restore at the end */
 } role;
 
 struct tr_case {
@@ -35,6 +36,7 @@ struct tr_case {
 	role roles[MAX_ROLES];
 	size_t n_roles;
 	const tr_step *step;  /* the step running, for error positions */
+	fx_pki *pki;          /* the rig as the CA (renew, revoke), opened on need */
 };
 
 /* --- variables ---------------------------------------------------------- */
@@ -72,6 +74,15 @@ static void add_role_vars(tr_case *c, const tr_token_ref *t, const char *prefix)
 	set_var(c, prefix, "operator.id", t->unit.operator_id);
 	set_var(c, prefix, "operator.phone", t->unit.operator_phone);
 	set_var(c, prefix, "token.label", t->label);
+	set_var(c, prefix, "cert.serial", t->cert_serial);
+	set_var(c, prefix, "enc_cert.serial", t->enc_serial);
+	if (t->cert_der) {
+		char *b64 = tr_base64(t->cert_der, t->cert_len);
+
+		if (b64)
+			set_var(c, prefix, "cert", b64);
+		free(b64);
+	}
 }
 
 /* Where a message about the current step points. */
@@ -779,6 +790,187 @@ static int do_token_info(tr_case *c, answer *a)
 	return 0;
 }
 
+/* Opens and, when needed, logs in the role's token for a write. */
+static int role_ready(tr_case *c, role *r)
+{
+	int error;
+
+	if ((error = role_open(r, NULL)) < 0)
+		return error;
+	if (!r->logged_in)
+		return role_login(c, r, r->ref->pin);
+	return 0;
+}
+
+static int do_token_keygen(tr_case *c, answer *a)
+{
+	char *alg = NULL;
+	unsigned char *spki = NULL;
+	size_t spki_len = 0;
+	char *b64;
+	role *r;
+	int error;
+
+	if ((error = step_role(c, &r)) < 0 ||
+	    (error = resolve_key(c, "algorithm", NULL, &alg)) < 0)
+		return error;
+	r->cert_dirty = 1;
+	if ((error = role_ready(c, r)) == 0)
+		error = tr_token_generate_key(r->tok, alg && !strcmp(alg, "rsa2048"), &spki, &spki_len);
+	free(alg);
+	if (error < 0)
+		return token_step_result(c, r, error, a);
+	b64 = tr_base64(spki, spki_len);
+	OPENSSL_free(spki);
+	a->json = json_pack("{s:b, s:s, s:s}", "ok", 1, "code", "OK", "public_key", b64 ? b64 : "");
+	free(b64);
+	return 0;
+}
+
+/* Decodes base64 (the portal API's encoding of DER). */
+static unsigned char *unbase64(const char *in, size_t *len)
+{
+	size_t n = strlen(in);
+	unsigned char *out = malloc(n / 4 * 3 + 3);
+	int got;
+
+	if (!out || n % 4)
+		goto bad;
+	got = EVP_DecodeBlock(out, (const unsigned char *)in, (int)n);
+	if (got < 0)
+		goto bad;
+	while (n > 0 && in[n - 1] == '=') {
+		got--;
+		n--;
+	}
+	*len = (size_t)got;
+	return out;
+bad:
+	free(out);
+	return NULL;
+}
+
+static int write_cert(tr_case *c, role *r, const unsigned char *der, size_t len, answer *a)
+{
+	int error;
+
+	r->cert_dirty = 1;
+	if ((error = role_ready(c, r)) == 0)
+		error = tr_token_write_certificate(r->tok, der, len);
+	if (error < 0)
+		return token_step_result(c, r, error, a);
+	a->json = json_pack("{s:b, s:s}", "ok", 1, "code", "OK");
+	cert_facts(r->tok, a->json);
+	return 0;
+}
+
+static int do_token_write_cert(tr_case *c, answer *a)
+{
+	char *b64 = NULL;
+	unsigned char *der;
+	size_t len;
+	role *r;
+	int error;
+
+	if ((error = step_role(c, &r)) < 0 ||
+	    (error = resolve_key(c, "certificate", NULL, &b64)) < 0)
+		return error;
+	der = unbase64(b64, &len);
+	free(b64);
+	if (!der)
+		return step_error(c, TR_EINVAL, "certificate is not base64");
+	error = write_cert(c, r, der, len, a);
+	free(der);
+	return error;
+}
+
+static int case_pki(tr_case *c, fx_pki **out)
+{
+	int error;
+
+	if (!c->pki && (error = fx_pki_open(&c->pki, tr_env_pki_dir(c->env))) < 0)
+		return error;
+	*out = c->pki;
+	return 0;
+}
+
+/* The token's current certificate, parsed. */
+static int role_cert(role *r, X509 **out)
+{
+	const unsigned char *der;
+	size_t len;
+	int error;
+
+	if ((error = role_open(r, NULL)) < 0 ||
+	    (error = tr_token_certificate(r->tok, &der, &len)) < 0)
+		return error;
+	if (!(*out = d2i_X509(NULL, &der, (long)len)))
+		return tr_error_set_openssl(TR_EINVAL, "the token's certificate does not parse");
+	return 0;
+}
+
+/* The rig as the CA: a new certificate for the token's key, written to it. */
+static int do_token_renew(tr_case *c, answer *a)
+{
+	char *from = NULL, *name = NULL;
+	unsigned char *der = NULL;
+	X509 *old = NULL, *cert = NULL;
+	fx_unit unit;
+	fx_pki *pki;
+	role *r;
+	int error, len;
+
+	if ((error = step_role(c, &r)) < 0 ||
+	    (error = resolve_key(c, "valid_from", NULL, &from)) < 0 ||
+	    (error = resolve_key(c, "name", NULL, &name)) < 0 ||
+	    (error = case_pki(c, &pki)) < 0)
+		goto out;
+	if ((error = role_cert(r, &old)) < 0) {
+		error = token_step_result(c, r, error, a);
+		goto out;
+	}
+	unit = r->ref->unit;
+	if (name)
+		snprintf(unit.unit_name, sizeof(unit.unit_name), "%s", name);
+	fx_pki_set_now(pki, from ? (time_t)strtoll(from, NULL, 10) : time(NULL));
+	/* Renewals come from the portal's current CA, whatever issued the old one. */
+	if ((error = fx_pki_issue_unit(pki, r->ref->portal, X509_get0_pubkey(old), &unit,
+				       FX_VARIANT_VALID, &cert)) < 0)
+		goto out;
+	fx_pki_set_now(pki, time(NULL));
+	if ((len = i2d_X509(cert, &der)) <= 0) {
+		error = tr_error_set_openssl(TR_ECRYPTO, "encoding the renewed certificate");
+		goto out;
+	}
+	error = write_cert(c, r, der, (size_t)len, a);
+out:
+	OPENSSL_free(der);
+	X509_free(old);
+	X509_free(cert);
+	free(from);
+	free(name);
+	return error;
+}
+
+static int do_token_revoke(tr_case *c, answer *a)
+{
+	X509 *cert = NULL;
+	fx_pki *pki;
+	role *r;
+	int error;
+
+	if ((error = step_role(c, &r)) < 0 || (error = case_pki(c, &pki)) < 0)
+		return error;
+	if ((error = role_cert(r, &cert)) < 0)
+		return token_step_result(c, r, error, a);
+	error = fx_pki_revoke(pki, cert);
+	X509_free(cert);
+	if (error < 0)
+		return error;
+	a->json = json_pack("{s:b, s:s}", "ok", 1, "code", "OK");
+	return 0;
+}
+
 /* --- checks ------------------------------------------------------------- */
 
 /* The answer's value at a dotted path, rendered as text. */
@@ -952,6 +1144,21 @@ int tr_case_finish(tr_case *c)
 		r->pin_dirty = 0;
 		r->logged_in = 0;
 	}
+	for (size_t i = 0; i < c->n_roles; i++) {
+		role *r = &c->roles[i];
+
+		if (!r->cert_dirty)
+			continue;
+		if ((error = role_ready(c, r)) < 0 ||
+		    (error = tr_token_restore(r->tok, r->ref->cert_der, r->ref->cert_len)) < 0) {
+			char why[512];
+
+			snprintf(why, sizeof(why), "%s", tr_error_last());
+			return tr_error_set(error, "restoring the certificate of %s: %s",
+					    r->ref->label, why);
+		}
+		r->cert_dirty = 0;
+	}
 	return 0;
 }
 
@@ -961,6 +1168,7 @@ void tr_case_free(tr_case *c)
 		return;
 	for (size_t i = 0; i < c->n_roles; i++)
 		tr_token_close(c->roles[i].tok);
+	fx_pki_free(c->pki);
 	json_decref(c->vars);
 	json_decref(c->texts);
 	free(c);
@@ -994,9 +1202,24 @@ int tr_case_run(tr_case *c, tr_case_failure *fail)
 			error = do_token_reset_pin(c, &a);
 		else if (!strcmp(c->step->action, "token-sign"))
 			error = do_token_sign(c, &a);
+		else if (!strcmp(c->step->action, "token-keygen"))
+			error = do_token_keygen(c, &a);
+		else if (!strcmp(c->step->action, "token-write-cert"))
+			error = do_token_write_cert(c, &a);
+		else if (!strcmp(c->step->action, "token-renew"))
+			error = do_token_renew(c, &a);
+		else if (!strcmp(c->step->action, "token-revoke"))
+			error = do_token_revoke(c, &a);
 		else
 			error = do_token_info(c, &a);
 
+		if (error == TR_EDEPEND) {
+			/* This token kind cannot do what the step asks: not a failure. */
+			snprintf(fail->message, sizeof(fail->message), "step '%s': %s",
+				 c->step->name, tr_error_last());
+			answer_clear(&a);
+			return TR_CASE_SKIP;
+		}
 		if (error < 0) {
 			/* The step could not be carried out at all: a failed case. */
 			snprintf(fail->message, sizeof(fail->message), "%s", tr_error_last());

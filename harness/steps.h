@@ -32,10 +32,14 @@ int tr_case_new(tr_case **out, const tr_scenario *sc, const tr_env *env,
 		tr_portal_client *pc, tr_token_ctl *ctl, const char *kind,
 		const char *algorithm, tr_case_timing timing);
 
+/* tr_case_run: the token kind cannot do what a step asks. */
+#define TR_CASE_SKIP 1
+
 /*
  * Runs the steps in order, stopping at the first one whose answer does not
- * match. 0: passed. TR_ERROR: failed, *fail says where. Other negative: the
- * case could not run (fail->message says why).
+ * match. 0: passed. TR_ERROR: failed, *fail says where. TR_CASE_SKIP: the
+ * token kind cannot do a step (fail->message says which and why). Other
+ * negative: the case could not run.
  */
 int tr_case_run(tr_case *c, tr_case_failure *fail);
 

@@ -94,6 +94,26 @@ tr_sign_alg tr_token_sign_alg(const tr_token *tok);
 int tr_token_sign(tr_token *tok, const unsigned char *data, size_t len,
 		  unsigned char **sig, size_t *sig_len, uint64_t *token_ns);
 
+/*
+ * Generates a new key pair on the token, as an upgrade to a new algorithm
+ * does (SM2 where the token holds it, else EC P-256; RSA-2048 when rsa).
+ * *spki (malloc'd) is its DER SubjectPublicKeyInfo. Needs a login.
+ * TR_EDEPEND when the token kind cannot generate keys.
+ */
+int tr_token_generate_key(tr_token *tok, int rsa, unsigned char **spki, size_t *spki_len);
+
+/*
+ * Makes a certificate (DER) the token's current one, stored next to the key
+ * pair it certifies (which must be on the token). Needs a login.
+ */
+int tr_token_write_certificate(tr_token *tok, const unsigned char *der, size_t len);
+
+/*
+ * Puts the token back as provisioned: the original certificate current,
+ * every key and certificate written since removed. Needs a login.
+ */
+int tr_token_restore(tr_token *tok, const unsigned char *der, size_t len);
+
 /* Backend operations; token_p11.c and later backends fill one of these. */
 typedef struct tr_token_ops {
 	const char *kind;
@@ -104,6 +124,10 @@ typedef struct tr_token_ops {
 	int (*reset_pin)(tr_token *tok, const char *so_secret, const char *new_pin);
 	int (*sign)(tr_token *tok, const unsigned char *data, size_t len,
 		    unsigned char **sig, size_t *sig_len, uint64_t *token_ns);
+	/* Optional (NULL: the kind cannot): upgrades and renewals. */
+	int (*generate_key)(tr_token *tok, int rsa, unsigned char **spki, size_t *spki_len);
+	int (*write_certificate)(tr_token *tok, const unsigned char *der, size_t len);
+	int (*restore)(tr_token *tok, const unsigned char *der, size_t len);
 	void (*close)(tr_token *tok);
 } tr_token_ops;
 

@@ -3,6 +3,7 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "common/p11key.h"
 #include "common/p11mod.h"
 #include "fixtures/pki.h"
 
@@ -457,6 +458,176 @@ static int p11_sign(tr_token *tok, const unsigned char *data, size_t len,
 	return 0;
 }
 
+/* Every object of a class (and CKA_LABEL when label is not NULL). */
+static int find_all(p11_token *t, CK_OBJECT_CLASS cls, const char *label,
+		    CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *n)
+{
+	CK_ATTRIBUTE tmpl[2] = { { CKA_CLASS, &cls, sizeof(cls) } };
+	CK_ULONG nt = 1;
+	CK_RV rv;
+
+	if (label)
+		tmpl[nt++] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)label, strlen(label) };
+	*n = 0;
+	rv = t->fn->C_FindObjectsInit(t->session, tmpl, nt);
+	if (rv == CKR_OK) {
+		rv = t->fn->C_FindObjects(t->session, out, max, n);
+		t->fn->C_FindObjectsFinal(t->session);
+	}
+	return map_rv(rv, "C_FindObjects");
+}
+
+/* The CKA_ID of the key pair whose public key is pub, 0 when none. */
+static unsigned char key_id_of(p11_token *t, EVP_PKEY *pub)
+{
+	CK_OBJECT_HANDLE keys[32];
+	CK_ULONG n;
+	unsigned char id = 0;
+
+	if (find_all(t, CKO_PUBLIC_KEY, NULL, keys, 32, &n) < 0)
+		return 0;
+	for (CK_ULONG i = 0; i < n && !id; i++) {
+		EVP_PKEY *k = NULL;
+		unsigned char *v = NULL;
+		CK_ULONG len = 0;
+
+		if (tr_p11_public_key(t->fn, t->session, keys[i], &k) == 0 && EVP_PKEY_eq(k, pub) == 1 &&
+		    read_attr(t, keys[i], CKA_ID, &v, &len) == 0 && len == 1)
+			id = v[0];
+		EVP_PKEY_free(k);
+		free(v);
+	}
+	return id;
+}
+
+/* Keys written after provisioning get IDs from here on. */
+#define FIRST_NEW_ID 0x10
+
+static int p11_generate_key(tr_token *tok, int rsa, unsigned char **spki, size_t *spki_len)
+{
+	p11_token *t = (p11_token *)tok;
+	CK_OBJECT_HANDLE keys[32], pub;
+	CK_ULONG n;
+	tr_p11_key spec = { .rsa = rsa, .label = "unit-new" };
+	EVP_PKEY *k = NULL;
+	int error, len;
+
+	if (!t->logged_in)
+		return tr_error_set(TR_TOKEN_ENOT_LOGGED_IN, "key generation before login");
+	if ((error = find_all(t, CKO_PUBLIC_KEY, NULL, keys, 32, &n)) < 0)
+		return error;
+	spec.id = (unsigned char)(FIRST_NEW_ID + n);
+	if ((error = tr_p11_generate_key(t->fn, t->session, &spec, &pub)) < 0 ||
+	    (error = tr_p11_public_key(t->fn, t->session, pub, &k)) < 0)
+		return error;
+	*spki = NULL;
+	len = i2d_PUBKEY(k, spki);
+	EVP_PKEY_free(k);
+	if (len <= 0)
+		return tr_error_set_openssl(TR_ECRYPTO, "encoding the new public key");
+	*spki_len = (size_t)len;
+	return 0;
+}
+
+static int destroy_certificates(p11_token *t)
+{
+	CK_OBJECT_HANDLE certs[16];
+	CK_ULONG n;
+	int error;
+
+	if ((error = find_all(t, CKO_CERTIFICATE, "unit", certs, 16, &n)) < 0)
+		return error;
+	for (CK_ULONG i = 0; i < n; i++) {
+		CK_RV rv = t->fn->C_DestroyObject(t->session, certs[i]);
+
+		if (rv != CKR_OK)
+			return map_rv(rv, "C_DestroyObject(certificate)");
+	}
+	return 0;
+}
+
+/* Makes der current: stored with the ID of its key, the old one removed. */
+static int install_certificate(p11_token *t, const unsigned char *der, size_t len)
+{
+	const unsigned char *p = der;
+	X509 *cert = d2i_X509(NULL, &p, (long)len);
+	tr_p11_key spec = { .label = "unit" };
+	unsigned char *copy = NULL;
+	int error;
+
+	if (!cert)
+		return tr_error_set_openssl(TR_EINVAL, "the certificate to write is not DER X.509");
+	spec.id = key_id_of(t, X509_get0_pubkey(cert));
+	if (!spec.id) {
+		error = tr_error_set(TR_TOKEN_EKEY_MISMATCH,
+				     "the certificate to write certifies no key on the token");
+		goto out;
+	}
+	spec.rsa = EVP_PKEY_is_a(X509_get0_pubkey(cert), "RSA");
+	if (!(copy = malloc(len))) {
+		error = tr_error_set(TR_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((error = destroy_certificates(t)) < 0 ||
+	    (error = tr_p11_import_cert(t->fn, t->session, &spec, cert)) < 0 ||
+	    (error = alg_of_cert(der, len, &t->base.alg)) < 0)
+		goto out;
+	memcpy(copy, der, len);
+	free(t->base.cert_der);
+	t->base.cert_der = copy;
+	t->base.cert_len = len;
+	copy = NULL;
+	t->id[0] = spec.id;
+	t->id_len = 1;
+	if (t->logged_in) {
+		CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+		CK_ATTRIBUTE tmpl[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_ID, t->id, 1 } };
+
+		error = find_one(t, tmpl, 2, &t->key);
+	}
+out:
+	free(copy);
+	X509_free(cert);
+	return error;
+}
+
+static int p11_write_certificate(tr_token *tok, const unsigned char *der, size_t len)
+{
+	p11_token *t = (p11_token *)tok;
+
+	if (!t->logged_in)
+		return tr_error_set(TR_TOKEN_ENOT_LOGGED_IN, "writing a certificate before login");
+	return install_certificate(t, der, len);
+}
+
+static int p11_restore(tr_token *tok, const unsigned char *der, size_t len)
+{
+	p11_token *t = (p11_token *)tok;
+	CK_OBJECT_CLASS classes[] = { CKO_PRIVATE_KEY, CKO_PUBLIC_KEY };
+	int error;
+
+	if (!t->logged_in)
+		return tr_error_set(TR_TOKEN_ENOT_LOGGED_IN, "restoring before login");
+	/* Keys made since provisioning carry IDs from FIRST_NEW_ID on. */
+	for (size_t c = 0; c < 2; c++) {
+		CK_OBJECT_HANDLE objs[32];
+		CK_ULONG n;
+
+		if ((error = find_all(t, classes[c], NULL, objs, 32, &n)) < 0)
+			return error;
+		for (CK_ULONG i = 0; i < n; i++) {
+			unsigned char *id = NULL;
+			CK_ULONG id_len = 0;
+
+			if (read_attr(t, objs[i], CKA_ID, &id, &id_len) == 0 && id_len == 1 &&
+			    id[0] >= FIRST_NEW_ID)
+				t->fn->C_DestroyObject(t->session, objs[i]);
+			free(id);
+		}
+	}
+	return install_certificate(t, der, len);
+}
+
 static void p11_close(tr_token *tok)
 {
 	p11_token *t = (p11_token *)tok;
@@ -475,6 +646,9 @@ static const tr_token_ops p11_ops = {
 	.pin_tries = p11_pin_tries,
 	.change_pin = p11_change_pin,
 	.reset_pin = p11_reset_pin,
+	.generate_key = p11_generate_key,
+	.write_certificate = p11_write_certificate,
+	.restore = p11_restore,
 	.sign = p11_sign,
 	.close = p11_close,
 };

@@ -6,6 +6,10 @@
 
 #include "common/error.h"
 #include "common/fsutil.h"
+#include "fixtures/pki.h"
+
+#include <openssl/err.h>
+#include <openssl/x509.h>
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -13,13 +17,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 #define PT_MAX_CHALLENGES 4096
 #define PT_MAX_SESSIONS 4096
 #define PT_PATH_MAX 256
 
-static const pt_portal_def *const portal_defs[] = { &pt_suzhou_def };
-static const char *const portal_names[] = { "suzhou", NULL };
+static const pt_portal_def *const portal_defs[] = {
+	&pt_suzhou_def, &pt_hebei_def, &pt_sichuan_def, &pt_hunan_def,
+};
+static const char *const portal_names[] = {
+	"suzhou", "hebei", "sichuan", "hunan", NULL
+};
 
 #define NDEFS (sizeof(portal_defs) / sizeof(portal_defs[0]))
 
@@ -31,6 +41,8 @@ struct pt_portal {
 	pt_challenges *challenges;
 	pt_sessions *sessions;
 	pt_verifier *verifier;
+	pt_verifier *legacy;  /* def->legacy_ca, NULL when none */
+	char *pki_dir;
 	void *state;
 	pt_route *routes; /* generic routes, then the province's */
 	size_t nroutes;
@@ -130,6 +142,114 @@ void pt_reply_ca_failure(pt_ctx *ctx, int status)
 		       status);
 }
 
+void pt_reply_error_x(pt_ctx *ctx, unsigned http, const char *code,
+		      json_t *extra, const char *fmt, ...)
+{
+	char msg[1024];
+	size_t len;
+	va_list ap;
+	json_t *obj;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	len = strlen(msg);
+	while (len && !pt_utf8_valid(msg, len))
+		msg[--len] = '\0';
+	obj = json_pack("{s:b, s:s, s:s}", "ok", 0, "code", code, "message",
+			msg);
+	if (obj && extra)
+		json_object_update(obj, extra);
+	json_decref(extra);
+	snprintf(ctx->resp->code, sizeof(ctx->resp->code), "%s", code);
+	set_body(ctx, http, obj);
+}
+
+int pt_cert_check(pt_ctx *ctx, X509 *cert, int *status)
+{
+	return pt_verifier_check(ctx->portal->verifier, cert, ctx->now, status);
+}
+
+int pt_cert_revoked(pt_ctx *ctx, X509 *cert)
+{
+	return pt_verifier_revoked(ctx->portal->verifier, cert);
+}
+
+const char *pt_pki_dir(const pt_ctx *ctx)
+{
+	return ctx->portal->pki_dir;
+}
+
+int pt_session_open(pt_ctx *ctx, const char *site, X509 *cert,
+		    const char *unit_name, const char *uscc,
+		    const char *account, const pt_session **out)
+{
+	return pt_session_create_ex(ctx->portal->sessions, site, cert,
+				    unit_name, uscc, account, ctx->now, out);
+}
+
+void pt_session_end(pt_ctx *ctx)
+{
+	if (ctx->session)
+		pt_session_remove(ctx->portal->sessions, ctx->session->id);
+	ctx->session = NULL;
+}
+
+/* The next dotted part: its value, or -1 when it is not digits. */
+static long version_part(const char **p)
+{
+	long v = 0;
+	int digits = 0;
+
+	while (**p >= '0' && **p <= '9') {
+		if (v < 100000000)
+			v = v * 10 + (**p - '0');
+		(*p)++;
+		digits++;
+	}
+	if (!digits || (**p != '.' && **p != '\0'))
+		return -1;
+	if (**p == '.')
+		(*p)++;
+	return v;
+}
+
+static int version_valid(const char *s)
+{
+	if (!*s || s[strlen(s) - 1] == '.')
+		return 0;
+	while (*s)
+		if (version_part(&s) < 0)
+			return 0;
+	return 1;
+}
+
+int pt_version_cmp(const char *a, const char *b)
+{
+	int va = version_valid(a), vb = version_valid(b);
+	long x, y;
+
+	if (!va || !vb)
+		return va - vb;
+	while (*a || *b) {
+		x = *a ? version_part(&a) : 0;
+		y = *b ? version_part(&b) : 0;
+		if (x != y)
+			return x < y ? -1 : 1;
+	}
+	return 0;
+}
+
+void pt_cst_day(int64_t t, int *mday, int *wday)
+{
+	time_t local = (time_t)(t + 8 * 3600);
+	struct tm tm;
+
+	gmtime_r(&local, &tm);
+	*mday = tm.tm_mday;
+	*wday = tm.tm_wday;
+}
+
 const char *pt_body_str(pt_ctx *ctx, const char *name)
 {
 	const char *s = json_string_value(json_object_get(ctx->body, name));
@@ -161,6 +281,124 @@ int pt_check_signature(pt_ctx *ctx, X509 *cert, const char *algorithm,
 		pt_reply_ca_failure(ctx, PT_STATUS_SIGNATURE);
 		return err;
 	}
+	return 0;
+}
+
+const char *pt_text_field(pt_ctx *ctx, const char *field, size_t min,
+			  size_t max)
+{
+	const char *v = pt_body_str(ctx, field);
+	size_t len = strlen(v);
+
+	if (len < min || len > max) {
+		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
+			       "field '%s' must be %zu to %zu bytes", field, min,
+			       max);
+		return NULL;
+	}
+	return v;
+}
+
+int pt_phone_valid(const char *s)
+{
+	size_t i;
+
+	if (strlen(s) != 11 || s[0] != '1')
+		return 0;
+	for (i = 0; i < 11; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	return 1;
+}
+
+void pt_signed_submission(pt_ctx *ctx, const char *prefix,
+			  unsigned long *counter, const char *no_cert_code,
+			  const char *no_cert_msg)
+{
+	const char *doc = pt_body_str(ctx, "document");
+	char receipt[64];
+	time_t t = (time_t)(ctx->now + 8 * 3600);
+	struct tm tm;
+
+	if (!ctx->session->cert) {
+		pt_reply_error(ctx, 403, no_cert_code, 0, "%s", no_cert_msg);
+		return;
+	}
+	if (pt_check_signature(ctx, ctx->session->cert,
+			       pt_body_str(ctx, "algorithm"), doc, strlen(doc),
+			       pt_body_str(ctx, "signature")) != 0)
+		return;
+	gmtime_r(&t, &tm);
+	snprintf(receipt, sizeof(receipt), "%s%04d%02d%02d%06lu", prefix,
+		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, ++*counter);
+	pt_reply_ok(ctx, 201, json_pack("{s:s, s:b}", "receipt", receipt,
+					"verified", 1));
+}
+
+int pt_pubkey_from_base64(const char *b64, EVP_PKEY **out)
+{
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	size_t len;
+	int err = 0;
+
+	*out = NULL;
+	if (pt_base64_decode(b64, &der, &len) < 0 || len > 8192)
+		err = TR_EINVAL;
+	else if (p = der, !(*out = d2i_PUBKEY(NULL, &p, (long)len)) ||
+		 p != der + len)
+		err = TR_EINVAL;
+	if (err) {
+		EVP_PKEY_free(*out);
+		*out = NULL;
+		ERR_clear_error();
+	}
+	free(der);
+	return err;
+}
+
+int pt_issue_unit_cert(pt_ctx *ctx, const char *ca, const char *unit_name,
+		       const char *uscc, EVP_PKEY *pub, char **cert_b64,
+		       char *serial, size_t serial_len)
+{
+	unsigned char *der = NULL;
+	fx_pki *pki = NULL;
+	X509 *cert = NULL;
+	fx_unit unit;
+	int err, len;
+
+	*cert_b64 = NULL;
+	memset(&unit, 0, sizeof(unit));
+	snprintf(unit.province, sizeof(unit.province), "%s", ca);
+	snprintf(unit.unit_name, sizeof(unit.unit_name), "%s", unit_name);
+	snprintf(unit.uscc, sizeof(unit.uscc), "%s", uscc);
+	if ((err = fx_pki_open(&pki, ctx->portal->pki_dir)) < 0)
+		goto out;
+	fx_pki_set_now(pki, (time_t)ctx->now);
+	if ((err = fx_pki_issue_unit(pki, ca, pub, &unit, FX_VARIANT_VALID,
+				     &cert)) < 0)
+		goto out;
+	if ((len = i2d_X509(cert, &der)) <= 0 ||
+	    !(*cert_b64 = pt_base64_encode(der, (size_t)len))) {
+		err = tr_error_set(TR_ENOMEM, "certificate encoding");
+		goto out;
+	}
+	pt_cert_serial_hex(cert, serial, serial_len);
+out:
+	OPENSSL_free(der);
+	X509_free(cert);
+	fx_pki_free(pki);
+	return err;
+}
+
+int pt_new_id(const char *prefix, char *buf, size_t len)
+{
+	char hex[13];
+	int err;
+
+	if ((err = pt_random_hex(hex, 6)) < 0)
+		return err;
+	snprintf(buf, len, "%s%s", prefix, hex);
 	return 0;
 }
 
@@ -228,12 +466,16 @@ static void h_login(pt_ctx *ctx)
 	pt_portal *p = ctx->portal;
 	unsigned char *sig = NULL;
 	size_t sig_len;
-	char *text = NULL, name[256], uscc[64];
+	char *text = NULL, name[256], uscc[64], serial[80];
+	const pt_site_def *site = ctx->site;
 	const pt_session *s;
 	X509 *cert = NULL;
 	pt_login login;
 	pt_sig_alg alg;
-	int err, status;
+	int err, status, expired = 0, legacy = 0;
+	json_t *answer;
+
+	memset(&login, 0, sizeof(login));
 
 	if (pt_sig_alg_parse(pt_body_str(ctx, "algorithm"), &alg) < 0) {
 		pt_reply_error(ctx, 400, "ALG_UNSUPPORTED", 0,
@@ -250,6 +492,13 @@ static void h_login(pt_ctx *ctx)
 			       "field 'signature' is not base64");
 		goto out;
 	}
+	/* The page refuses an old assistant before anything is signed. */
+	if (site->min_assistant &&
+	    pt_version_cmp(pt_body_str(ctx, "assistant"), site->min_assistant) < 0) {
+		pt_reply_error(ctx, 403, site->assistant_code, 0,
+			       site->assistant_message, site->min_assistant);
+		goto out;
+	}
 
 	err = pt_challenge_take(p->challenges, ctx->site->name,
 				pt_body_str(ctx, "nonce"), ctx->now, &text);
@@ -263,7 +512,21 @@ static void h_login(pt_ctx *ctx)
 		goto out;
 	}
 
-	if (pt_verifier_check(p->verifier, cert, ctx->now, &status) < 0) {
+	err = pt_verifier_check_ex(p->verifier, cert, ctx->now, site->expired_ok,
+				   &status, &expired);
+	/* A certificate of the old issuing system chains to the legacy CA. */
+	if (err < 0 && status == PT_STATUS_CHAIN && p->legacy) {
+		int st2;
+
+		if (pt_verifier_check_ex(p->legacy, cert, ctx->now,
+					 site->expired_ok, &st2, &expired) == 0) {
+			err = 0;
+			legacy = 1;
+		} else if (st2 != PT_STATUS_CHAIN) {
+			status = st2;
+		}
+	}
+	if (err < 0) {
 		pt_reply_ca_failure(ctx, status);
 		goto out;
 	}
@@ -273,23 +536,31 @@ static void h_login(pt_ctx *ctx)
 	}
 
 	pt_cert_identity(cert, name, sizeof(name), uscc, sizeof(uscc));
-	login.site = ctx->site->name;
+	pt_cert_serial_hex(cert, serial, sizeof(serial));
+	login.site = site->name;
 	login.cert = cert;
 	login.unit_name = name;
 	login.uscc = uscc;
+	login.serial = serial;
 	login.assistant = pt_body_str(ctx, "assistant");
 	login.alg = alg;
-	if (ctx->site->login_rules && ctx->site->login_rules(ctx, &login) != 0)
+	login.legacy = legacy;
+	login.expired = expired;
+	if (site->login_rules && site->login_rules(ctx, &login) != 0)
 		goto out;
 
-	if (pt_session_create(p->sessions, ctx->site->name, cert, name, uscc,
-			      ctx->now, &s) < 0) {
+	if (pt_session_create_ex(p->sessions, site->name, cert, name, uscc,
+				 login.account, ctx->now, &s) < 0) {
 		pt_reply_error(ctx, 500, "INTERNAL", 0, "%s", tr_error_last());
 		goto out;
 	}
-	pt_reply_ok(ctx, 200, json_pack("{s:s, s:{s:s, s:s}}", "session", s->id,
-					"unit", "name", name, "uscc", uscc));
+	answer = json_pack("{s:s, s:{s:s, s:s}}", "session", s->id, "unit",
+			   "name", name, "uscc", uscc);
+	if (answer && login.extra)
+		json_object_update(answer, login.extra);
+	pt_reply_ok(ctx, 200, answer);
 out:
+	json_decref(login.extra);
 	X509_free(cert);
 	free(sig);
 	free(text);
@@ -322,17 +593,43 @@ static void h_admin_clock_get(pt_ctx *ctx)
 static const pt_field clock_fields[] = {
 	{ "now", PT_FIELD_INTEGER, 1 },
 	{ "advance", PT_FIELD_INTEGER, 1 },
+	{ "mday", PT_FIELD_INTEGER, 1 },
+	{ "wday", PT_FIELD_INTEGER, 1 },
+	{ "hour", PT_FIELD_INTEGER, 1 },
 };
+
+/*
+ * The first moment after now that is hour:00:00 CST on a day whose day of
+ * month is mday (or weekday wday; -1 = any): scenarios cannot compute
+ * dates, yet JS-E12 and the Hunan working hours depend on them.
+ */
+static int64_t next_cst(int64_t now, int mday, int wday, int hour)
+{
+	int64_t day0 = (now + 8 * 3600) / 86400 * 86400 - 8 * 3600, t;
+	int d, md, wd;
+
+	for (d = 0; d < 70; d++) {
+		t = day0 + (int64_t)d * 86400 + hour * 3600;
+		pt_cst_day(t, &md, &wd);
+		if (t > now && (mday < 0 || md == mday) && (wday < 0 || wd == wday))
+			return t;
+	}
+	return now;
+}
 
 static void h_admin_clock_set(pt_ctx *ctx)
 {
 	json_t *now = json_object_get(ctx->body, "now");
 	json_t *advance = json_object_get(ctx->body, "advance");
+	json_t *mday = json_object_get(ctx->body, "mday");
+	json_t *wday = json_object_get(ctx->body, "wday");
+	json_t *hour = json_object_get(ctx->body, "hour");
 	pt_clock *c = &ctx->portal->clock;
+	json_int_t h = hour ? json_integer_value(hour) : 10;
 
-	if (!!now == !!advance) {
+	if (!!now + !!advance + !!mday + !!wday != 1) {
 		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
-			       "exactly one of 'now' and 'advance' is required");
+			       "exactly one of 'now', 'advance', 'mday' and 'wday' is required");
 		return;
 	}
 	if (now && json_integer_value(now) < 0) {
@@ -340,10 +637,22 @@ static void h_admin_clock_set(pt_ctx *ctx)
 			       "field 'now' must not be negative");
 		return;
 	}
+	if ((mday && (json_integer_value(mday) < 1 || json_integer_value(mday) > 28)) ||
+	    (wday && (json_integer_value(wday) < 0 || json_integer_value(wday) > 6)) ||
+	    h < 0 || h > 23 || (hour && !mday && !wday)) {
+		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
+			       "'mday' is 1-28, 'wday' 0-6 (0 = Sunday), 'hour' 0-23 and only with them");
+		return;
+	}
 	if (now)
 		pt_clock_set(c, json_integer_value(now));
-	else
+	else if (advance)
 		pt_clock_advance(c, json_integer_value(advance));
+	else
+		pt_clock_set(c, next_cst(ctx->now,
+					 mday ? (int)json_integer_value(mday) : -1,
+					 wday ? (int)json_integer_value(wday) : -1,
+					 (int)h));
 	pt_reply_ok(ctx, 200, json_pack("{s:I}", "now",
 					(json_int_t)pt_clock_now(c)));
 }
@@ -351,7 +660,7 @@ static void h_admin_clock_set(pt_ctx *ctx)
 static const pt_route admin_routes[] = {
 	{ "POST", "/admin/reset", NULL, NULL, 0, h_admin_reset },
 	{ "GET", "/admin/clock", NULL, NULL, 0, h_admin_clock_get },
-	{ "POST", "/admin/clock", NULL, clock_fields, 2, h_admin_clock_set },
+	{ "POST", "/admin/clock", NULL, clock_fields, 5, h_admin_clock_set },
 };
 
 /* ---- dispatch ---- */
@@ -667,6 +976,22 @@ int pt_portal_new(pt_portal **out, const char *name, const char *pki_dir,
 		err = tr_error_set(err, "portal %s: trust bundle: %s", name, why);
 		goto out;
 	}
+	if (p->def->legacy_ca) {
+		/* Optional: a PKI folder from before the legacy CA has none. */
+		if ((err = tr_fs_join(dir, sizeof(dir), pki_dir, p->def->legacy_ca)) < 0 ||
+		    (err = tr_fs_join(chain, sizeof(chain), dir, "chain.pem")) < 0 ||
+		    (err = tr_fs_join(crl, sizeof(crl), dir, "crl.pem")) < 0) {
+			err = tr_error_set(TR_EINVAL, "PKI path too long");
+			goto out;
+		}
+		if (access(chain, R_OK) == 0 &&
+		    (err = pt_verifier_new(&p->legacy, chain, crl)) < 0)
+			goto out;
+	}
+	if (!(p->pki_dir = strdup(pki_dir))) {
+		err = tr_error_set(TR_ENOMEM, "portal");
+		goto out;
+	}
 	if ((err = pt_challenges_new(&p->challenges, PT_MAX_CHALLENGES)) < 0 ||
 	    (err = pt_sessions_new(&p->sessions, PT_MAX_SESSIONS)) < 0 ||
 	    (err = build_routes(p)) < 0)
@@ -689,6 +1014,8 @@ void pt_portal_free(pt_portal *p)
 	if (p->state && p->def->state_free)
 		p->def->state_free(p->state);
 	pt_verifier_free(p->verifier);
+	pt_verifier_free(p->legacy);
+	free(p->pki_dir);
 	pt_challenges_free(p->challenges);
 	pt_sessions_free(p->sessions);
 	if (p->paths)

@@ -45,8 +45,14 @@ typedef struct pt_login {
 	X509 *cert;
 	const char *unit_name; /* from the certificate subject, may be "" */
 	const char *uscc;      /* may be "" */
+	const char *serial;    /* upper-case hex (pt_cert_serial_hex) */
 	const char *assistant;
 	pt_sig_alg alg;
+	int legacy;            /* chains only to the portal's legacy CA */
+	int expired;           /* expired, on a site with expired_ok */
+	/* Set by the rules: the session's account, extra answer members. */
+	char account[64];
+	json_t *extra;         /* merged into the 200 answer, owned here */
 } pt_login;
 
 struct pt_site_def {
@@ -57,7 +63,18 @@ struct pt_site_def {
 	 * rule has replied (pt_reply_error) and returns nonzero. NULL: any
 	 * certificate that passes checks 1-4.
 	 */
-	int (*login_rules)(pt_ctx *ctx, const pt_login *login);
+	int (*login_rules)(pt_ctx *ctx, pt_login *login);
+	/*
+	 * Lowest certificate-assistant version the site's page works with
+	 * (dotted numbers), NULL for any. An older one is refused before the
+	 * nonce is taken: 403 assistant_code, assistant_message (one %s: the
+	 * minimum version, may be absent).
+	 */
+	const char *min_assistant;
+	const char *assistant_code;
+	const char *assistant_message;
+	/* An expired certificate logs in (login->expired) for the rules. */
+	int expired_ok;
 };
 
 typedef struct pt_route {
@@ -75,12 +92,20 @@ typedef struct pt_portal_def {
 	size_t nsites;
 	const pt_route *routes;
 	size_t nroutes;
+	/*
+	 * A second CA folder under --pki whose certificates the portal still
+	 * accepts (pt_login.legacy), NULL for none; ignored when absent.
+	 */
+	const char *legacy_ca;
 	int (*state_new)(void **out);
 	void (*state_reset)(void *state); /* POST /admin/reset */
 	void (*state_free)(void *state);
 } pt_portal_def;
 
 extern const pt_portal_def pt_suzhou_def;
+extern const pt_portal_def pt_hebei_def;
+extern const pt_portal_def pt_sichuan_def;
+extern const pt_portal_def pt_hunan_def;
 
 /* Answers with obj (reference stolen). */
 void pt_reply_json(pt_ctx *ctx, unsigned http, json_t *obj);
@@ -108,5 +133,87 @@ int pt_check_signature(pt_ctx *ctx, X509 *cert, const char *algorithm,
 
 /* "CA验签结果失败，状态码：<n>" replies (403 with code and status). */
 void pt_reply_ca_failure(pt_ctx *ctx, int status);
+
+/* pt_reply_error plus the members of extra (stolen, may be NULL). */
+void pt_reply_error_x(pt_ctx *ctx, unsigned http, const char *code,
+		      json_t *extra, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+/*
+ * Checks 1-3 for a certificate given outside a login (a binding): 0 when
+ * it passes, else *status as for a login (820, 810, 809, 823).
+ */
+int pt_cert_check(pt_ctx *ctx, X509 *cert, int *status);
+
+/* 1 when the portal's CRL lists cert (a lost token). */
+int pt_cert_revoked(pt_ctx *ctx, X509 *cert);
+
+/* The --pki folder (for a portal that issues certificates). */
+const char *pt_pki_dir(const pt_ctx *ctx);
+
+/* Opens a session of site (a password login: cert NULL). */
+int pt_session_open(pt_ctx *ctx, const char *site, X509 *cert,
+		    const char *unit_name, const char *uscc,
+		    const char *account, const pt_session **out);
+
+/* Ends the request's own session (ctx->session becomes NULL). */
+void pt_session_end(pt_ctx *ctx);
+
+/*
+ * Compares dotted-numeric versions ("5.0.22.606"): <0, 0, >0; missing
+ * parts count as 0. A version that is not dotted digits sorts lowest.
+ */
+int pt_version_cmp(const char *a, const char *b);
+
+/*
+ * Day in China Standard Time (UTC+8, the guides' clock) of portal time t:
+ * fills *mday (1-31) and *wday (0 = Sunday).
+ */
+void pt_cst_day(int64_t t, int *mday, int *wday);
+
+/*
+ * The string member field of the body when it is min..max bytes; else
+ * replies 400 BAD_FIELD naming it and returns NULL.
+ */
+const char *pt_text_field(pt_ctx *ctx, const char *field, size_t min,
+			  size_t max);
+
+/* 1 when s is a mainland mobile number: 11 digits starting with 1. */
+int pt_phone_valid(const char *s);
+
+/*
+ * A signed business submission {"document","signature","algorithm"}: the
+ * signature is checked against the session's certificate (a password
+ * session has none: 403 no_cert_code / no_cert_msg), then answers 201
+ * {"ok":true,"receipt":"<prefix><YYYYMMDD CST><6-digit seq>","verified":true}.
+ */
+void pt_signed_submission(pt_ctx *ctx, const char *prefix,
+			  unsigned long *counter, const char *no_cert_code,
+			  const char *no_cert_msg);
+
+/* base64 of a DER SubjectPublicKeyInfo (the new key on a token). */
+int pt_pubkey_from_base64(const char *b64, EVP_PKEY **out);
+
+/*
+ * Issues a VALID unit certificate for pub from the issuing CA named ca of
+ * the --pki folder, dated by the portal clock, subject from unit_name and
+ * uscc (ST = ca). *cert_b64 (malloc'd) is its DER in base64, serial its
+ * upper-case hex. Replies nothing.
+ */
+int pt_issue_unit_cert(pt_ctx *ctx, const char *ca, const char *unit_name,
+		       const char *uscc, EVP_PKEY *pub, char **cert_b64,
+		       char *serial, size_t serial_len);
+
+/*
+ * Hunan's "24小时（工作日）": when a binding submitted at portal time
+ * submitted takes effect: after 24 hours counted on working days only, the
+ * seconds falling on Monday to Friday in China Standard Time (UTC+8).
+ * Weekends do not count; public holidays are not modelled. Submitted on a
+ * Friday 10:00, it takes effect on Monday 10:00.
+ */
+int64_t pt_hunan_effective_at(int64_t submitted);
+
+/* A fresh id: prefix + 12 random hex digits (tickets, orders). */
+int pt_new_id(const char *prefix, char *buf, size_t len);
 
 #endif

@@ -54,6 +54,15 @@ int pt_session_create(pt_sessions *s, const char *site, X509 *cert,
 		      const char *unit_name, const char *uscc, int64_t now,
 		      const pt_session **out)
 {
+	return pt_session_create_ex(s, site, cert, unit_name, uscc, "", now,
+				    out);
+}
+
+int pt_session_create_ex(pt_sessions *s, const char *site, X509 *cert,
+			 const char *unit_name, const char *uscc,
+			 const char *account, int64_t now,
+			 const pt_session **out)
+{
 	pt_session *n;
 	size_t i, oldest = 0;
 	int err;
@@ -75,7 +84,9 @@ int pt_session_create(pt_sessions *s, const char *site, X509 *cert,
 	snprintf(n->site, sizeof(n->site), "%s", site);
 	snprintf(n->unit_name, sizeof(n->unit_name), "%s", unit_name);
 	snprintf(n->uscc, sizeof(n->uscc), "%s", uscc);
-	X509_up_ref(cert);
+	snprintf(n->account, sizeof(n->account), "%s", account ? account : "");
+	if (cert)
+		X509_up_ref(cert);
 	n->cert = cert;
 	n->last_used = now;
 	s->items[s->count++] = n;

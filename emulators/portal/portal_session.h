@@ -22,6 +22,7 @@ typedef struct pt_session {
 	X509 *cert;          /* the certificate that logged in (owned) */
 	char unit_name[256]; /* from the certificate */
 	char uscc[64];
+	char account[64];    /* the province's account, "" when none */
 	int64_t last_used;
 } pt_session;
 
@@ -32,6 +33,15 @@ int pt_sessions_new(pt_sessions **out, size_t max);
 int pt_session_create(pt_sessions *s, const char *site, X509 *cert,
 		      const char *unit_name, const char *uscc, int64_t now,
 		      const pt_session **out);
+
+/*
+ * The same with the province's account name; cert may be NULL (a password
+ * login) and account "".
+ */
+int pt_session_create_ex(pt_sessions *s, const char *site, X509 *cert,
+			 const char *unit_name, const char *uscc,
+			 const char *account, int64_t now,
+			 const pt_session **out);
 
 /*
  * The live session id of site, NULL when unknown, expired (then forgotten)

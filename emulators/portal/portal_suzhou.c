@@ -5,6 +5,7 @@
  * registered units.
  */
 #include "portal_def.h"
+#include "portal_challenge.h"
 
 #include "common/error.h"
 #include "fixtures/ident.h"
@@ -21,6 +22,32 @@
 #define SZ_TXT_PHONE_TAKEN "经办人手机号已注册"
 #define SZ_TXT_UNIT_MISMATCH "单位信息与证书不一致"
 
+/* Catalog texts of the HR hall (seed 001). */
+#define JS_TXT_NO_MAPPING "未查询到CA对照信息"
+#define JS_TXT_UNIT_MISMATCH "单位信息不匹配"
+#define JS_TXT_UNIT_NOT_FOUND "未查询到单位信息"
+
+/* The mock's own texts (the guides paraphrase, API.md lists them). */
+#define SZ_TXT_ASSISTANT_OLD \
+	"证书助手版本过低，登录按钮不可用，请下载安装最新苏州CA证书助手（最低版本%s）"
+#define SZ_TXT_UPGRADE \
+	"该证书需要升级，请拨打客服电话0512-81876166咨询，或前往就近CA网点柜台办理CA证书升级"
+#define JS_TXT_UPGRADE \
+	"该证书未完成算法升级，无法登录省人社一体化平台，请先升级证书（苏州CA服务热线：0512-81876166）"
+#define JS_TXT_SETTLEMENT \
+	"每月7日至10日为社会保险费结算期，停止受理用人单位申报业务；申报期为每月11日0点至次月6日24点"
+#define JS_TXT_UPG_NOT_NEEDED "该证书已完成算法升级，无需升级"
+#define JS_TXT_UPG_UNIT "统一社会信用代码与证书不一致"
+#define JS_TXT_UPG_SMS "短信验证码错误或已失效"
+#define JS_TXT_UPG_BLUE \
+	"该UKey（蓝色介质）不支持在线更新，需更换新的银色介质UKey，工作人员将制作新的UKey并邮寄给您"
+#define JS_TXT_UPG_NO_ORDER "未查询到升级订单"
+#define JS_TXT_UPG_DONE "该订单已确认，请勿重复提交"
+#define JS_TXT_UPG_OK "UKey升级成功！证书密码不变"
+
+#define SZ_MIN_ASSISTANT "3.0.0"
+#define SZ_SMS_TTL 300
+
 #define SZ_NAME_MAX 200
 
 typedef struct sz_unit {
@@ -36,6 +63,11 @@ typedef struct sz_state {
 	size_t count;
 	size_t cap;
 	unsigned long receipts;
+	unsigned long hr_receipts;
+	json_t *hr_units; /* ss_number -> {"unit_name","uscc"} (HR registry) */
+	json_t *mappings; /* uscc -> ss_number: the CA对照 table */
+	json_t *sms;      /* phone -> {"code","at"} */
+	json_t *orders;   /* order id -> {"uscc","unit_name","ss_number","done"} */
 } sz_state;
 
 static const sz_unit *unit_by_uscc(const sz_state *st, const char *uscc)
@@ -58,16 +90,57 @@ static const sz_unit *unit_by_phone(const sz_state *st, const char *phone)
 	return NULL;
 }
 
-static int phone_valid(const char *s)
-{
-	size_t i;
 
-	if (strlen(s) != 11 || s[0] != '1')
-		return 0;
-	for (i = 0; i < 11; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-	return 1;
+/* SZ-E04: the registration site sends old-system certificates to the CA. */
+static int reg_login_rules(pt_ctx *ctx, pt_login *login)
+{
+	if (login->legacy) {
+		pt_reply_error(ctx, 403, "SZ_UPGRADE_REQUIRED", 0, "%s",
+			       SZ_TXT_UPGRADE);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * The HR hall (JS-*) finds the unit through the CA对照 table: certificate
+ * USCC -> provincial social-security number -> the HR registry's unit,
+ * whose data must be the certificate's. Old-system certificates first
+ * (JS-E10): the hall no longer takes them at all.
+ */
+static int hr_login_rules(pt_ctx *ctx, pt_login *login)
+{
+	sz_state *st = ctx->state;
+	const char *ss;
+	json_t *unit;
+
+	if (login->legacy) {
+		pt_reply_error(ctx, 403, "JS_UPGRADE_REQUIRED", 0, "%s",
+			       JS_TXT_UPGRADE);
+		return 1;
+	}
+	ss = json_string_value(json_object_get(st->mappings, login->uscc));
+	if (!ss) {
+		pt_reply_error(ctx, 403, "JS_NO_CA_MAPPING", 0, "%s",
+			       JS_TXT_NO_MAPPING);
+		return 1;
+	}
+	unit = json_object_get(st->hr_units, ss);
+	if (!unit) {
+		pt_reply_error(ctx, 403, "JS_UNIT_NOT_FOUND", 0, "%s",
+			       JS_TXT_UNIT_NOT_FOUND);
+		return 1;
+	}
+	if (strcmp(json_string_value(json_object_get(unit, "uscc")), login->uscc) ||
+	    strcmp(json_string_value(json_object_get(unit, "unit_name")),
+		   login->unit_name)) {
+		pt_reply_error(ctx, 403, "JS_UNIT_MISMATCH", 0, "%s",
+			       JS_TXT_UNIT_MISMATCH);
+		return 1;
+	}
+	snprintf(login->account, sizeof(login->account), "%s", ss);
+	login->extra = json_pack("{s:s}", "ss_number", ss);
+	return 0;
 }
 
 /*
@@ -75,7 +148,7 @@ static int phone_valid(const char *s)
  * unit name: a certificate issued with old unit data (SZ-E06) reads as
  * unregistered until the CA issues one with the current data.
  */
-static int hall_login_rules(pt_ctx *ctx, const pt_login *login)
+static int hall_login_rules(pt_ctx *ctx, pt_login *login)
 {
 	const sz_unit *u = unit_by_uscc(ctx->state, login->uscc);
 
@@ -132,7 +205,7 @@ static void h_reg_units(pt_ctx *ctx)
 			       "field 'operator_id' is not a valid resident ID number");
 		return;
 	}
-	if (!phone_valid(phone)) {
+	if (!pt_phone_valid(phone)) {
 		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
 			       "field 'operator_phone' must be 11 digits starting with 1");
 		return;
@@ -207,12 +280,301 @@ static void h_hall_declarations(pt_ctx *ctx)
 					"verified", 1));
 }
 
+/* JS-E12: the settlement period is the 7th to the 10th (CST) of a month. */
+static void h_hr_declarations(pt_ctx *ctx)
+{
+	sz_state *st = ctx->state;
+	int mday, wday;
+
+	pt_cst_day(ctx->now, &mday, &wday);
+	if (mday >= 7 && mday <= 10) {
+		pt_reply_error(ctx, 403, "JS_SETTLEMENT_PERIOD", 0, "%s",
+			       JS_TXT_SETTLEMENT);
+		return;
+	}
+	pt_signed_submission(ctx, "JS", &st->hr_receipts, "INTERNAL",
+			     "no certificate");
+}
+
+static int digits_ok(const char *s, size_t min, size_t max)
+{
+	size_t n = strlen(s), i;
+
+	if (n < min || n > max)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	return 1;
+}
+
+/* ---- online algorithm upgrade (site upg, JS-UPG-OK, JS-E11) ---- */
+
+static const pt_field sms_fields[] = {
+	{ "phone", PT_FIELD_STRING, 0 },
+};
+
+static void h_upg_sms(pt_ctx *ctx)
+{
+	sz_state *st = ctx->state;
+	const char *phone = pt_body_str(ctx, "phone");
+	char hex[9], code[7];
+	unsigned long v;
+
+	if (!pt_phone_valid(phone)) {
+		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
+			       "field 'phone' must be 11 digits starting with 1");
+		return;
+	}
+	if (pt_random_hex(hex, 4) < 0) {
+		pt_reply_error(ctx, 500, "INTERNAL", 0, "random");
+		return;
+	}
+	v = strtoul(hex, NULL, 16) % 1000000;
+	snprintf(code, sizeof(code), "%06lu", v);
+	json_object_set_new(st->sms, phone, json_pack("{s:s, s:I}", "code", code,
+						     "at", (json_int_t)ctx->now));
+	pt_reply_ok(ctx, 200, json_pack("{s:b, s:i}", "sent", 1, "expires_in",
+					SZ_SMS_TTL));
+}
+
+static const pt_field order_fields[] = {
+	{ "uscc", PT_FIELD_STRING, 0 },
+	{ "ss_number", PT_FIELD_STRING, 0 },
+	{ "operator_name", PT_FIELD_STRING, 0 },
+	{ "operator_phone", PT_FIELD_STRING, 0 },
+	{ "operator_id", PT_FIELD_STRING, 0 },
+	{ "address", PT_FIELD_STRING, 1 },
+	{ "email", PT_FIELD_STRING, 0 },
+	{ "sms_code", PT_FIELD_STRING, 0 },
+	{ "key_model", PT_FIELD_STRING, 0 },
+};
+
+/* A certificate that passes the current chain needs no upgrade. */
+static int cert_is_current(pt_ctx *ctx, X509 *cert)
+{
+	int status;
+
+	return pt_cert_check(ctx, cert, &status) == 0 ||
+	       status != PT_STATUS_CHAIN;
+}
+
+static void h_upg_orders(pt_ctx *ctx)
+{
+	sz_state *st = ctx->state;
+	const char *uscc = pt_body_str(ctx, "uscc");
+	const char *ss = pt_body_str(ctx, "ss_number");
+	const char *phone = pt_body_str(ctx, "operator_phone");
+	const char *email = pt_body_str(ctx, "email");
+	const char *model = pt_body_str(ctx, "key_model");
+	json_t *sms;
+	char id[32];
+
+	if (!fx_uscc_valid(uscc)) {
+		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
+			       "field 'uscc' is not a valid unified social credit code");
+		return;
+	}
+	if (!digits_ok(ss, 1, 32)) {
+		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
+			       "field 'ss_number' must be 1 to 32 digits");
+		return;
+	}
+	if (!pt_text_field(ctx, "operator_name", 1, 64))
+		return;
+	if (!pt_phone_valid(phone)) {
+		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
+			       "field 'operator_phone' must be 11 digits starting with 1");
+		return;
+	}
+	if (!fx_resident_id_valid(pt_body_str(ctx, "operator_id"))) {
+		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
+			       "field 'operator_id' is not a valid resident ID number");
+		return;
+	}
+	if (!pt_text_field(ctx, "address", 0, 200))
+		return;
+	if (strlen(email) < 3 || strlen(email) > 100 || !strchr(email, '@')) {
+		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
+			       "field 'email' is not an e-mail address");
+		return;
+	}
+	if (!digits_ok(pt_body_str(ctx, "sms_code"), 6, 6)) {
+		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
+			       "field 'sms_code' must be 6 digits");
+		return;
+	}
+	if (strcmp(model, "silver") != 0 && strcmp(model, "blue") != 0) {
+		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
+			       "field 'key_model' must be silver or blue");
+		return;
+	}
+
+	if (cert_is_current(ctx, ctx->session->cert)) {
+		pt_reply_error(ctx, 409, "JS_UPG_NOT_NEEDED", 0, "%s",
+			       JS_TXT_UPG_NOT_NEEDED);
+		return;
+	}
+	if (strcmp(uscc, ctx->session->uscc) != 0) {
+		pt_reply_error(ctx, 403, "JS_UPG_UNIT_MISMATCH", 0, "%s",
+			       JS_TXT_UPG_UNIT);
+		return;
+	}
+	sms = json_object_get(st->sms, phone);
+	if (!sms || strcmp(json_string_value(json_object_get(sms, "code")),
+			   pt_body_str(ctx, "sms_code")) != 0 ||
+	    ctx->now - json_integer_value(json_object_get(sms, "at")) > SZ_SMS_TTL ||
+	    ctx->now < json_integer_value(json_object_get(sms, "at"))) {
+		pt_reply_error(ctx, 403, "JS_UPG_SMS_INVALID", 0, "%s",
+			       JS_TXT_UPG_SMS);
+		return;
+	}
+	json_object_del(st->sms, phone); /* single use */
+	/* A blue key cannot hold the new algorithm: the CA mails a new one. */
+	if (strcmp(model, "blue") == 0) {
+		pt_reply_error(ctx, 403, "JS_UPG_BLUE_KEY", 0, "%s",
+			       JS_TXT_UPG_BLUE);
+		return;
+	}
+	if (pt_new_id("SZU", id, sizeof(id)) < 0) {
+		pt_reply_error(ctx, 500, "INTERNAL", 0, "random");
+		return;
+	}
+	json_object_set_new(st->orders, id,
+			    json_pack("{s:s, s:s, s:s, s:b}", "uscc", uscc,
+				      "unit_name", ctx->session->unit_name,
+				      "ss_number", ss, "done", 0));
+	pt_reply_ok(ctx, 201, json_pack("{s:s, s:s}", "order", id, "key_model",
+					model));
+}
+
+static const pt_field confirm_fields[] = {
+	{ "order", PT_FIELD_STRING, 0 },
+	{ "public_key", PT_FIELD_STRING, 0 },
+};
+
+static void h_upg_confirm(pt_ctx *ctx)
+{
+	sz_state *st = ctx->state;
+	json_t *order = json_object_get(st->orders, pt_body_str(ctx, "order"));
+	char serial[80], *b64 = NULL;
+	EVP_PKEY *pub = NULL;
+
+	if (!order || strcmp(json_string_value(json_object_get(order, "uscc")),
+			     ctx->session->uscc) != 0) {
+		pt_reply_error(ctx, 404, "JS_UPG_NO_ORDER", 0, "%s",
+			       JS_TXT_UPG_NO_ORDER);
+		goto out;
+	}
+	if (json_is_true(json_object_get(order, "done"))) {
+		pt_reply_error(ctx, 409, "JS_UPG_ORDER_DONE", 0, "%s",
+			       JS_TXT_UPG_DONE);
+		goto out;
+	}
+	if (pt_pubkey_from_base64(pt_body_str(ctx, "public_key"), &pub) < 0) {
+		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
+			       "field 'public_key' is not base64 of a DER SubjectPublicKeyInfo");
+		goto out;
+	}
+	/* The new certificate comes from the current Suzhou CA. */
+	if (pt_issue_unit_cert(ctx, "suzhou",
+			       json_string_value(json_object_get(order, "unit_name")),
+			       ctx->session->uscc, pub, &b64, serial,
+			       sizeof(serial)) < 0) {
+		pt_reply_error(ctx, 500, "INTERNAL", 0, "issuing: %s",
+			       tr_error_last());
+		goto out;
+	}
+	/* The upgrade binds the social-security number (CA对照). */
+	json_object_set(st->mappings, ctx->session->uscc,
+			json_object_get(order, "ss_number"));
+	json_object_set_new(order, "done", json_true());
+	pt_reply_ok(ctx, 201, json_pack("{s:s, s:s, s:s}", "certificate", b64,
+					"serial", serial, "message",
+					JS_TXT_UPG_OK));
+out:
+	free(b64);
+	EVP_PKEY_free(pub);
+}
+
+/* ---- admin (the HR department and the CA counter) ---- */
+
+static const pt_field hr_unit_fields[] = {
+	{ "ss_number", PT_FIELD_STRING, 0 },
+	{ "unit_name", PT_FIELD_STRING, 0 },
+	{ "uscc", PT_FIELD_STRING, 0 },
+};
+
+static void h_admin_hr_units(pt_ctx *ctx)
+{
+	sz_state *st = ctx->state;
+	const char *ss = pt_body_str(ctx, "ss_number");
+
+	if (!digits_ok(ss, 1, 32)) {
+		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
+			       "field 'ss_number' must be 1 to 32 digits");
+		return;
+	}
+	if (!pt_text_field(ctx, "unit_name", 1, SZ_NAME_MAX) ||
+	    !pt_text_field(ctx, "uscc", 1, 64))
+		return;
+	json_object_set_new(st->hr_units, ss,
+			    json_pack("{s:s, s:s}", "unit_name",
+				      pt_body_str(ctx, "unit_name"), "uscc",
+				      pt_body_str(ctx, "uscc")));
+	pt_reply_ok(ctx, 200, NULL);
+}
+
+static const pt_field mapping_fields[] = {
+	{ "uscc", PT_FIELD_STRING, 0 },
+	{ "ss_number", PT_FIELD_STRING, 0 },
+};
+
+static void h_admin_mappings(pt_ctx *ctx)
+{
+	sz_state *st = ctx->state;
+	const char *ss = pt_body_str(ctx, "ss_number");
+
+	if (!pt_text_field(ctx, "uscc", 1, 64))
+		return;
+	if (!digits_ok(ss, 1, 32)) {
+		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
+			       "field 'ss_number' must be 1 to 32 digits");
+		return;
+	}
+	json_object_set_new(st->mappings, pt_body_str(ctx, "uscc"),
+			    json_string(ss));
+	pt_reply_ok(ctx, 200, NULL);
+}
+
+static void h_admin_sms(pt_ctx *ctx)
+{
+	sz_state *st = ctx->state;
+	json_t *sms = json_object_get(st->sms, pt_body_str(ctx, "phone"));
+
+	if (!sms) {
+		pt_reply_error(ctx, 404, "NO_SMS", 0,
+			       "no SMS code was sent to this phone");
+		return;
+	}
+	pt_reply_ok(ctx, 200, json_pack("{s:O}", "sms_code",
+					json_object_get(sms, "code")));
+}
+
 static int sz_state_new(void **out)
 {
 	sz_state *st = calloc(1, sizeof(*st));
 
 	*out = st;
-	return st ? 0 : tr_error_set(TR_ENOMEM, "suzhou state");
+	if (!st)
+		return tr_error_set(TR_ENOMEM, "suzhou state");
+	st->hr_units = json_object();
+	st->mappings = json_object();
+	st->sms = json_object();
+	st->orders = json_object();
+	if (!st->hr_units || !st->mappings || !st->sms || !st->orders)
+		return tr_error_set(TR_ENOMEM, "suzhou state");
+	return 0;
 }
 
 static void sz_state_reset(void *state)
@@ -226,6 +588,11 @@ static void sz_state_reset(void *state)
 	}
 	st->count = 0;
 	st->receipts = 0;
+	st->hr_receipts = 0;
+	json_object_clear(st->hr_units);
+	json_object_clear(st->mappings);
+	json_object_clear(st->sms);
+	json_object_clear(st->orders);
 }
 
 static void sz_state_free(void *state)
@@ -236,6 +603,10 @@ static void sz_state_free(void *state)
 		return;
 	sz_state_reset(st);
 	free(st->units);
+	json_decref(st->hr_units);
+	json_decref(st->mappings);
+	json_decref(st->sms);
+	json_decref(st->orders);
 	free(st);
 }
 
@@ -245,26 +616,47 @@ static void sz_state_free(void *state)
 #define SZ_READ_FAILED "获取信息失败"
 #define SZ_ASSISTANT_EXCEPTION "调用CA出现异常"
 
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
 static const pt_site_def sz_sites[] = {
 	{ "reg",
 	  { "证书密码错误", SZ_PIN_LOCKED, SZ_NO_TOKEN, SZ_DRIVER_MISSING,
 	    SZ_READ_FAILED, SZ_ASSISTANT_EXCEPTION },
-	  NULL },
+	  reg_login_rules, NULL, NULL, NULL, 0 },
+	/* SZ-E03: the hall's login button needs a recent assistant. */
 	{ "hall",
 	  { "密码校验失败", SZ_PIN_LOCKED, SZ_NO_TOKEN, SZ_DRIVER_MISSING,
 	    SZ_READ_FAILED, SZ_ASSISTANT_EXCEPTION },
-	  hall_login_rules },
-	/* The HR hall's own rules (JS-*) come with the next issue. */
+	  hall_login_rules, SZ_MIN_ASSISTANT, "SZ_ASSISTANT_OUTDATED",
+	  SZ_TXT_ASSISTANT_OLD, 0 },
 	{ "hr",
 	  { "密码校验失败", SZ_PIN_LOCKED, SZ_NO_TOKEN, SZ_DRIVER_MISSING,
 	    SZ_READ_FAILED, SZ_ASSISTANT_EXCEPTION },
-	  hall_login_rules },
+	  hr_login_rules, NULL, NULL, NULL, 0 },
+	/* The online upgrade site takes old and current certificates. */
+	{ "upg",
+	  { "证书密码错误", SZ_PIN_LOCKED, SZ_NO_TOKEN, SZ_DRIVER_MISSING,
+	    SZ_READ_FAILED, SZ_ASSISTANT_EXCEPTION },
+	  NULL, NULL, NULL, NULL, 0 },
 };
 
 static const pt_route sz_routes[] = {
 	{ "POST", "/reg/units", "reg", units_fields, 5, h_reg_units },
 	{ "POST", "/hall/declarations", "hall", declaration_fields, 3,
 	  h_hall_declarations },
+	{ "POST", "/hr/declarations", "hr", declaration_fields, 3,
+	  h_hr_declarations },
+	{ "POST", "/upg/sms", "upg", sms_fields, N(sms_fields), h_upg_sms },
+	{ "POST", "/upg/orders", "upg", order_fields, N(order_fields),
+	  h_upg_orders },
+	{ "POST", "/upg/orders/confirm", "upg", confirm_fields,
+	  N(confirm_fields), h_upg_confirm },
+	{ "POST", "/admin/suzhou/hr-units", NULL, hr_unit_fields,
+	  N(hr_unit_fields), h_admin_hr_units },
+	{ "POST", "/admin/suzhou/ca-mappings", NULL, mapping_fields,
+	  N(mapping_fields), h_admin_mappings },
+	{ "POST", "/admin/suzhou/sms", NULL, sms_fields, N(sms_fields),
+	  h_admin_sms },
 };
 
 const pt_portal_def pt_suzhou_def = {
@@ -273,6 +665,7 @@ const pt_portal_def pt_suzhou_def = {
 	.nsites = sizeof(sz_sites) / sizeof(sz_sites[0]),
 	.routes = sz_routes,
 	.nroutes = sizeof(sz_routes) / sizeof(sz_routes[0]),
+	.legacy_ca = "suzhou-legacy",
 	.state_new = sz_state_new,
 	.state_reset = sz_state_reset,
 	.state_free = sz_state_free,

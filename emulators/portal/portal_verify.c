@@ -3,6 +3,7 @@
 #include "common/error.h"
 
 #include <errno.h>
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -215,9 +216,24 @@ static int revoked(pt_verifier *v, X509 *cert)
 
 int pt_verifier_check(pt_verifier *v, X509 *cert, int64_t now, int *status)
 {
+	int expired;
+
+	return pt_verifier_check_ex(v, cert, now, 0, status, &expired);
+}
+
+int pt_verifier_revoked(pt_verifier *v, X509 *cert)
+{
+	crl_refresh(v);
+	return revoked(v, cert);
+}
+
+int pt_verifier_check_ex(pt_verifier *v, X509 *cert, int64_t now,
+			 int allow_expired, int *status, int *expired)
+{
 	int r;
 
 	*status = 0;
+	*expired = 0;
 	/* Chain first and without time, so that an expired certificate of a
 	 * foreign CA answers 820, never 810. */
 	r = verify_pass(v, cert, now, 0);
@@ -227,6 +243,11 @@ int pt_verifier_check(pt_verifier *v, X509 *cert, int64_t now, int *status)
 				    X509_verify_cert_error_string(r));
 	}
 	r = verify_pass(v, cert, now, 1);
+	if (r == X509_V_ERR_CERT_HAS_EXPIRED && allow_expired) {
+		/* Pass 1 succeeded without time: only the date is wrong. */
+		*expired = 1;
+		r = X509_V_OK;
+	}
 	if (r == X509_V_ERR_CERT_HAS_EXPIRED) {
 		*status = PT_STATUS_EXPIRED;
 		return tr_error_set(TR_ECRYPTO, "certificate expired");
@@ -459,4 +480,51 @@ int pt_cert_identity(X509 *cert, char *name, size_t name_len, char *uscc,
 		name_entry(subject, NID_commonName, name, name_len);
 	name_entry(subject, NID_organizationIdentifier, uscc, uscc_len);
 	return 0;
+}
+
+void pt_cert_serial_hex(X509 *cert, char *buf, size_t len)
+{
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+	char *hex = bn ? BN_bn2hex(bn) : NULL;
+
+	snprintf(buf, len, "%s", hex ? hex : "");
+	OPENSSL_free(hex);
+	BN_free(bn);
+	ERR_clear_error();
+}
+
+int pt_serial_normalize(const char *in, char *out, size_t len)
+{
+	size_t n = 0;
+	int c;
+
+	for (; *in; in++) {
+		c = (unsigned char)*in;
+		if (c == ' ' || c == ':' || c == '-')
+			continue;
+		if (c >= 'a' && c <= 'f')
+			c -= 'a' - 'A';
+		if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F')))
+			return TR_EINVAL;
+		if (n == 0 && c == '0')
+			continue;
+		if (n + 1 >= len)
+			return TR_EINVAL;
+		out[n++] = (char)c;
+	}
+	if (n == 0) {
+		/* All zeros is serial 0; nothing at all is no serial. */
+		return TR_EINVAL;
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+char *pt_base64_encode(const unsigned char *data, size_t len)
+{
+	char *out = malloc(4 * ((len + 2) / 3) + 1);
+
+	if (out)
+		EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+	return out;
 }

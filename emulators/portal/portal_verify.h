@@ -41,6 +41,33 @@ void pt_verifier_free(pt_verifier *v);
  */
 int pt_verifier_check(pt_verifier *v, X509 *cert, int64_t now, int *status);
 
+/*
+ * pt_verifier_check, except that with allow_expired an expired certificate
+ * passes check 2 (*expired is set to 1) and goes on to revocation: sites
+ * that must answer an expired certificate in their own words use it.
+ */
+int pt_verifier_check_ex(pt_verifier *v, X509 *cert, int64_t now,
+			 int allow_expired, int *status, int *expired);
+
+/* 1 when the verifier's CRL (read again if changed) lists cert. */
+int pt_verifier_revoked(pt_verifier *v, X509 *cert);
+
+/*
+ * The certificate serial as upper-case hex without leading zeros (the way
+ * fixtures/units.json and the Hunan binding write it).
+ */
+void pt_cert_serial_hex(X509 *cert, char *buf, size_t len);
+
+/*
+ * Normalises a serial typed by a user: separators (space, ':', '-') are
+ * dropped, letters upper-cased, leading zeros dropped. TR_EINVAL when a
+ * character is not hex or nothing is left.
+ */
+int pt_serial_normalize(const char *in, char *out, size_t len);
+
+/* base64 (standard, padded) of data into a malloc'd string, NULL on OOM. */
+char *pt_base64_encode(const unsigned char *data, size_t len);
+
 /* "ecdsa-sha256", "rsa-pkcs1-sha256", "sm2-sm3"; TR_EINVAL otherwise. */
 int pt_sig_alg_parse(const char *name, pt_sig_alg *out);
 

@@ -29,7 +29,15 @@ typedef struct sh_token_spec {
 	 * already generated only by their certificate.
 	 */
 	EVP_PKEY *import_key;
+	/* Non-NULL: also an encryption key pair (imported) with its certificate. */
+	EVP_PKEY *enc_key;
 } sh_token_spec;
+
+/* What provisioning issued; the caller frees both (X509_free). */
+typedef struct sh_token_made {
+	X509 *cert;
+	X509 *enc_cert;  /* NULL without enc_key */
+} sh_token_made;
 
 /*
  * Writes DIR/softhsm2.conf with its token folder DIR/tokens and sets
@@ -38,8 +46,11 @@ typedef struct sh_token_spec {
  */
 int sh_softhsm_configure(const char *dir, char *conf_path, size_t len);
 
-/* Creates one token as spec says. The module is loaded (or shared). */
+/*
+ * Creates one token as spec says. The module is loaded (or shared). made,
+ * when not NULL, receives the certificates issued.
+ */
 int sh_softhsm_provision(const char *module_path, fx_pki *pki,
-			 const sh_token_spec *spec);
+			 const sh_token_spec *spec, sh_token_made *made);
 
 #endif

@@ -17,7 +17,7 @@
  */
 #include "common/error.h"
 #include "common/fsutil.h"
-#include "emulators/vcard/bench.h"
+#include "emulators/vcard/vc_bench.h"
 #include "emulators/vcard/pcscd.h"
 #include "emulators/vcard/vc_provision.h"
 #include "emulators/vcard/vc_server.h"
@@ -248,7 +248,7 @@ static int cmd_pcscd(int argc, char **argv)
 	};
 	struct sigaction sa = { .sa_handler = on_signal };
 	const char *dir = NULL;
-	char conf[4200], log[4200], envf[4200], line[4400];
+	char log[4200], envf[4200], line[4400];
 	unsigned long long port = 0, cards = 0;
 	vc_pcscd_opts o = { .die_with_parent = 1 };
 	vc_pcscd *p = NULL;
@@ -275,14 +275,12 @@ static int cmd_pcscd(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	snprintf(conf, sizeof(conf), "%s/reader.conf.d", dir);
 	snprintf(log, sizeof(log), "%s/pcscd.log", dir);
 	snprintf(envf, sizeof(envf), "%s/pcscd.env", dir);
 	o.run_dir = dir;
-	o.confdir = conf;
 	o.log_path = log;
 	if ((error = tr_fs_mkdirs(dir, 0700)) < 0 ||
-	    (error = vc_pcscd_write_conf(conf, (unsigned short)port, (unsigned)cards)) < 0 ||
+	    (error = vc_pcscd_write_conf(dir, (unsigned short)port, (unsigned)cards)) < 0 ||
 	    (error = vc_pcscd_start(&p, &o)) < 0)
 		goto fail;
 	/* Ready = answers with all readers; cards may come later. */

@@ -34,10 +34,25 @@ int vc_pcscd_reader_name(unsigned card, char *buf, size_t len)
 	return 0;
 }
 
-int vc_pcscd_write_conf(const char *confdir, unsigned short base_port,
+/* A private copy of the vpcd driver: its statics are per loaded file. */
+static int copy_driver(const char *dst)
+{
+	char *data = NULL;
+	size_t len = 0;
+	int error;
+
+	if ((error = tr_fs_read_all(VC_VPCD_DRIVER, 16 * 1024 * 1024, &data, &len)) < 0)
+		return tr_error_set(TR_EDEPEND, "%s (apt-get install vsmartcard-vpcd)",
+				    tr_error_last());
+	error = tr_fs_write_atomic(dst, data, len, 0755);
+	free(data);
+	return error;
+}
+
+int vc_pcscd_write_conf(const char *run_dir, unsigned short base_port,
 			unsigned ncards)
 {
-	char path[4200], text[512];
+	char confdir[4200], libdir[4200], lib[4300], path[4300], text[5000];
 	int error, n;
 
 	if (ncards == 0 || ncards > VC_PCSCD_MAX_CARDS)
@@ -46,10 +61,17 @@ int vc_pcscd_write_conf(const char *confdir, unsigned short base_port,
 	if ((unsigned)base_port + ncards > 65535 || base_port < 1024)
 		return tr_error_set(TR_EINVAL, "ports %u..%u out of range", base_port,
 				    base_port + ncards - 1);
-	if ((error = tr_fs_mkdirs(confdir, 0700)) < 0)
+	if ((error = tr_fs_join(confdir, sizeof(confdir), run_dir, "reader.conf.d")) < 0 ||
+	    (error = tr_fs_join(libdir, sizeof(libdir), run_dir, "vpcd")) < 0 ||
+	    (error = tr_fs_mkdirs(confdir, 0700)) < 0 ||
+	    (error = tr_fs_mkdirs(libdir, 0700)) < 0)
 		return error;
 	for (unsigned e = 0; e < (ncards + 1) / 2; e++) {
 		unsigned port = base_port + 2 * e;
+
+		snprintf(lib, sizeof(lib), "%s/libifdvpcd-%u.so", libdir, e);
+		if ((error = copy_driver(lib)) < 0)
+			return error;
 
 		/* /dev/null: vpcd listens; the card dials 127.0.0.1:PORT(+1). */
 		n = snprintf(text, sizeof(text),
@@ -57,7 +79,7 @@ int vc_pcscd_write_conf(const char *confdir, unsigned short base_port,
 			     "FRIENDLYNAME \"tokenrig vpcd %u\"\n"
 			     "DEVICENAME   /dev/null:%u\n"
 			     "LIBPATH      %s\n"
-			     "CHANNELID    %u\n", port, port + 1, e, port, VC_VPCD_DRIVER, port);
+			     "CHANNELID    %u\n", port, port + 1, e, port, lib, port);
 		if (n < 0 || (size_t)n >= sizeof(text))
 			return tr_error_set(TR_EINVAL, "reader.conf entry too long");
 		snprintf(path, sizeof(path), "%s/tokenrig-vpcd-%u", confdir, e);
@@ -68,7 +90,8 @@ int vc_pcscd_write_conf(const char *confdir, unsigned short base_port,
 }
 
 /* In the child: namespace, mounts, exec. Errors go up the pipe. */
-static void child(int errfd, const vc_pcscd *p, const vc_pcscd_opts *opts)
+static void child(int errfd, const vc_pcscd *p, const vc_pcscd_opts *opts,
+		  const char *confdir)
 {
 	char msg[512];
 	int fd, n;
@@ -95,10 +118,10 @@ static void child(int errfd, const vc_pcscd *p, const vc_pcscd_opts *opts)
 	}
 	step = "exec " VC_PCSCD_PATH;
 	if (opts->debug)
-		execl(VC_PCSCD_PATH, "pcscd", "-f", "-d", "-a", "-c", opts->confdir,
+		execl(VC_PCSCD_PATH, "pcscd", "-f", "-d", "-a", "-c", confdir,
 		      (char *)NULL);
 	else
-		execl(VC_PCSCD_PATH, "pcscd", "-f", "-c", opts->confdir, (char *)NULL);
+		execl(VC_PCSCD_PATH, "pcscd", "-f", "-c", confdir, (char *)NULL);
 fail:
 	n = snprintf(msg, sizeof(msg), "%s: %s", step, strerror(errno));
 	if (n > 0 && write(errfd, msg, (size_t)n) < 0)
@@ -109,12 +132,14 @@ fail:
 int vc_pcscd_start(vc_pcscd **out, const vc_pcscd_opts *opts)
 {
 	vc_pcscd *p = NULL;
-	char msg[512], stale[4300];
+	char msg[512], stale[4300], confdir[4200];
 	int pipefd[2] = { -1, -1 }, error = 0;
 	ssize_t n;
 
-	if (!opts || !opts->run_dir || !opts->confdir)
-		return tr_error_set(TR_EINVAL, "vc_pcscd_start: run_dir and confdir needed");
+	if (!opts || !opts->run_dir)
+		return tr_error_set(TR_EINVAL, "vc_pcscd_start: run_dir needed");
+	if ((error = tr_fs_join(confdir, sizeof(confdir), opts->run_dir, "reader.conf.d")) < 0)
+		return error;
 	if (geteuid() != 0)
 		return tr_error_set(TR_EDEPEND,
 				    "the rig's pcscd needs root: pcsc-lite 1.9.9 always serves "
@@ -149,7 +174,7 @@ int vc_pcscd_start(vc_pcscd **out, const vc_pcscd_opts *opts)
 		goto out;
 	}
 	if (p->pid == 0)
-		child(pipefd[1], p, opts);
+		child(pipefd[1], p, opts, confdir);
 	close(pipefd[1]);
 	pipefd[1] = -1;
 	/* EOF without a message: exec succeeded (the pipe is close-on-exec). */

@@ -13,6 +13,10 @@
  * reader.conf entry gives two slots, ports PORT and PORT+1, each waiting
  * for one card (tokenrig-vcard serve --port ...) to dial in. pcsc-lite
  * handles at most 16 readers (slots), so at most 16 cards, 8 entries.
+ * vpcd keeps its connections in a static array indexed by slot only, so
+ * two entries loading the same driver file share (and fight over) the
+ * same sockets: every entry gets its own copy of the driver file
+ * (run_dir/vpcd/libifdvpcd-N.so), which the dynamic loader loads apart.
  */
 #ifndef TR_EMULATORS_VCARD_PCSCD_H
 #define TR_EMULATORS_VCARD_PCSCD_H
@@ -27,27 +31,28 @@
 typedef struct vc_pcscd vc_pcscd;
 
 /*
- * Writes confdir/tokenrig-vpcd-N for ncards cards on ports base_port ..
+ * Writes run_dir/reader.conf.d/tokenrig-vpcd-N and the driver copies
+ * run_dir/vpcd/libifdvpcd-N.so for ncards cards on ports base_port ..
  * base_port + ncards - 1 (ceil(ncards / 2) entries). Reader names are
  * "tokenrig vpcd N 00 00" / "... 00 01": card i is on entry i / 2, slot
  * i % 2, port base_port + i.
  */
-int vc_pcscd_write_conf(const char *confdir, unsigned short base_port,
+int vc_pcscd_write_conf(const char *run_dir, unsigned short base_port,
 			unsigned ncards);
 
 /* The pcsc-lite reader name of card i of vc_pcscd_write_conf. */
 int vc_pcscd_reader_name(unsigned card, char *buf, size_t len);
 
 typedef struct vc_pcscd_opts {
-	const char *run_dir;    /* run_dir/pcscd becomes the socket folder */
-	const char *confdir;    /* from vc_pcscd_write_conf */
+	const char *run_dir;    /* as for vc_pcscd_write_conf; run_dir/pcscd
+				 * becomes the socket folder */
 	const char *log_path;   /* pcscd's output; NULL: /dev/null */
 	int die_with_parent;    /* PR_SET_PDEATHSIG for pcscd */
 	int debug;              /* pcscd -d -a */
 } vc_pcscd_opts;
 
 /*
- * Starts pcscd -f -c confdir in a private mount namespace and sets
+ * Starts pcscd -f -c run_dir/reader.conf.d in a private mount namespace and sets
  * PCSCLITE_CSOCK_NAME in this process. TR_EDEPEND with a message saying
  * what to do when not root, unshare is refused, or pcscd is missing.
  */

@@ -12,8 +12,8 @@
 
 /* The largest response the vpcd framing can carry: 16-bit length. */
 #define VC_APDU_MAX_RESP 65535
-/* Largest command data we accept, after chaining (an RSA block is ~270). */
-#define VC_APDU_MAX_DATA 4096
+/* Largest command data we accept, after chaining (an RSA block is ~270; SM2 E9 messages are larger). */
+#define VC_APDU_MAX_DATA 32768
 
 /* ISO 7816-4 status words the card uses. */
 enum vc_sw {

@@ -434,21 +434,23 @@ fail:
 	return NULL;
 }
 
-/* SM2 with the card hashing Z || M (algorithm E9). */
+/* SM2 with the card hashing Z || M (algorithm E9), as SM2(7) shows. */
 static int sm2_sign_message(EVP_PKEY *key, const uint8_t *msg, size_t len,
 			    uint8_t *sig, size_t *sig_len)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	OSSL_PARAM params[2];
+	EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
 	int ok;
 
-	params[0] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_DIST_ID,
-						      (void *)VC_SM2_DEFAULT_ID,
-						      strlen(VC_SM2_DEFAULT_ID));
-	params[1] = OSSL_PARAM_construct_end();
-	ok = md && EVP_DigestSignInit_ex(md, NULL, "SM3", NULL, NULL, key, params) == 1 &&
-	     EVP_DigestSign(md, sig, sig_len, msg, len) == 1;
+	ok = md && pctx &&
+	     EVP_PKEY_CTX_set1_id(pctx, VC_SM2_DEFAULT_ID, strlen(VC_SM2_DEFAULT_ID)) == 1;
+	if (ok) {
+		EVP_MD_CTX_set_pkey_ctx(md, pctx);   /* md does not take ownership */
+		ok = EVP_DigestSignInit(md, NULL, EVP_sm3(), NULL, key) == 1 &&
+		     EVP_DigestSign(md, sig, sig_len, msg, len) == 1;
+	}
 	EVP_MD_CTX_free(md);
+	EVP_PKEY_CTX_free(pctx);
 	return ok ? 0 : -1;
 }
 

@@ -89,7 +89,7 @@ static void base_setup(void)
 			.alg = FX_KEY_EC_P256, .unit = &unit, .ca = "suzhou",
 			.variant = FX_VARIANT_VALID, .user_pin = USER_PIN, .so_pin = SO_PIN,
 		};
-		ck_assert_msg(sh_softhsm_provision(SH_SOFTHSM_MODULE, pki, &spec) == 0,
+		ck_assert_msg(sh_softhsm_provision(SH_SOFTHSM_MODULE, pki, &spec, NULL) == 0,
 			      "%s", tr_error_last());
 	}
 	fx_pki_free(pki);

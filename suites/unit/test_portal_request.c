@@ -294,7 +294,7 @@ START_TEST(test_root_and_ui)
 	ck_ok(get("/"), 200);
 	ck_assert_str_eq(str("portal"), "suzhou");
 	ck_assert_int_eq(json_integer_value(json_object_get(last.body, "api")), 1);
-	ck_assert_int_eq(json_array_size(json_object_get(last.body, "sites")), 3);
+	ck_assert_int_eq(json_array_size(json_object_get(last.body, "sites")), 4);
 
 	ck_ok(get("/reg/ui"), 200);
 	texts = json_object_get(last.body, "texts");
@@ -684,7 +684,8 @@ START_TEST(test_sz_register_and_login)
 	/* SZ-E01 */
 	ck_error(login("hall", &u), 403, "SZ_NOT_REGISTERED");
 	ck_assert_str_eq(str("message"), TXT_NOT_REGISTERED);
-	ck_error(login("hr", &u), 403, "SZ_NOT_REGISTERED");
+	/* The HR hall goes by the CA对照 table instead (JS-E02). */
+	ck_error(login("hr", &u), 403, "JS_NO_CA_MAPPING");
 
 	/* SZ-REG-OK */
 	login_ok("reg", &u, reg, sizeof(reg));
@@ -698,6 +699,12 @@ START_TEST(test_sz_register_and_login)
 
 	/* SZ-LOGIN-OK, JS-LOGIN-OK */
 	login_ok("hall", &u, hall, sizeof(hall));
+	ck_ok(post("/admin/suzhou/hr-units", NULL,
+		   "{\"ss_number\":\"%s\",\"unit_name\":\"%s\",\"uscc\":\"%s\"}",
+		   u.unit.ss_number, u.unit.unit_name, u.unit.uscc), 200);
+	ck_ok(post("/admin/suzhou/ca-mappings", NULL,
+		   "{\"uscc\":\"%s\",\"ss_number\":\"%s\"}", u.unit.uscc,
+		   u.unit.ss_number), 200);
 	login_ok("hr", &u, hr, sizeof(hr));
 	ck_ok(post("/hall/logout", hall, "{}"), 200);
 	ck_ok(post("/hr/logout", hr, "{}"), 200);

@@ -33,8 +33,8 @@ static void setup(void)
 	ck_assert_int_eq(fx_pki_create(&pki, pki_dir, time(NULL)), 0);
 	ck_assert_int_eq(fx_unit_generate(&unit, 1, "suzhou", 0), 0);
 	ck_assert_int_eq(sh_softhsm_configure(dir, conf, sizeof(conf)), 0);
-	ck_assert_msg(sh_softhsm_provision(SH_SOFTHSM_MODULE, pki, &p256) == 0, "%s", tr_error_last());
-	ck_assert_msg(sh_softhsm_provision(SH_SOFTHSM_MODULE, pki, &rsa) == 0, "%s", tr_error_last());
+	ck_assert_msg(sh_softhsm_provision(SH_SOFTHSM_MODULE, pki, &p256, NULL) == 0, "%s", tr_error_last());
+	ck_assert_msg(sh_softhsm_provision(SH_SOFTHSM_MODULE, pki, &rsa, NULL) == 0, "%s", tr_error_last());
 	fx_pki_free(pki);
 }
 

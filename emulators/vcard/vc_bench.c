@@ -1,4 +1,4 @@
-#include "emulators/vcard/bench.h"
+#include "emulators/vcard/vc_bench.h"
 
 #include "common/clock.h"
 #include "common/error.h"

@@ -1,0 +1,1045 @@
+/*
+ * The province flows of the mock portals (API.md, catalog sections 1-4):
+ * Suzhou's HR hall and upgrade, Hebei, Sichuan, Hunan, called through
+ * pt_portal_handle() against a real test PKI.
+ */
+#include <check.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/bn.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/fsutil.h"
+#include "emulators/portal/portal.h"
+#include "emulators/portal/portal_def.h"
+#include "fixtures/ident.h"
+#include "fixtures/pki.h"
+
+#define SEED 20240601u
+
+/* Catalog texts (failure-paths.md section 1), byte for byte. */
+#define TXT_NOT_REGISTERED \
+	"该证书查询不到对应的单位账户信息，无法登录，请先注册该单位帐号"
+#define TXT_ALREADY_REGISTERED "组织信息已成功注册，无法保存！"
+#define TXT_PHONE_TAKEN "经办人手机号已注册"
+
+static char pki_dir[] = "/tmp/tokenrig-portal-flow-XXXXXX";
+static fx_pki *pki;    /* made once per test case, in the runner */
+static pt_portal *portal; /* fresh for every test */
+
+/* An answer: HTTP status and the parsed body. */
+typedef struct answer {
+	unsigned status;
+	json_t *body;
+} answer;
+
+static answer last;
+
+static void pki_setup(void)
+{
+	ck_assert_ptr_nonnull(mkdtemp(pki_dir));
+	ck_assert_int_eq(fx_pki_create(&pki, pki_dir, time(NULL)), 0);
+}
+
+static void pki_teardown(void)
+{
+	fx_pki_free(pki);
+	pki = NULL;
+	tr_fs_remove_tree(pki_dir);
+	strcpy(pki_dir, "/tmp/tokenrig-portal-flow-XXXXXX");
+}
+
+static void open_portal(const char *name)
+{
+	ck_assert_int_eq(pt_portal_new(&portal, name, pki_dir, 1), 0);
+}
+
+static void suzhou_setup(void) { open_portal("suzhou"); }
+static void hebei_setup(void) { open_portal("hebei"); }
+static void sichuan_setup(void) { open_portal("sichuan"); }
+static void hunan_setup(void) { open_portal("hunan"); }
+
+static void portal_teardown(void)
+{
+	json_decref(last.body);
+	last.body = NULL;
+	pt_portal_free(portal);
+	portal = NULL;
+}
+
+/* One raw request; the answer is kept in `last` (and must be JSON). */
+static const answer *raw(pt_portal *p, const char *method, const char *path,
+			 const char *ctype, const char *auth, const char *body,
+			 size_t len)
+{
+	pt_request req = { method, path, ctype, auth, body, len };
+	pt_response resp;
+	json_error_t jerr;
+
+	pt_portal_handle(p, &req, &resp);
+	ck_assert_ptr_nonnull(resp.body);
+	json_decref(last.body);
+	last.status = resp.status;
+	last.body = json_loadb(resp.body, resp.body_len, 0, &jerr);
+	ck_assert_msg(last.body != NULL, "answer is not JSON: %s", resp.body);
+	ck_assert(json_is_object(last.body));
+	pt_response_clear(&resp);
+	return &last;
+}
+
+/* A JSON POST (body printf-style) with an optional session. */
+__attribute__((format(printf, 3, 4)))
+static const answer *post(const char *path, const char *session,
+			  const char *fmt, ...)
+{
+	char body[16384], auth[128];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(body, sizeof(body), fmt, ap);
+	va_end(ap);
+	if (session)
+		snprintf(auth, sizeof(auth), "Bearer %s", session);
+	return raw(portal, "POST", path, "application/json",
+		   session ? auth : NULL, body, strlen(body));
+}
+
+static const answer *get(const char *path)
+{
+	return raw(portal, "GET", path, NULL, NULL, NULL, 0);
+}
+
+static const char *str(const char *key)
+{
+	const char *s = json_string_value(json_object_get(last.body, key));
+
+	return s ? s : "";
+}
+
+/* Asserts an error answer (a is evaluated once). */
+#define ck_error(a, http, err_code)                                        \
+	do {                                                               \
+		const answer *a_ = (a);                                    \
+		ck_assert_msg(a_->status == (http), "status %u, want %u: %s %s", \
+			      a_->status, (unsigned)(http), str("code"),    \
+			      str("message"));                              \
+		ck_assert(json_is_false(json_object_get(a_->body, "ok"))); \
+		ck_assert_str_eq(str("code"), err_code);                    \
+	} while (0)
+
+#define ck_ok(a, http)                                                     \
+	do {                                                               \
+		const answer *a_ = (a);                                    \
+		ck_assert_msg(a_->status == (http), "status %u, want %u: %s %s", \
+			      a_->status, (unsigned)(http), str("code"),    \
+			      str("message"));                              \
+		ck_assert(json_is_true(json_object_get(a_->body, "ok")));  \
+	} while (0)
+
+/* ---- keys, certificates, signatures ---- */
+
+typedef struct unit_id {
+	fx_unit unit;
+	EVP_PKEY *key;
+	X509 *cert;
+	fx_key_alg alg;
+} unit_id;
+
+/* A unit of province with a certificate of CA ca. */
+static void unit_make(unit_id *u, const char *province, const char *ca,
+		      unsigned index, fx_variant variant)
+{
+	memset(u, 0, sizeof(*u));
+	u->alg = FX_KEY_EC_P256;
+	ck_assert_int_eq(fx_unit_generate(&u->unit, SEED, province, index), 0);
+	ck_assert_int_eq(fx_key_generate(u->alg, &u->key), 0);
+	ck_assert_int_eq(fx_pki_issue_unit(pki, ca, u->key, &u->unit,
+					   variant, &u->cert), 0);
+}
+
+/* A new key and certificate of the same unit (a new token). */
+static void unit_renew(unit_id *u, const char *ca, fx_variant variant)
+{
+	EVP_PKEY_free(u->key);
+	X509_free(u->cert);
+	ck_assert_int_eq(fx_key_generate(u->alg, &u->key), 0);
+	ck_assert_int_eq(fx_pki_issue_unit(pki, ca, u->key, &u->unit, variant,
+					   &u->cert), 0);
+}
+
+static void unit_free(unit_id *u)
+{
+	EVP_PKEY_free(u->key);
+	X509_free(u->cert);
+}
+
+static const char *alg_name(fx_key_alg alg)
+{
+	return alg == FX_KEY_RSA_2048 ? "rsa-pkcs1-sha256"
+	     : alg == FX_KEY_SM2 ? "sm2-sm3" : "ecdsa-sha256";
+}
+
+static char *b64(const unsigned char *data, size_t len)
+{
+	char *out = malloc(4 * ((len + 2) / 3) + 1);
+
+	ck_assert_ptr_nonnull(out);
+	EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+	return out;
+}
+
+static char *cert_b64(X509 *cert)
+{
+	unsigned char *der = NULL;
+	int len = i2d_X509(cert, &der);
+	char *out;
+
+	ck_assert_int_gt(len, 0);
+	out = b64(der, (size_t)len);
+	OPENSSL_free(der);
+	return out;
+}
+
+static char *sign_b64(EVP_PKEY *key, fx_key_alg alg, const char *text)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	EVP_PKEY_CTX *pctx = NULL;
+	unsigned char sig[1024];
+	size_t sig_len = sizeof(sig);
+	char *out;
+
+	ck_assert_ptr_nonnull(md);
+	if (alg == FX_KEY_SM2) {
+		pctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
+		ck_assert_ptr_nonnull(pctx);
+		ck_assert_int_eq(EVP_PKEY_CTX_set1_id(pctx, "1234567812345678", 16), 1);
+		EVP_MD_CTX_set_pkey_ctx(md, pctx);
+		ck_assert_int_eq(EVP_DigestSignInit(md, NULL, EVP_sm3(), NULL, key), 1);
+	} else {
+		ck_assert_int_eq(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key), 1);
+	}
+	ck_assert_int_eq(EVP_DigestSign(md, sig, &sig_len,
+					(const unsigned char *)text,
+					strlen(text)), 1);
+	EVP_MD_CTX_free(md);
+	EVP_PKEY_CTX_free(pctx);
+	out = b64(sig, sig_len);
+	return out;
+}
+
+/* A fresh challenge of site: nonce and text (static buffers). */
+static void challenge(const char *site, char *nonce, size_t nlen, char *text,
+		      size_t tlen)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/%s/challenge", site);
+	ck_ok(post(path, NULL, "{}"), 200);
+	ck_assert_int_eq(strlen(str("nonce")), 32);
+	ck_assert_int_eq(json_integer_value(json_object_get(last.body,
+							    "expires_in")), 120);
+	snprintf(nonce, nlen, "%s", str("nonce"));
+	snprintf(text, tlen, "%s", str("challenge"));
+}
+
+/* A login of u at site with nonce, signing text. */
+static const char *assistant = "5.0.22.606";
+
+static const answer *login_with(const char *site, const unit_id *u,
+				const char *nonce, const char *text)
+{
+	char path[64], *cert = cert_b64(u->cert);
+	char *sig = sign_b64(u->key, u->alg, text);
+
+	snprintf(path, sizeof(path), "/%s/login", site);
+	post(path, NULL,
+	     "{\"nonce\":\"%s\",\"certificate\":\"%s\",\"signature\":\"%s\","
+	     "\"algorithm\":\"%s\",\"assistant\":\"%s\"}",
+	     nonce, cert, sig, alg_name(u->alg), assistant);
+	free(cert);
+	free(sig);
+	return &last;
+}
+
+static const answer *login(const char *site, const unit_id *u)
+{
+	char nonce[64], text[256];
+
+	challenge(site, nonce, sizeof(nonce), text, sizeof(text));
+	return login_with(site, u, nonce, text);
+}
+
+/* Logs in and copies the session into sess. */
+static void login_ok(const char *site, const unit_id *u, char *sess,
+		     size_t len)
+{
+	ck_ok(login(site, u), 200);
+	ck_assert_int_gt(strlen(str("session")), 0);
+	snprintf(sess, len, "%s", str("session"));
+}
+
+static const answer *register_unit(const char *sess, const fx_unit *f,
+				   const char *phone)
+{
+	return post("/reg/units", sess,
+		    "{\"unit_name\":\"%s\",\"uscc\":\"%s\",\"operator_name\":\"%s\","
+		    "\"operator_id\":\"%s\",\"operator_phone\":\"%s\"}",
+		    f->unit_name, f->uscc, f->operator_name, f->operator_id,
+		    phone ? phone : f->operator_phone);
+}
+
+static void advance(long seconds)
+{
+	ck_ok(post("/admin/clock", NULL, "{\"advance\":%ld}", seconds), 200);
+}
+
+/* ---- more helpers ---- */
+
+static char *spki_b64(EVP_PKEY *key)
+{
+	unsigned char *der = NULL;
+	int len = i2d_PUBKEY(key, &der);
+	char *out;
+
+	ck_assert_int_gt(len, 0);
+	out = b64(der, (size_t)len);
+	OPENSSL_free(der);
+	return out;
+}
+
+static void serial_of(X509 *cert, char *buf, size_t len)
+{
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+	char *hex = BN_bn2hex(bn);
+
+	snprintf(buf, len, "%s", hex);
+	OPENSSL_free(hex);
+	BN_free(bn);
+}
+
+/* A signed submission of doc by u to path with session sess. */
+static const answer *submit(const char *path, const char *sess,
+			    const unit_id *u, const char *doc)
+{
+	char *sig = sign_b64(u->key, u->alg, doc);
+
+	post(path, sess, "{\"document\":\"%s\",\"signature\":\"%s\",\"algorithm\":\"%s\"}",
+	     doc, sig, alg_name(u->alg));
+	free(sig);
+	return &last;
+}
+
+/* Replaces u's certificate by the base64 DER one of the answer. */
+static void take_cert(unit_id *u, const char *b64cert)
+{
+	unsigned char *der;
+	const unsigned char *p;
+	int len;
+
+	der = malloc(strlen(b64cert));
+	ck_assert_ptr_nonnull(der);
+	len = EVP_DecodeBlock(der, (const unsigned char *)b64cert, (int)strlen(b64cert));
+	ck_assert_int_gt(len, 0);
+	while (len > 0 && b64cert[strlen(b64cert) - 1] == '=' && 0)
+		len--;
+	p = der;
+	X509_free(u->cert);
+	/* d2i ignores the zero padding EVP_DecodeBlock leaves. */
+	u->cert = d2i_X509(NULL, &p, len);
+	ck_assert_ptr_nonnull(u->cert);
+	free(der);
+}
+
+static const char *msg(void)
+{
+	return str("message");
+}
+
+/* Every listed POST route answers malformed input with 4xx JSON. */
+static void malformed_all(const char *const *paths, const char *session)
+{
+	static const char bad_utf8[] = "{\"a\":\"\xff\"}";
+	size_t i;
+
+	for (i = 0; paths[i]; i++) {
+		const answer *a;
+
+		a = raw(portal, "POST", paths[i], "text/plain", NULL, "{}", 2);
+		ck_assert_uint_eq(a->status, 415);
+		a = post(paths[i], session, "{\"a\":");
+		ck_assert_msg(a->status == 400 || a->status == 401, "%s: %u",
+			      paths[i], a->status);
+		a = raw(portal, "POST", paths[i], "application/json", NULL,
+			bad_utf8, strlen(bad_utf8));
+		ck_assert_msg(a->status == 400 || a->status == 401, "%s", paths[i]);
+		a = post(paths[i], session, "{\"zz_unknown\":1}");
+		ck_assert_msg(a->status == 400 || a->status == 401, "%s", paths[i]);
+		a = post(paths[i], session, "[]");
+		ck_assert_msg(a->status == 400 || a->status == 401, "%s", paths[i]);
+		a = post(paths[i], "00000000000000000000000000000000", "{}");
+		ck_assert_msg(a->status >= 400 && a->status < 500, "%s", paths[i]);
+	}
+}
+
+/* ---- Suzhou: HR hall, upgrade, settlement period, assistant ---- */
+
+static void hr_unit(const char *ss, const char *name, const char *uscc)
+{
+	ck_ok(post("/admin/suzhou/hr-units", NULL,
+		   "{\"ss_number\":\"%s\",\"unit_name\":\"%s\",\"uscc\":\"%s\"}",
+		   ss, name, uscc), 200);
+}
+
+static void ca_mapping(const char *uscc, const char *ss)
+{
+	ck_ok(post("/admin/suzhou/ca-mappings", NULL,
+		   "{\"uscc\":\"%s\",\"ss_number\":\"%s\"}", uscc, ss), 200);
+}
+
+START_TEST(test_js_mapping)
+{
+	unit_id u;
+
+	unit_make(&u, "suzhou", "suzhou", 20, FX_VARIANT_VALID);
+	ck_error(login("hr", &u), 403, "JS_NO_CA_MAPPING");
+	ck_assert_str_eq(msg(), "未查询到CA对照信息");
+	ca_mapping(u.unit.uscc, u.unit.ss_number);
+	ck_error(login("hr", &u), 403, "JS_UNIT_NOT_FOUND");
+	ck_assert_str_eq(msg(), "未查询到单位信息");
+	hr_unit(u.unit.ss_number, "苏州旧名称有限公司", u.unit.uscc);
+	ck_error(login("hr", &u), 403, "JS_UNIT_MISMATCH");
+	ck_assert_str_eq(msg(), "单位信息不匹配");
+	hr_unit(u.unit.ss_number, u.unit.unit_name, u.unit.uscc);
+	ck_ok(login("hr", &u), 200);
+	ck_assert_str_eq(str("ss_number"), u.unit.ss_number);
+	unit_free(&u);
+}
+END_TEST
+
+START_TEST(test_js_settlement)
+{
+	unit_id u;
+	char hr[80];
+
+	unit_make(&u, "suzhou", "suzhou", 21, FX_VARIANT_VALID);
+	ca_mapping(u.unit.uscc, u.unit.ss_number);
+	hr_unit(u.unit.ss_number, u.unit.unit_name, u.unit.uscc);
+	ck_ok(post("/admin/clock", NULL, "{\"mday\":8,\"hour\":9}"), 200);
+	login_ok("hr", &u, hr, sizeof(hr));
+	ck_error(submit("/hr/declarations", hr, &u, "用工参保 2024"), 403,
+		 "JS_SETTLEMENT_PERIOD");
+	ck_ok(post("/admin/clock", NULL, "{\"mday\":11,\"hour\":0}"), 200);
+	login_ok("hr", &u, hr, sizeof(hr));
+	ck_ok(submit("/hr/declarations", hr, &u, "用工参保 2024"), 201);
+	ck_assert_int_eq(strncmp(str("receipt"), "JS", 2), 0);
+	/* 6th 23:00 is still open, 7th 00:00 is closed. */
+	ck_ok(post("/admin/clock", NULL, "{\"mday\":6,\"hour\":23}"), 200);
+	login_ok("hr", &u, hr, sizeof(hr));
+	ck_ok(submit("/hr/declarations", hr, &u, "x"), 201);
+	advance(3600);
+	login_ok("hr", &u, hr, sizeof(hr));
+	ck_error(submit("/hr/declarations", hr, &u, "x"), 403,
+		 "JS_SETTLEMENT_PERIOD");
+	unit_free(&u);
+}
+END_TEST
+
+START_TEST(test_js_upgrade)
+{
+	unit_id u;
+	char upg[80], hr[80], order[64], code[16], *spki;
+
+	unit_make(&u, "suzhou", "suzhou-legacy", 22, FX_VARIANT_VALID);
+	ca_mapping(u.unit.uscc, "32050000000001"); /* a stale number */
+	hr_unit(u.unit.ss_number, u.unit.unit_name, u.unit.uscc);
+	/* JS-E10, SZ-E04 */
+	ck_error(login("hr", &u), 403, "JS_UPGRADE_REQUIRED");
+	ck_error(login("reg", &u), 403, "SZ_UPGRADE_REQUIRED");
+	ck_assert_ptr_nonnull(strstr(msg(), "0512-81876166"));
+	/* The hall still takes it (not registered, though). */
+	ck_error(login("hall", &u), 403, "SZ_NOT_REGISTERED");
+
+	login_ok("upg", &u, upg, sizeof(upg));
+	ck_ok(post("/upg/sms", upg, "{\"phone\":\"%s\"}", u.unit.operator_phone), 200);
+	ck_ok(post("/admin/suzhou/sms", NULL, "{\"phone\":\"%s\"}",
+		   u.unit.operator_phone), 200);
+	snprintf(code, sizeof(code), "%s", str("sms_code"));
+	ck_assert_int_eq(strlen(code), 6);
+#define ORDER(model, sms)                                                    \
+	post("/upg/orders", upg,                                             \
+	     "{\"uscc\":\"%s\",\"ss_number\":\"%s\",\"operator_name\":\"%s\"," \
+	     "\"operator_phone\":\"%s\",\"operator_id\":\"%s\","             \
+	     "\"email\":\"a@b.cn\",\"sms_code\":\"%s\",\"key_model\":\"%s\"}", \
+	     u.unit.uscc, u.unit.ss_number, u.unit.operator_name,             \
+	     u.unit.operator_phone, u.unit.operator_id, sms, model)
+	ck_error(ORDER("silver", "000000"), 403, "JS_UPG_SMS_INVALID");
+	/* JS-E11 (the code is spent by it) */
+	ck_error(ORDER("blue", code), 403, "JS_UPG_BLUE_KEY");
+	ck_error(ORDER("silver", code), 403, "JS_UPG_SMS_INVALID");
+	ck_ok(post("/upg/sms", upg, "{\"phone\":\"%s\"}", u.unit.operator_phone), 200);
+	ck_ok(post("/admin/suzhou/sms", NULL, "{\"phone\":\"%s\"}",
+		   u.unit.operator_phone), 200);
+	snprintf(code, sizeof(code), "%s", str("sms_code"));
+	ck_ok(ORDER("silver", code), 201);
+	snprintf(order, sizeof(order), "%s", str("order"));
+	ck_error(post("/upg/orders/confirm", upg,
+		      "{\"order\":\"%s\",\"public_key\":\"AAAA\"}", order), 400,
+		 "BAD_FIELD");
+	ck_error(post("/upg/orders/confirm", upg,
+		      "{\"order\":\"nope\",\"public_key\":\"AAAA\"}"), 404,
+		 "JS_UPG_NO_ORDER");
+	/* The new key is generated on the token; the PIN does not change. */
+	EVP_PKEY_free(u.key);
+	ck_assert_int_eq(fx_key_generate(u.alg, &u.key), 0);
+	spki = spki_b64(u.key);
+	ck_ok(post("/upg/orders/confirm", upg,
+		   "{\"order\":\"%s\",\"public_key\":\"%s\"}", order, spki), 201);
+	take_cert(&u, str("certificate"));
+	ck_error(post("/upg/orders/confirm", upg,
+		      "{\"order\":\"%s\",\"public_key\":\"%s\"}", order, spki), 409,
+		 "JS_UPG_ORDER_DONE");
+	free(spki);
+	/* The order bound the social-security number. */
+	login_ok("hr", &u, hr, sizeof(hr));
+	ck_ok(login("reg", &u), 200);
+	/* A current certificate needs no upgrade. */
+	login_ok("upg", &u, upg, sizeof(upg));
+	ck_error(ORDER("silver", "123456"), 409, "JS_UPG_NOT_NEEDED");
+#undef ORDER
+	unit_free(&u);
+}
+END_TEST
+
+START_TEST(test_sz_assistant)
+{
+	unit_id u;
+	char reg[80];
+
+	unit_make(&u, "suzhou", "suzhou", 23, FX_VARIANT_VALID);
+	login_ok("reg", &u, reg, sizeof(reg));
+	ck_ok(register_unit(reg, &u.unit, NULL), 201);
+	assistant = "2.9.9";
+	ck_error(login("hall", &u), 403, "SZ_ASSISTANT_OUTDATED");
+	ck_assert_ptr_nonnull(strstr(msg(), "3.0.0"));
+	assistant = "3.0";
+	ck_ok(login("hall", &u), 200);
+	assistant = "5.0.22.606";
+	ck_ok(login("hall", &u), 200);
+	unit_free(&u);
+}
+END_TEST
+
+START_TEST(test_version_cmp)
+{
+	ck_assert_int_lt(pt_version_cmp("5.0.22.605", "5.0.22.606"), 0);
+	ck_assert_int_eq(pt_version_cmp("5.0.22.606", "5.0.22.606"), 0);
+	ck_assert_int_gt(pt_version_cmp("5.0.100.1", "5.0.22.606"), 0);
+	ck_assert_int_lt(pt_version_cmp("5.0.9", "5.0.22.606"), 0);
+	ck_assert_int_eq(pt_version_cmp("3", "3.0.0"), 0);
+	ck_assert_int_lt(pt_version_cmp("", "1"), 0);
+	ck_assert_int_lt(pt_version_cmp("abc", "0"), 0);
+	ck_assert_int_lt(pt_version_cmp("1..2", "0"), 0);
+	ck_assert_int_lt(pt_version_cmp("1.", "0"), 0);
+	ck_assert_int_gt(pt_version_cmp("99999999999999999999", "1"), 0);
+}
+END_TEST
+
+START_TEST(test_sz_malformed)
+{
+	static const char *const paths[] = {
+		"/hr/declarations", "/upg/sms", "/upg/orders",
+		"/upg/orders/confirm", "/admin/suzhou/hr-units",
+		"/admin/suzhou/ca-mappings", "/admin/suzhou/sms", NULL,
+	};
+
+	malformed_all(paths, NULL);
+}
+END_TEST
+
+/* ---- Hebei ---- */
+
+static const answer *hb_register(const char *site, const char *user,
+				 const char *region)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/%s/accounts", site);
+	return post(path, NULL,
+		    "{\"username\":\"%s\",\"password\":\"secret-123\",\"region\":\"%s\"}",
+		    user, region);
+}
+
+static void hb_pwlogin(const char *user, char *sess, size_t len)
+{
+	ck_ok(post("/prov/pwlogin", NULL,
+		   "{\"username\":\"%s\",\"password\":\"secret-123\"}", user), 200);
+	snprintf(sess, len, "%s", str("session"));
+}
+
+static const answer *hb_bind_unit(const char *sess, const char *system,
+				  const unit_id *u, const char *number)
+{
+	return post("/prov/unit-bindings", sess,
+		    "{\"system\":\"%s\",\"unit_number\":\"%s\",\"person_name\":\"%s\","
+		    "\"person_id\":\"%s\"}", system, number, u->unit.operator_name,
+		    u->unit.operator_id);
+}
+
+static void hb_insured(const char *system, const unit_id *u, const char *number)
+{
+	ck_ok(post("/admin/hebei/insured", NULL,
+		   "{\"system\":\"%s\",\"unit_number\":\"%s\",\"uscc\":\"%s\","
+		   "\"person_name\":\"%s\",\"person_id\":\"%s\"}", system, number,
+		   u->unit.uscc, u->unit.operator_name, u->unit.operator_id), 200);
+}
+
+static const answer *hb_ca_bind(const char *sess, const char *vendor, X509 *cert)
+{
+	char *c = cert_b64(cert);
+
+	post("/prov/ca-bindings", sess,
+	     "{\"vendor\":\"%s\",\"certificate\":\"%s\"}", vendor, c);
+	free(c);
+	return &last;
+}
+
+START_TEST(test_hb_flow)
+{
+	unit_id u, foreign;
+	char s[80], s2[80], ca[80];
+
+	unit_make(&u, "hebei", "hebei", 1, FX_VARIANT_VALID);
+	/* HB-E05 */
+	ck_error(hb_register("prov", "cityunit", "130102"), 403, "HB_WRONG_PLATFORM");
+	ck_assert_str_eq(str("platform"), "city");
+	ck_ok(hb_register("city", "cityunit", "130102"), 201);
+	ck_error(hb_register("city", "provunit", "130000"), 403, "HB_WRONG_PLATFORM");
+	ck_assert_str_eq(str("platform"), "prov");
+	/* HB-REG-OK */
+	ck_ok(hb_register("prov", "provunit", "130682"), 201);
+	ck_assert_str_eq(msg(), "注册成功，请登录");
+	ck_error(hb_register("prov", "provunit", "130000"), 409, "HB_USERNAME_TAKEN");
+	ck_error(post("/prov/pwlogin", NULL,
+		      "{\"username\":\"provunit\",\"password\":\"wrong-123\"}"), 401,
+		 "HB_BAD_PASSWORD");
+	hb_pwlogin("provunit", s, sizeof(s));
+	/* HB-E01 */
+	ck_error(hb_bind_unit(s, "enterprise_pension", &u, u.unit.ss_number), 403,
+		 "HB_NOT_INSURED");
+	ck_assert_str_eq(str("insurance_state"), "未参保");
+	hb_insured("enterprise_pension", &u, u.unit.ss_number);
+	hb_insured("institution_pension", &u, "99990001");
+	hb_insured("unemployment", &u, "99990002");
+	/* HB-BIND-UNIT-OK */
+	ck_ok(hb_bind_unit(s, "enterprise_pension", &u, u.unit.ss_number), 201);
+	/* HB-E02 */
+	ck_error(hb_bind_unit(s, "institution_pension", &u, "99990001"), 409,
+		 "HB_ONE_PENSION_NUMBER");
+	ck_ok(hb_bind_unit(s, "unemployment", &u, "99990002"), 201);
+	/* HB-E04 */
+	ck_error(hb_ca_bind(s, "CFCA", u.cert), 403, "HB_WRONG_VENDOR");
+	unit_make(&foreign, "hebei", "sichuan", 1, FX_VARIANT_VALID);
+	ck_error(hb_ca_bind(s, "河北CA", foreign.cert), 403, "HB_NOT_HEBEI_CA");
+	/* Not bound yet */
+	ck_error(login("prov", &u), 403, "HB_CERT_NOT_BOUND");
+	/* HB-CA-BIND-OK, HB-E09 */
+	ck_ok(hb_ca_bind(s, "河北CA", u.cert), 200);
+	ck_assert_str_eq(msg(), "绑定成功，请重新登录");
+	ck_error(post("/prov/unit-bindings", s, "{}"), 401, "NO_SESSION");
+	/* HB-LOGIN-OK, HB-SIGN-OK */
+	login_ok("prov", &u, ca, sizeof(ca));
+	ck_assert_str_eq(str("account"), "provunit");
+	ck_ok(submit("/prov/declarations", ca, &u, "养老保险申报"), 201);
+	hb_pwlogin("provunit", s, sizeof(s));
+	ck_error(submit("/prov/declarations", s, &u, "x"), 403, "HB_CA_REQUIRED");
+	/* HB-E03 */
+	ck_ok(hb_register("prov", "second", "130000"), 201);
+	hb_pwlogin("second", s2, sizeof(s2));
+	ck_ok(hb_bind_unit(s2, "institution_pension", &u, "99990001"), 201);
+	ck_error(hb_ca_bind(s2, "河北CA", u.cert), 409, "HB_CERT_BOUND_ELSEWHERE");
+	ck_ok(login("prov", &u), 200);
+	ck_assert_str_eq(str("account"), "provunit");
+	/* HB-E06: expired, then the renewed certificate keeps the binding. */
+	advance(400L * 86400);
+	ck_error(login("prov", &u), 403, "CERT_EXPIRED");
+	fx_pki_set_now(pki, time(NULL) + 400L * 86400);
+	unit_renew(&u, "hebei", FX_VARIANT_VALID);
+	ck_ok(login("prov", &u), 200);
+	ck_assert_str_eq(str("account"), "provunit");
+	/* HB-E07: lost, the re-issued one must be bound again. */
+	ck_assert_int_eq(fx_pki_revoke(pki, u.cert), 0);
+	ck_error(login("prov", &u), 403, "CERT_REVOKED");
+	unit_renew(&u, "hebei", FX_VARIANT_VALID);
+	ck_error(login("prov", &u), 403, "HB_CERT_NOT_BOUND");
+	hb_pwlogin("provunit", s, sizeof(s));
+	ck_ok(hb_ca_bind(s, "河北CA", u.cert), 200);
+	ck_ok(login("prov", &u), 200);
+	fx_pki_set_now(pki, time(NULL));
+	unit_free(&foreign);
+	unit_free(&u);
+}
+END_TEST
+
+START_TEST(test_hb_malformed)
+{
+	static const char *const paths[] = {
+		"/prov/accounts", "/prov/pwlogin", "/prov/unit-bindings",
+		"/prov/ca-bindings", "/prov/declarations", "/city/accounts",
+		"/admin/hebei/insured", NULL,
+	};
+
+	malformed_all(paths, NULL);
+	ck_error(hb_register("prov", "ab", "130000"), 400, "BAD_FIELD");
+	ck_error(hb_register("prov", "abcd", "110000"), 400, "BAD_FIELD");
+}
+END_TEST
+
+/* ---- Sichuan ---- */
+
+static void sc_person(const unit_id *u, const char *user, char *sess, size_t len)
+{
+	ck_ok(post("/sso/persons", NULL,
+		   "{\"username\":\"%s\",\"password\":\"12345678a\",\"name\":\"%s\","
+		   "\"id_number\":\"%s\",\"phone\":\"%s\"}", user,
+		   u->unit.operator_name, u->unit.operator_id,
+		   u->unit.operator_phone), 201);
+	ck_ok(post("/sso/pwlogin", NULL,
+		   "{\"username\":\"%s\",\"password\":\"12345678a\"}", user), 200);
+	snprintf(sess, len, "%s", str("session"));
+}
+
+static const answer *sc_bind(const char *sess, X509 *cert)
+{
+	char *c = cert_b64(cert);
+
+	post("/sso/cert-bindings", sess, "{\"certificate\":\"%s\"}", c);
+	free(c);
+	return &last;
+}
+
+START_TEST(test_sc_flow)
+{
+	unit_id u, other;
+	char p[80], sso[80], wt[80], app[64], *spki;
+
+	unit_make(&u, "sichuan", "sichuan", 1, FX_VARIANT_VALID);
+	unit_make(&other, "sichuan", "sichuan", 2, FX_VARIANT_VALID);
+	/* SC-W01 */
+	ck_ok(get("/sso/env-check"), 200);
+	ck_assert_str_eq(json_string_value(json_array_get(
+		json_object_get(last.body, "warnings"), 0)),
+		"数字证书安全控件-ftsccactrl V3:未安装");
+	/* SC-E01 */
+	assistant = "5.0.22.605";
+	ck_error(login("sso", &u), 403, "SC_PLUGIN_ERROR");
+	ck_assert_str_eq(msg(), "插件异常");
+	assistant = "5.0.22.606";
+	/* SC-E06 */
+	ck_error(login("sso", &u), 403, "SC_NOT_REGISTERED");
+	sc_person(&u, "operator1", p, sizeof(p));
+	ck_error(sc_bind(p, u.cert), 409, "SC_NO_LEGAL_PERSON");
+	ck_ok(post("/sso/legal-persons", p, "{\"unit_name\":\"%s\",\"uscc\":\"%s\"}",
+		   "旧名称", u.unit.uscc), 201);
+	ck_error(login("sso", &u), 403, "SC_NOT_BOUND");
+	/* SC-E04: stale unit data, then another unit's certificate */
+	ck_error(sc_bind(p, u.cert), 403, "SC_UNIT_MISMATCH");
+	ck_ok(post("/sso/legal-persons", p, "{\"unit_name\":\"%s\",\"uscc\":\"%s\"}",
+		   u.unit.unit_name, u.unit.uscc), 201);
+	ck_error(sc_bind(p, other.cert), 403, "SC_UNIT_MISMATCH");
+	ck_ok(sc_bind(p, u.cert), 201);
+	/* SC-FIRST-OK, SC-LOGIN-OK, SC-SIGN-OK */
+	login_ok("sso", &u, sso, sizeof(sso));
+	ck_ok(submit("/sso/declarations", sso, &u, "社保申报"), 201);
+	ck_error(submit("/sso/declarations", p, &u, "x"), 403, "SC_CA_REQUIRED");
+	/* SC-UPD-OK */
+	login_ok("wt", &u, wt, sizeof(wt));
+	ck_ok(post("/wt/updates", wt, "{}"), 201);
+	snprintf(app, sizeof(app), "%s", str("application"));
+	EVP_PKEY_free(u.key);
+	ck_assert_int_eq(fx_key_generate(u.alg, &u.key), 0);
+	spki = spki_b64(u.key);
+	ck_error(post("/wt/updates/download", wt,
+		      "{\"application\":\"%s\",\"public_key\":\"%s\"}", app, spki),
+		 409, "SC_UPDATE_PENDING");
+	ck_ok(post("/admin/sichuan/approve", NULL, "{\"application\":\"%s\"}", app), 200);
+	ck_ok(post("/wt/updates/download", wt,
+		   "{\"application\":\"%s\",\"public_key\":\"%s\"}", app, spki), 201);
+	take_cert(&u, str("certificate"));
+	free(spki);
+	ck_ok(login("sso", &u), 200);
+	/* SC-E05 */
+	unit_renew(&u, "sichuan", FX_VARIANT_EXPIRED);
+	ck_error(login("sso", &u), 403, "CERT_EXPIRED");
+	login_ok("wt", &u, wt, sizeof(wt));
+	ck_error(post("/wt/updates", wt, "{}"), 403, "SC_UPDATE_EXPIRED");
+	unit_renew(&u, "sichuan", FX_VARIANT_VALID);
+	ck_ok(login("sso", &u), 200);
+	unit_free(&other);
+	unit_free(&u);
+}
+END_TEST
+
+START_TEST(test_sc_malformed)
+{
+	static const char *const paths[] = {
+		"/sso/persons", "/sso/pwlogin", "/sso/legal-persons",
+		"/sso/cert-bindings", "/sso/declarations", "/wt/updates",
+		"/wt/updates/download", "/admin/sichuan/approve", NULL,
+	};
+
+	malformed_all(paths, NULL);
+}
+END_TEST
+
+/* ---- Hunan ---- */
+
+static const answer *hn_bind(const unit_id *u, const char *serial)
+{
+	return post("/hall/ca-bindings", NULL,
+		    "{\"unit_name\":\"%s\",\"uscc\":\"%s\",\"serial\":\"%s\"}",
+		    u->unit.unit_name, u->unit.uscc, serial);
+}
+
+START_TEST(test_hn_hall)
+{
+	unit_id u, enc;
+	char serial[80], enc_serial[80], hall[80], tps[80];
+	X509 *enc_cert = NULL;
+
+	unit_make(&u, "hunan", "hunan", 1, FX_VARIANT_VALID);
+	memset(&enc, 0, sizeof(enc));
+	ck_assert_int_eq(fx_key_generate(FX_KEY_EC_P256, &enc.key), 0);
+	ck_assert_int_eq(fx_pki_issue_unit_ex(pki, "hunan", enc.key, &u.unit,
+					      FX_VARIANT_VALID, FX_PURPOSE_ENCRYPT,
+					      &enc_cert), 0);
+	ck_assert(X509_get_key_usage(enc_cert) & KU_KEY_ENCIPHERMENT);
+	serial_of(u.cert, serial, sizeof(serial));
+	serial_of(enc_cert, enc_serial, sizeof(enc_serial));
+	ck_assert_str_ne(serial, enc_serial);
+
+	/* HN-E01 */
+	ck_error(login("hall", &u), 403, "HN_NOT_BOUND");
+	ck_assert_ptr_nonnull(strstr(msg(), "湖南CA"));
+	ck_error(hn_bind(&u, serial), 404, "HN_NO_ACCOUNT");
+	/* HN-REG-OK */
+	ck_ok(post("/hall/accounts", NULL,
+		   "{\"unit_type\":\"institution\",\"unit_name\":\"%s\",\"uscc\":\"%s\","
+		   "\"operator_name\":\"%s\",\"operator_id\":\"%s\",\"operator_phone\":\"%s\","
+		   "\"username\":\"hospital1\",\"password\":\"secret-123\"}",
+		   u.unit.unit_name, u.unit.uscc, u.unit.operator_name,
+		   u.unit.operator_id, u.unit.operator_phone), 201);
+	ck_ok(post("/hall/pwlogin", NULL,
+		   "{\"username\":\"hospital1\",\"password\":\"secret-123\"}"), 200);
+	/* HN-E04: the encryption serial binds but never matches. Monday 10:00. */
+	ck_ok(post("/admin/clock", NULL, "{\"wday\":1,\"hour\":10}"), 200);
+	ck_ok(hn_bind(&u, enc_serial), 202);
+	advance(25 * 3600);
+	ck_error(login("hall", &u), 403, "HN_NOT_BOUND");
+	/* HN-BIND-OK, HN-E03; a lower-case serial is the same serial. */
+	ck_ok(post("/admin/clock", NULL, "{\"wday\":5,\"hour\":10}"), 200);
+	{
+		char lower[80];
+		size_t i;
+
+		for (i = 0; serial[i]; i++)
+			lower[i] = (char)(serial[i] >= 'A' && serial[i] <= 'F' ?
+					  serial[i] + 32 : serial[i]);
+		lower[i] = '\0';
+		ck_ok(hn_bind(&u, lower), 202);
+	}
+	ck_assert_str_eq(str("serial"), serial);
+	advance(3 * 86400 - 1); /* Monday 09:59:59 */
+	ck_error(login("hall", &u), 403, "HN_NOT_BOUND");
+	advance(1);
+	/* HN-LOGIN-OK */
+	login_ok("hall", &u, hall, sizeof(hall));
+	ck_assert_str_eq(str("account"), "hospital1");
+	/* HN-E02 */
+	ck_error(hn_bind(&u, "0123ABCD"), 409, "HN_ONE_CERT");
+	/* on to the procurement system; HN-SIGN-OK */
+	ck_ok(post("/hall/procurement", hall, "{}"), 200);
+	snprintf(tps, sizeof(tps), "%s", str("session"));
+	ck_ok(submit("/tps/quotes", tps, &u, "报价单 001"), 201);
+	ck_assert_int_eq(strncmp(str("receipt"), "HN", 2), 0);
+	X509_free(enc_cert);
+	unit_free(&enc);
+	unit_free(&u);
+}
+END_TEST
+
+START_TEST(test_hn_working_hours)
+{
+	/* 2024-06-07 is a Friday; 10:00 CST = 02:00 UTC. */
+	int64_t fri = 1717725600;
+
+	ck_assert_int_eq(pt_hunan_effective_at(fri), fri + 3 * 86400);
+	/* Monday 10:00 -> Tuesday 10:00 */
+	ck_assert_int_eq(pt_hunan_effective_at(fri + 3 * 86400), fri + 4 * 86400);
+	/* Saturday 12:00 -> Tuesday 00:00 CST */
+	ck_assert_int_eq(pt_hunan_effective_at(fri + 86400 + 7200),
+			 fri + 4 * 86400 - 10 * 3600);
+}
+END_TEST
+
+static const answer *hn_dist_register(const unit_id *u, const char *user)
+{
+	return post("/tps/accounts", NULL,
+		    "{\"unit_name\":\"%s\",\"uscc\":\"%s\",\"contact_name\":\"%s\","
+		    "\"contact_phone\":\"%s\",\"username\":\"%s\",\"password\":\"secret-123\"}",
+		    u->unit.unit_name, u->unit.uscc, u->unit.operator_name,
+		    u->unit.operator_phone, user);
+}
+
+START_TEST(test_hn_dist)
+{
+	unit_id a, b;
+	char ticket[64], s[80], *c;
+
+	unit_make(&a, "hunan", "hunan", 5, FX_VARIANT_VALID);
+	unit_make(&b, "hunan", "hunan", 6, FX_VARIANT_VALID);
+	ck_error(login("tps", &a), 403, "HN_DIST_NO_ACCOUNT");
+	ck_ok(hn_dist_register(&a, "dist_a"), 202);
+	/* HN-E05 */
+	ck_error(post("/tps/pwlogin", NULL,
+		      "{\"username\":\"dist_a\",\"password\":\"secret-123\"}"), 403,
+		 "HN_PENDING_REVIEW");
+	ck_error(login("tps", &a), 403, "HN_PENDING_REVIEW");
+	ck_ok(post("/admin/hunan/approve", NULL, "{\"username\":\"dist_a\"}"), 200);
+	/* HN-DIST-ACT-OK */
+	ck_error(login("tps", &a), 403, "HN_ACTIVATION_REQUIRED");
+	snprintf(ticket, sizeof(ticket), "%s", json_string_value(json_object_get(
+		json_object_get(last.body, "activation"), "ticket")));
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(
+		json_object_get(last.body, "activation"), "account"), "username")),
+		"dist_a");
+	ck_ok(post("/tps/activate", NULL, "{\"ticket\":\"%s\"}", ticket), 200);
+	ck_error(post("/tps/activate", NULL, "{\"ticket\":\"%s\"}", ticket), 404,
+		 "HN_TICKET_UNKNOWN");
+	/* HN-DIST-LOGIN-OK */
+	login_ok("tps", &a, s, sizeof(s));
+	ck_ok(submit("/tps/quotes", s, &a, "报价"), 201);
+	/* HN-DIST-BIND-OK */
+	ck_ok(hn_dist_register(&b, "dist_b"), 202);
+	ck_ok(post("/admin/hunan/approve", NULL, "{\"username\":\"dist_b\"}"), 200);
+	ck_ok(post("/tps/pwlogin", NULL,
+		   "{\"username\":\"dist_b\",\"password\":\"secret-123\"}"), 200);
+	snprintf(s, sizeof(s), "%s", str("session"));
+	ck_error(submit("/tps/quotes", s, &b, "x"), 403, "HN_CA_REQUIRED");
+	c = cert_b64(a.cert);
+	ck_error(post("/tps/ca-bindings", s,
+		      "{\"username\":\"dist_b\",\"certificate\":\"%s\"}", c), 403,
+		 "HN_UNIT_MISMATCH");
+	free(c);
+	c = cert_b64(b.cert);
+	ck_ok(post("/tps/ca-bindings", s,
+		   "{\"username\":\"dist_b\",\"certificate\":\"%s\"}", c), 200);
+	ck_error(post("/tps/ca-bindings", s,
+		      "{\"username\":\"dist_b\",\"certificate\":\"%s\"}", c), 409,
+		 "HN_ALREADY_BOUND");
+	free(c);
+	ck_ok(login("tps", &b), 200);
+	unit_free(&a);
+	unit_free(&b);
+}
+END_TEST
+
+START_TEST(test_hn_malformed)
+{
+	static const char *const paths[] = {
+		"/hall/accounts", "/hall/pwlogin", "/hall/ca-bindings",
+		"/hall/procurement", "/tps/accounts", "/tps/pwlogin",
+		"/tps/activate", "/tps/ca-bindings", "/tps/quotes",
+		"/admin/hunan/approve", NULL,
+	};
+
+	malformed_all(paths, NULL);
+	ck_error(post("/hall/ca-bindings", NULL,
+		      "{\"unit_name\":\"x\",\"uscc\":\"91320505MA1X2Y3Z4W\",\"serial\":\"zz\"}"),
+		 400, "BAD_FIELD");
+}
+END_TEST
+
+START_TEST(test_portals_separate)
+{
+	pt_portal *other;
+	const char *const *names = pt_portal_names();
+	size_t i;
+
+	for (i = 0; names[i]; i++) {
+		ck_assert_int_eq(pt_portal_new(&other, names[i], pki_dir, 1), 0);
+		pt_portal_free(other);
+	}
+	ck_assert_uint_eq(i, 4);
+	/* State is the portal's own: a reset forgets it. */
+	ck_ok(hb_register("prov", "resetme", "130000"), 201);
+	ck_ok(post("/admin/reset", NULL, "{}"), 200);
+	ck_ok(hb_register("prov", "resetme", "130000"), 201);
+}
+END_TEST
+
+static TCase *tcase(const char *name, void (*setup)(void))
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_unchecked_fixture(tc, pki_setup, pki_teardown);
+	tcase_add_checked_fixture(tc, setup, portal_teardown);
+	return tc;
+}
+
+Suite *portal_suzhou_suite(void)
+{
+	Suite *s = suite_create("portal_suzhou");
+	TCase *tc = tcase("suzhou", suzhou_setup);
+
+	tcase_add_test(tc, test_js_mapping);
+	tcase_add_test(tc, test_js_settlement);
+	tcase_add_test(tc, test_js_upgrade);
+	tcase_add_test(tc, test_sz_assistant);
+	tcase_add_test(tc, test_version_cmp);
+	tcase_add_test(tc, test_sz_malformed);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+Suite *portal_hebei_suite(void)
+{
+	Suite *s = suite_create("portal_hebei");
+	TCase *tc = tcase("hebei", hebei_setup);
+
+	tcase_add_test(tc, test_hb_flow);
+	tcase_add_test(tc, test_hb_malformed);
+	tcase_add_test(tc, test_portals_separate);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+Suite *portal_sichuan_suite(void)
+{
+	Suite *s = suite_create("portal_sichuan");
+	TCase *tc = tcase("sichuan", sichuan_setup);
+
+	tcase_add_test(tc, test_sc_flow);
+	tcase_add_test(tc, test_sc_malformed);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+Suite *portal_hunan_suite(void)
+{
+	Suite *s = suite_create("portal_hunan");
+	TCase *tc = tcase("hunan", hunan_setup);
+
+	tcase_add_test(tc, test_hn_hall);
+	tcase_add_test(tc, test_hn_working_hours);
+	tcase_add_test(tc, test_hn_dist);
+	tcase_add_test(tc, test_hn_malformed);
+	suite_add_tcase(s, tc);
+	return s;
+}
