@@ -7,6 +7,12 @@
 #include <openssl/param_build.h>
 #include <string.h>
 
+/* A module that cannot do it at all (OpenSC on a PIV card) is not an I/O fault. */
+static int p11_failure(CK_RV rv)
+{
+	return rv == CKR_FUNCTION_NOT_SUPPORTED ? TR_EDEPEND : TR_EIO;
+}
+
 /* DER of the OID prime256v1, as CKA_EC_PARAMS wants it. */
 static const unsigned char p256_params[] = {
 	0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07
@@ -121,7 +127,7 @@ int tr_p11_generate_key(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE s, const tr_p11_
 	rv = fn->C_GenerateKeyPair(s, &mech, pub_tmpl, n_pub, priv_tmpl,
 				   sizeof(priv_tmpl) / sizeof(priv_tmpl[0]), pub, &priv);
 	if (rv != CKR_OK)
-		return tr_error_set(TR_EIO, "C_GenerateKeyPair: %s", tr_p11_rv_name(rv));
+		return tr_error_set(p11_failure(rv), "C_GenerateKeyPair: %s", tr_p11_rv_name(rv));
 	return 0;
 }
 
@@ -222,7 +228,7 @@ int tr_p11_import_key(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE s, const tr_p11_ke
 	if (rv == CKR_OK)
 		rv = fn->C_CreateObject(s, pub, n_pub, &obj);
 	if (rv != CKR_OK)
-		error = tr_error_set(TR_EIO, "importing a key: %s", tr_p11_rv_name(rv));
+		error = tr_error_set(p11_failure(rv), "importing a key: %s", tr_p11_rv_name(rv));
 out:
 	OPENSSL_cleanse(bufs, sizeof(bufs));
 	OPENSSL_cleanse(scalar, sizeof(scalar));
@@ -262,7 +268,8 @@ int tr_p11_import_cert(CK_FUNCTION_LIST *fn, CK_SESSION_HANDLE s, const tr_p11_k
 	};
 	rv = fn->C_CreateObject(s, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &obj);
 	if (rv != CKR_OK)
-		error = tr_error_set(TR_EIO, "C_CreateObject(certificate): %s", tr_p11_rv_name(rv));
+		error = tr_error_set(p11_failure(rv), "C_CreateObject(certificate): %s",
+				     tr_p11_rv_name(rv));
 out:
 	OPENSSL_free(der);
 	OPENSSL_free(subject);

@@ -2,7 +2,8 @@
  * Keys and certificates on a PKCS#11 token, with OpenSSL on the other side:
  * generate a key pair, read a public key back as an EVP_PKEY, import a
  * software key or a certificate. Used to provision tokens and to upgrade or
- * renew them the way a CA's assistant does.
+ * renew them the way a CA's assistant does. A module that does not support
+ * an operation gives TR_EDEPEND, other failures TR_EIO.
  */
 #ifndef TR_COMMON_P11KEY_H
 #define TR_COMMON_P11KEY_H

@@ -7,12 +7,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define SLOT_CACHE 32
+
 struct tr_p11mod {
 	char *path;
 	void *dl;
 	CK_FUNCTION_LIST *fn;
 	int refs;
 	tr_p11mod *next;
+	pthread_mutex_t cache_lock;
+	struct {
+		CK_SLOT_ID id;
+		CK_SLOT_INFO info;
+	} slots[SLOT_CACHE];
+	size_t n_slots;
 };
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -58,6 +66,7 @@ int tr_p11mod_load(tr_p11mod **out, const char *path)
 		goto fail;
 	}
 	mod->refs = 1;
+	pthread_mutex_init(&mod->cache_lock, NULL);
 	mod->next = registry;
 	registry = mod;
 	*out = mod;
@@ -91,6 +100,7 @@ void tr_p11mod_release(tr_p11mod *mod)
 		}
 		mod->fn->C_Finalize(NULL);
 		dlclose(mod->dl);
+		pthread_mutex_destroy(&mod->cache_lock);
 		free(mod->path);
 		free(mod);
 	}
@@ -137,6 +147,43 @@ int tr_p11mod_slot_list(tr_p11mod *mod, CK_SLOT_ID *slots, CK_ULONG *count)
 	if (rv != CKR_OK)
 		return tr_error_set(TR_EIO, "C_GetSlotList: %s", tr_p11_rv_name(rv));
 	*count = n;
+	return 0;
+}
+
+int tr_p11mod_slot_list_once(tr_p11mod *mod, CK_SLOT_ID *slots, CK_ULONG *count)
+{
+	CK_RV rv = mod->fn->C_GetSlotList(CK_TRUE, slots, count);
+
+	if (rv == CKR_BUFFER_TOO_SMALL)
+		return tr_error_set(TR_EINVAL, "%s has more than %lu slots", mod->path,
+				    (unsigned long)*count);
+	if (rv != CKR_OK)
+		return tr_error_set(TR_EIO, "C_GetSlotList: %s", tr_p11_rv_name(rv));
+	return 0;
+}
+
+int tr_p11mod_slot_identity(tr_p11mod *mod, CK_SLOT_ID slot, CK_SLOT_INFO *out)
+{
+	CK_RV rv;
+
+	pthread_mutex_lock(&mod->cache_lock);
+	for (size_t i = 0; i < mod->n_slots; i++)
+		if (mod->slots[i].id == slot) {
+			*out = mod->slots[i].info;
+			pthread_mutex_unlock(&mod->cache_lock);
+			return 0;
+		}
+	pthread_mutex_unlock(&mod->cache_lock);
+	rv = mod->fn->C_GetSlotInfo(slot, out);
+	if (rv != CKR_OK)
+		return tr_error_set(TR_EIO, "C_GetSlotInfo: %s", tr_p11_rv_name(rv));
+	pthread_mutex_lock(&mod->cache_lock);
+	if (mod->n_slots < SLOT_CACHE) {
+		mod->slots[mod->n_slots].id = slot;
+		mod->slots[mod->n_slots].info = *out;
+		mod->n_slots++;
+	}
+	pthread_mutex_unlock(&mod->cache_lock);
 	return 0;
 }
 

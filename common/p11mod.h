@@ -27,6 +27,19 @@ const char *tr_p11mod_path(const tr_p11mod *mod);
  */
 int tr_p11mod_slot_list(tr_p11mod *mod, CK_SLOT_ID *slots, CK_ULONG *count);
 
+/*
+ * The slots with a token in one call (no count-first round trip: some
+ * modules, OpenSC among them, poll every reader on each call).
+ */
+int tr_p11mod_slot_list_once(tr_p11mod *mod, CK_SLOT_ID *slots, CK_ULONG *count);
+
+/*
+ * A slot's description and manufacturer, cached per module: they name the
+ * reader and never change for a slot ID (OpenSC takes ~10 ms a call). The
+ * flags of *out are the first call's: ask C_GetSlotInfo for presence.
+ */
+int tr_p11mod_slot_identity(tr_p11mod *mod, CK_SLOT_ID slot, CK_SLOT_INFO *out);
+
 /* Finds the slot whose token label is label (slot IDs move; labels stay). */
 int tr_p11mod_find_token(tr_p11mod *mod, const char *label, CK_SLOT_ID *slot);
 

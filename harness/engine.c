@@ -275,6 +275,7 @@ static void run_case(engine *eng, const tr_scenario *sc, column *col)
 
 	ctl = !strcmp(col->kind, "softhsm") ? eng->shim_ctl : NULL;
 	if ((error = tr_env_restore_crls(eng->env)) < 0 ||
+	    (!ctl && (error = tr_env_reset_cards(eng->env)) < 0) ||
 	    (ctl && (error = tr_token_ctl_reset(ctl)) < 0) ||
 	    (error = tr_case_new(&c, sc, eng->env, pc, ctl, col->kind, col->algorithm,
 				 timing)) < 0) {
@@ -296,7 +297,8 @@ static void run_case(engine *eng, const tr_scenario *sc, column *col)
 	}
 	/* A token the case could not put back would fail the next ones. */
 	if (tr_case_finish(c) < 0) {
-		snprintf(cleanup, sizeof(cleanup), "after the case: %s", tr_error_last());
+		snprintf(cleanup, sizeof(cleanup), "%s%safter the case: %s",
+			 res.message ? res.message : "", res.message ? "; " : "", tr_error_last());
 		res.status = TR_CASE_ERROR;
 		res.message = cleanup;
 	}
@@ -307,33 +309,28 @@ out:
 	record(eng, col, &res);
 }
 
-static void run_scenario(engine *eng, const tr_scenario *sc)
+static void run_column_case(engine *eng, const tr_scenario *sc, column *col)
 {
 	char reason[256];
 
-	for (size_t k = 0; k < eng->n_cols; k++) {
-		column *col = &eng->cols[k];
+	if (!tr_scenario_allows(sc->kinds, sc->n_kinds, col->kind) ||
+	    !tr_scenario_allows(sc->algorithms, sc->n_algorithms, col->algorithm)) {
+		tr_case_result res = {
+			.ids = (const char *const *)sc->ids, .n_ids = sc->n_ids,
+			.title = sc->title, .scenario = sc->path, .portal = sc->portal,
+			.kind = col->kind, .algorithm = col->algorithm,
+			.status = TR_CASE_SKIPPED, .message = reason,
+		};
 
-		if (strcmp(col->portal, sc->portal))
-			continue;
-		if (!tr_scenario_allows(sc->kinds, sc->n_kinds, col->kind) ||
-		    !tr_scenario_allows(sc->algorithms, sc->n_algorithms, col->algorithm)) {
-			tr_case_result res = {
-				.ids = (const char *const *)sc->ids, .n_ids = sc->n_ids,
-				.title = sc->title, .scenario = sc->path, .portal = sc->portal,
-				.kind = col->kind, .algorithm = col->algorithm,
-				.status = TR_CASE_SKIPPED, .message = reason,
-			};
-
-			snprintf(reason, sizeof(reason), "the scenario needs %s%s%s; this is %s/%s",
-				 sc->n_kinds ? "kind " : "", sc->n_kinds ? sc->kinds[0] : "",
-				 sc->n_algorithms ? " an algorithm it lists" : "", col->kind,
-				 col->algorithm);
-			record(eng, col, &res);
-			continue;
-		}
-		run_case(eng, sc, col);
+		snprintf(reason, sizeof(reason), "the scenario is for %s%s%s%s; this is %s/%s",
+			 sc->n_kinds ? "kind " : "", sc->n_kinds ? sc->kinds[0] : "",
+			 sc->n_kinds && sc->n_algorithms ? ", " : "",
+			 sc->n_algorithms ? "the algorithms it lists" : "", col->kind,
+			 col->algorithm);
+		record(eng, col, &res);
+		return;
 	}
+	run_case(eng, sc, col);
 }
 
 static int matches_filter(const tr_scenario *sc, const char *path, const char *filter)
@@ -412,6 +409,7 @@ int tr_engine_run(tr_env *env, const tr_engine_opts *opts, tr_run_totals *totals
 	if (pthread_create(&watch, NULL, watchdog, NULL) == 0)
 		pthread_detach(watch);
 
+	/* Bad files and unknown portals first: they have no column. */
 	for (size_t i = 0; i < files.n; i++) {
 		tr_scenario *sc = parsed[i];
 
@@ -439,9 +437,22 @@ int tr_engine_run(tr_env *env, const tr_engine_opts *opts, tr_run_totals *totals
 			snprintf(msg, sizeof(msg), "%s: portal '%s' is not served by this rig",
 				 sc->path, sc->portal);
 			record(&eng, NULL, &res);
-			continue;
 		}
-		run_scenario(&eng, sc);
+	}
+	/*
+	 * Column by column: a column's virtual cards are put in the readers
+	 * once, and the kinds sharing them (vcard, opensc) follow each other.
+	 */
+	for (size_t k = 0; k < eng.n_cols; k++) {
+		column *col = &eng.cols[k];
+		int cards = strcmp(col->kind, "softhsm") != 0;
+
+		if (cards && tr_env_show_cards(env, col->portal, col->algorithm) < 0)
+			fprintf(stderr, "tokenrig: cards for %s/%s: %s\n", col->portal,
+				col->algorithm, tr_error_last());
+		for (size_t i = 0; i < files.n; i++)
+			if (parsed[i] && files.v[i][0] && !strcmp(parsed[i]->portal, col->portal))
+				run_column_case(&eng, parsed[i], col);
 	}
 	totals->wall_s = (double)(tr_clock_ns() - start) / 1e9;
 	print_summary(&eng);

@@ -7,7 +7,10 @@
 #include "common/proc.h"
 #include "emulators/softhsm/provision.h"
 #include "fixtures/pki.h"
+#include "harness/cards.h"
 #include "harness/profiles.h"
+#include "emulators/vcard/pcscd.h"
+#include "emulators/vcard/vc_provision.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -59,6 +62,10 @@ struct tr_env {
 	char shim_conf[PATH_MAX];
 	char shim_base[PATH_MAX + 256];
 	char pki_dir[PATH_MAX];
+	tr_cards *cards;
+	tr_p11mod *opensc;    /* held: OpenSC reads every card when it starts */
+	char cards_missing[512];
+	char shown[48];          /* "portal/algorithm" of the cards in the readers */
 	struct {
 		char path[PATH_MAX + 64];
 		char *text;   /* the CRL as env up left it */
@@ -146,17 +153,10 @@ static int random_digits(char *out, size_t n)
 	return 0;
 }
 
-/* A new token's user PIN, by the province's rule (fixtures/README.md). */
+/* A new token's user PIN, by the province's rule: the cards' rule. */
 static void default_pin(const char *portal, const fx_unit *unit, char *pin, size_t len)
 {
-	size_t n = strlen(unit->operator_id);
-
-	if (!strcmp(portal, "suzhou"))
-		snprintf(pin, len, "%s", n >= 6 ? unit->operator_id + n - 6 : unit->operator_id);
-	else if (!strcmp(portal, "hebei"))
-		snprintf(pin, len, "111111");
-	else
-		snprintf(pin, len, "12345678");
+	vc_default_pin(portal, unit, pin, len);
 }
 
 static fx_variant variant_of(tr_cert_kind kind)
@@ -253,6 +253,7 @@ static int provision_one(tr_env *env, fx_pki *pki, key_cache *cache, const tr_pr
 			return error;
 		snprintf(in_cert.unit_name, sizeof(in_cert.unit_name), "%s", former.unit_name);
 	}
+	t->card = -1;
 	snprintf(t->kind, sizeof(t->kind), "softhsm");
 	snprintf(t->algorithm, sizeof(t->algorithm), "%s", algorithms[alg].name);
 	snprintf(t->portal, sizeof(t->portal), "%s", portals[portal].portal);
@@ -305,7 +306,8 @@ static int provision_tokens(tr_env *env, fx_pki *pki, const char *profiles_path,
 	if ((error = random_digits(so_pin, 8)) < 0 ||
 	    (error = tr_profiles_load(profiles_path, &profiles, &n_profiles)) < 0)
 		return error;
-	env->tokens = calloc(N_OF(portals) * n_profiles * N_OF(algorithms) + 1,
+	/* SoftHSM tokens, then cards (3 algorithms) each also seen through OpenSC. */
+	env->tokens = calloc(N_OF(portals) * n_profiles * (N_OF(algorithms) + 6) + 1,
 			     sizeof(*env->tokens));
 	if (!env->tokens) {
 		error = tr_error_set(TR_ENOMEM, "out of memory");
@@ -329,6 +331,270 @@ out:
 			}
 	free(profiles);
 	return error;
+}
+
+/* --- virtual cards ------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	fx_key_alg alg;
+} card_algorithms[] = {
+	{ "p256", FX_KEY_EC_P256 },
+	{ "rsa2048", FX_KEY_RSA_2048 },
+	{ "sm2", FX_KEY_SM2 },
+};
+
+/* A PKCS#11 URI attribute value: reader names have spaces. */
+static void uri_escape(const char *in, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (; *in && o + 4 < len; in++) {
+		if ((*in >= 'a' && *in <= 'z') || (*in >= 'A' && *in <= 'Z') ||
+		    (*in >= '0' && *in <= '9') || strchr("-._~", *in))
+			out[o++] = *in;
+		else
+			o += (size_t)snprintf(out + o, len - o, "%%%02X", (unsigned char)*in);
+	}
+	out[o] = '\0';
+}
+
+static int card_image(tr_env *env, fx_pki *pki, const tr_profile *prof, size_t portal,
+		      size_t alg, uint64_t seed, EVP_PKEY *keys[3], const char *path,
+		      tr_token_ref *t)
+{
+	vc_provision_opts o = {
+		.image_path = path, .province = portals[portal].portal, .index = prof->unit,
+		.seed = seed, .alg = card_algorithms[alg].alg, .profile = -1, .tries = 3,
+		.variant = variant_of(prof->cert),
+	};
+	fx_unit former;
+	vc_image *img = NULL;
+	const uint8_t *der;
+	size_t len;
+	X509 *cert;
+	int error;
+
+	memcpy(o.keys, keys, sizeof(o.keys));
+	if (prof->cert == TR_CERT_LEGACY)
+		o.ca = portals[portal].legacy_ca;
+	if (prof->cert == TR_CERT_STALE_NAME) {
+		if ((error = fx_unit_generate(&former, seed, portals[portal].portal,
+					      prof->unit + 50)) < 0)
+			return error;
+		o.unit_name = former.unit_name;
+	}
+	if ((error = vc_provision(pki, &o, &img)) < 0)
+		return error;
+	vc_image_slot_cert(img, VC_SLOT_9A, &der, &len);
+	cert = d2i_X509(NULL, &der, (long)len);
+	error = cert ? note_cert(t, cert, t->cert_serial, sizeof(t->cert_serial), 1) :
+		tr_error_set_openssl(TR_ECRYPTO, "the card's 9A certificate");
+	X509_free(cert);
+	vc_image_slot_cert(img, VC_SLOT_9D, &der, &len);
+	if (!error && len && (cert = d2i_X509(NULL, &der, (long)len)) != NULL) {
+		note_cert(t, cert, t->enc_serial, sizeof(t->enc_serial), 0);
+		X509_free(cert);
+	}
+	vc_image_free(img);
+	return error;
+}
+
+/*
+ * One card image per portal, profile and algorithm; a profile's card sits
+ * in the same reader in every column. Two kinds use them: "vcard" (the
+ * harness speaks APDUs through pcscd) and "opensc" (through OpenSC's
+ * PKCS#11 module, which knows no SM2).
+ */
+static int provision_cards(tr_env *env, fx_pki *pki, const char *profiles_path, uint64_t seed,
+			   unsigned *n_readers)
+{
+	tr_profile *profiles = NULL;
+	size_t n_profiles = 0;
+	EVP_PKEY *keys[8][4][3][3] = { { { { 0 } } } }; /* [portal][unit][alg][slot] */
+	char dir[PATH_MAX + 16];
+	int error;
+
+	*n_readers = 0;
+	snprintf(dir, sizeof(dir), "%s/cards/img", env->dir);
+	if ((error = tr_fs_mkdirs(dir, 0700)) < 0 ||
+	    (error = tr_profiles_load(profiles_path, &profiles, &n_profiles)) < 0)
+		return error;
+	for (size_t p = 0; p < N_OF(portals) && !error; p++) {
+		unsigned slot = 0;
+
+		for (size_t i = 0; i < n_profiles && !error; i++) {
+			const tr_profile *prof = &profiles[i];
+
+			if (!tr_profile_for_portal(prof, portals[p].portal) ||
+			    prof->cert == TR_CERT_KEY_MISMATCH || prof->unit >= 4)
+				continue; /* a card's keys and certificates match by construction */
+			for (size_t a = 0; a < N_OF(card_algorithms) && !error; a++) {
+				tr_token_ref *t = &env->tokens[env->n_tokens];
+				EVP_PKEY **k = keys[p][prof->unit][a];
+
+				for (int j = 0; j < 3 && !error; j++)
+					if (!k[j])
+						error = fx_key_generate(card_algorithms[a].alg, &k[j]);
+				if (error)
+					break;
+				memset(t, 0, sizeof(*t));
+				snprintf(t->image, sizeof(t->image), "%s/%s-%s-%s.img", dir,
+					 portals[p].portal, prof->name, card_algorithms[a].name);
+				if ((error = card_image(env, pki, prof, p, a, seed, k, t->image, t)) < 0)
+					break;
+				snprintf(t->kind, sizeof(t->kind), "vcard");
+				snprintf(t->algorithm, sizeof(t->algorithm), "%s", card_algorithms[a].name);
+				snprintf(t->portal, sizeof(t->portal), "%s", portals[p].portal);
+				snprintf(t->role, sizeof(t->role), "%s", prof->name);
+				snprintf(t->label, sizeof(t->label), "card %u", slot);
+				snprintf(t->ca, sizeof(t->ca), "%s", prof->cert == TR_CERT_LEGACY ?
+					 portals[p].legacy_ca : portals[p].ca);
+				fx_unit_generate(&t->unit, seed, portals[p].portal, prof->unit);
+				vc_default_pin(portals[p].portal, &t->unit, t->pin, sizeof(t->pin));
+				snprintf(t->so_pin, sizeof(t->so_pin), "12345678"); /* the PUK */
+				t->card = (int)slot;
+				vc_pcscd_reader_name(slot, t->reader, sizeof(t->reader));
+				env->n_tokens++;
+				/* The same card through OpenSC, where OpenSC knows the algorithm. */
+				if (card_algorithms[a].alg != FX_KEY_SM2) {
+					tr_token_ref *o = &env->tokens[env->n_tokens];
+					char reader[160];
+
+					*o = *t;
+					o->cert_der = malloc(t->cert_len);
+					if (!o->cert_der) {
+						error = tr_error_set(TR_ENOMEM, "out of memory");
+						break;
+					}
+					memcpy(o->cert_der, t->cert_der, t->cert_len);
+					snprintf(o->kind, sizeof(o->kind), "opensc");
+					snprintf(o->module, sizeof(o->module), "%s", TR_OPENSC_MODULE);
+					uri_escape(t->reader, reader, sizeof(reader));
+					snprintf(o->uri, sizeof(o->uri),
+						 "pkcs11:slot-description=%s;object=Certificate%%20for%%20PIV%%20Authentication",
+						 reader);
+					env->n_tokens++;
+				}
+			}
+			slot++;
+		}
+		if (slot > *n_readers)
+			*n_readers = slot;
+	}
+	for (size_t p = 0; p < 8; p++)
+		for (size_t u = 0; u < 4; u++)
+			for (size_t a = 0; a < 3; a++)
+				for (size_t j = 0; j < 3; j++)
+					EVP_PKEY_free(keys[p][u][a][j]);
+	free(profiles);
+	return error;
+}
+
+/* OpenSC of the run: no file cache, or re-provisioned cards look stale. */
+static int write_opensc_conf(tr_env *env)
+{
+	static const char text[] =
+		"# tokenrig: OpenSC for the rig's virtual cards\n"
+		"app default {\n"
+		"\tframework pkcs15 {\n"
+		"\t\tuse_file_caching = no;\n"
+		"\t}\n"
+		"}\n"
+		"# OpenSC's defaults (16 virtual slots, 4 a card) show only 4 readers.\n"
+		"app opensc-pkcs11 {\n"
+		"\tpkcs11 {\n"
+		"\t\tslots_per_card = 1;\n"
+		"\t\tmax_virtual_slots = 32;\n"
+		"\t}\n"
+		"}\n";
+	char path[PATH_MAX];
+	int error;
+
+	if ((error = path_in(env, "opensc.conf", path, sizeof(path))) < 0 ||
+	    (error = tr_fs_write_atomic(path, text, sizeof(text) - 1, 0644)) < 0)
+		return error;
+	setenv("OPENSC_CONF", path, 1);
+	return 0;
+}
+
+/* Without root or pcscd the run goes on with SoftHSM tokens; it says why. */
+static int start_cards(tr_env *env, fx_pki *pki, const char *profiles, uint64_t seed)
+{
+	size_t before = env->n_tokens;
+	unsigned n = 0;
+	int error = 0;
+
+	if (geteuid() != 0)
+		error = tr_error_set(TR_EDEPEND, "virtual cards need root: the rig's pcscd runs "
+				     "in a private mount namespace");
+	else if (access(VC_PCSCD_PATH, X_OK) != 0 || access(VC_VPCD_DRIVER, R_OK) != 0)
+		error = tr_error_set(TR_EDEPEND, "virtual cards need pcscd and vsmartcard-vpcd "
+				     "(ci/install-deps)");
+	if (!error && (error = write_opensc_conf(env)) == 0 &&
+	    (error = provision_cards(env, pki, profiles, seed, &n)) == 0 && n > 0)
+		error = tr_cards_up(&env->cards, env->dir, n, env->tokens[before].image, env->detach);
+	if (!error && env->cards && !env->detach && tr_p11mod_load(&env->opensc, TR_OPENSC_MODULE) < 0)
+		env->opensc = NULL; /* the opensc cases then say why themselves */
+	if (error == TR_EDEPEND) {
+		snprintf(env->cards_missing, sizeof(env->cards_missing), "%s", tr_error_last());
+		for (size_t i = before; i < env->n_tokens; i++)
+			free(env->tokens[i].cert_der);
+		env->n_tokens = before;
+	}
+	return error;
+}
+
+int tr_env_show_cards(tr_env *env, const char *portal, const char *algorithm)
+{
+	const char *images[16] = { 0 };
+	char column[48];
+	unsigned n = 0;
+
+	if (!env->cards)
+		return tr_error_set(TR_EDEPEND, "no virtual cards: %s", env->cards_missing);
+	snprintf(column, sizeof(column), "%s/%s", portal, algorithm);
+	if (!strcmp(column, env->shown))
+		return 0;
+	for (size_t i = 0; i < env->n_tokens; i++) {
+		const tr_token_ref *t = &env->tokens[i];
+
+		if (t->card >= 0 && t->card < 16 && !strcmp(t->kind, "vcard") &&
+		    !strcmp(t->portal, portal) && !strcmp(t->algorithm, algorithm)) {
+			images[t->card] = t->image;
+			if ((unsigned)t->card + 1 > n)
+				n = (unsigned)t->card + 1;
+		}
+	}
+	env->shown[0] = '\0';
+	if (tr_cards_show(env->cards, images, n) < 0)
+		return TR_EIO;
+	snprintf(env->shown, sizeof(env->shown), "%s", column);
+	return 0;
+}
+
+int tr_env_reset_cards(tr_env *env)
+{
+	return env->cards ? tr_cards_reset(env->cards) : 0;
+}
+
+int tr_env_card_command(tr_env *env, int card, const char *command)
+{
+	if (!env->cards || card < 0)
+		return tr_error_set(TR_EDEPEND, "no virtual card here");
+	return tr_cards_command(env->cards, (unsigned)card, command);
+}
+
+int tr_env_wait_card(tr_env *env, int card, int present)
+{
+	if (!env->cards || card < 0)
+		return tr_error_set(TR_EDEPEND, "no virtual card here");
+	return tr_cards_wait(env->cards, (unsigned)card, present);
+}
+
+const char *tr_env_cards_missing(const tr_env *env)
+{
+	return env->cards_missing;
 }
 
 /* The interposer's base configuration: SoftHSM behind it, real PIN limits. */
@@ -399,13 +665,17 @@ static int start_portal(tr_env *env)
 
 static int write_pids(tr_env *env)
 {
-	char path[PATH_MAX], text[256];
-	int n;
+	char path[PATH_MAX], text[4096];
+	int n, error;
 
 	if (path_in(env, "pids", path, sizeof(path)) < 0)
 		return TR_EINVAL;
-	n = snprintf(text, sizeof(text), "portal %ld %llu\n", (long)env->portal_pid,
-		     tr_proc_start_time(env->portal_pid));
+	/* Cards before pcscd: env down stops them in this order. */
+	if (env->cards && (error = tr_cards_pids(env->cards, text, sizeof(text))) < 0)
+		return error;
+	n = env->cards ? (int)strlen(text) : 0;
+	n += snprintf(text + n, sizeof(text) - (size_t)n, "portal %ld %llu\n",
+		      (long)env->portal_pid, tr_proc_start_time(env->portal_pid));
 	return tr_fs_write_atomic(path, text, (size_t)n, 0644);
 }
 
@@ -478,6 +748,27 @@ static int write_env_sh(tr_env *env)
 		sh_quote(f, "TOKENRIG_SO_PIN", first->so_pin);
 	}
 	sh_quote(f, "TOKENRIG_CA_BUNDLE", env->ca_bundle);
+	if (env->cards) {
+		const tr_token_ref *card = NULL;
+
+		for (size_t i = 0; i < env->n_tokens && !card; i++)
+			if (!strcmp(env->tokens[i].kind, "vcard") &&
+			    !strcmp(env->tokens[i].portal, "suzhou") &&
+			    !strcmp(env->tokens[i].role, "a") &&
+			    !strcmp(env->tokens[i].algorithm, "p256"))
+				card = &env->tokens[i];
+		sh_quote(f, "PCSCLITE_CSOCK_NAME", getenv("PCSCLITE_CSOCK_NAME") ?
+			 getenv("PCSCLITE_CSOCK_NAME") : "");
+		sh_quote(f, "OPENSC_CONF", getenv("OPENSC_CONF") ? getenv("OPENSC_CONF") : "");
+		sh_quote(f, "TOKENRIG_OPENSC_MODULE", TR_OPENSC_MODULE);
+		if (card) {
+			sh_quote(f, "TOKENRIG_VCARD_READER", card->reader);
+			sh_quote(f, "TOKENRIG_VCARD_PIN", card->pin);
+			sh_quote(f, "TOKENRIG_VCARD_PUK", card->so_pin);
+		}
+	} else {
+		fprintf(f, "# no virtual cards: %s\n", env->cards_missing);
+	}
 	json_object_foreach(env->urls, portal, url) {
 		char name[64];
 
@@ -550,15 +841,22 @@ int tr_env_up(tr_env **out, const tr_env_opts *opts)
 				     tr_error_last());
 		goto out;
 	}
+	snprintf(env->cards_missing, sizeof(env->cards_missing), "%s",
+		 opts->no_cards ? "not asked for (--no-cards)" : "");
 	if ((error = write_shim_conf(env)) < 0 ||
 	    (error = provision_tokens(env, pki, opts->profiles ? opts->profiles :
 					    "suites/tokens.conf", opts->seed)) < 0 ||
+	    (!opts->no_cards &&
+	     (error = start_cards(env, pki, opts->profiles ? opts->profiles : "suites/tokens.conf",
+				  opts->seed)) < 0 && error != TR_EDEPEND) ||
 	    (error = snapshot_crls(env)) < 0 ||
 	    (error = start_portal(env)) < 0 ||
 	    (error = write_pids(env)) < 0 ||
 	    (error = write_tokens_json(env)) < 0 ||
 	    (error = write_env_sh(env)) < 0)
 		goto out;
+	if (env->cards && env->detach)
+		error = tr_env_show_cards(env, "suzhou", "p256");
 out:
 	fx_pki_free(pki);
 	if (error < 0) {
@@ -585,6 +883,8 @@ void tr_env_free(tr_env *env)
 		if (path_in(env, "pids", path, sizeof(path)) == 0)
 			unlink(path);
 	}
+	tr_p11mod_release(env->opensc);
+	tr_cards_free(env->cards);
 	tr_p11mod_release(env->softhsm);
 	json_decref(env->urls);
 	for (size_t i = 0; env->tokens && i < env->n_tokens; i++)

@@ -41,13 +41,19 @@ typedef struct tr_token_ref {
 	char enc_serial[80];    /* "" without an encryption certificate */
 	unsigned char *cert_der; /* as provisioned: what every case starts from */
 	size_t cert_len;
+	int card;               /* virtual card kinds: its reader, else -1 */
+	char reader[64];
+	char image[4200];       /* the card's pristine image */
 } tr_token_ref;
+
+#define TR_OPENSC_MODULE "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
 
 typedef struct tr_env_opts {
 	const char *dir;
 	int detach;          /* env up: processes outlive this one */
 	uint64_t seed;       /* identity data */
 	const char *profiles; /* token profiles; default suites/tokens.conf */
+	int no_cards;        /* SoftHSM tokens only, no virtual cards */
 } tr_env_opts;
 
 /* The interposer's configuration every case starts from (module path). */
@@ -82,5 +88,19 @@ const char *tr_env_shim_base(const tr_env *env);
 /* Base URL of a portal, NULL when it does not run. */
 const char *tr_env_portal_url(const tr_env *env, const char *portal);
 const tr_token_ref *tr_env_tokens(const tr_env *env, size_t *n);
+
+/*
+ * Virtual cards: shows the cards of one portal and algorithm in the readers
+ * (no-op when they are already shown), or puts the shown ones back as
+ * provisioned; a control command to a card. TR_EDEPEND when the env has no
+ * cards.
+ */
+int tr_env_show_cards(tr_env *env, const char *portal, const char *algorithm);
+int tr_env_reset_cards(tr_env *env);
+int tr_env_card_command(tr_env *env, int card, const char *command);
+/* Waits until pcscd sees the card in or out of its reader. */
+int tr_env_wait_card(tr_env *env, int card, int present);
+/* Why the env has no virtual cards ("" when it has them). */
+const char *tr_env_cards_missing(const tr_env *env);
 
 #endif

@@ -26,7 +26,7 @@ typedef struct role {
 
 struct tr_case {
 	const tr_scenario *sc;
-	const tr_env *env;
+	tr_env *env;
 	tr_portal_client *pc;
 	tr_token_ctl *ctl;
 	const char *kind, *algorithm;
@@ -252,11 +252,9 @@ static int step_role(tr_case *c, role **out)
 
 	*out = find_role(c, name ? name : c->sc->token);
 	if (!*out) {
-		char msg[160];
-
-		snprintf(msg, sizeof(msg), "no token role '%s' for %s/%s", name ? name : c->sc->token,
-			 c->kind, c->algorithm);
-		return step_error(c, TR_EINVAL, msg);
+		/* A profile this kind has no token for (e.g. key-mismatch on a card). */
+		return tr_error_set(TR_EDEPEND, "%s/%s has no token of profile '%s'", c->kind,
+				    c->algorithm, name ? name : c->sc->token);
 	}
 	return 0;
 }
@@ -275,20 +273,32 @@ static void role_close(role *r)
  */
 static int role_open(role *r, const char *select)
 {
+	int pcsc = !strcmp(r->ref->kind, "vcard");
+
 	if (select) {
 		role_close(r);
-		return tr_token_open_p11_unit(&r->tok, r->ref->module, "pkcs11:", select);
+		return pcsc ? tr_token_open_pcsc_unit(&r->tok, select) :
+		       tr_token_open_p11_unit(&r->tok, r->ref->module, "pkcs11:", select);
 	}
 	if (r->tok)
 		return 0;
-	return tr_token_open_p11(&r->tok, r->ref->module, r->ref->uri);
+	return pcsc ? tr_token_open_pcsc(&r->tok, r->ref->reader) :
+	       tr_token_open_p11(&r->tok, r->ref->module, r->ref->uri);
 }
 
-/* After a token outcome: a token gone or driverless is opened anew next time. */
-static int role_outcome(role *r, int error)
+/*
+ * After a token outcome: a token gone or driverless is opened anew next
+ * time. A virtual card that dropped out must be seen gone by pcscd before
+ * anything plugs it back, or the reader loses track of it.
+ */
+static int role_outcome(tr_case *c, role *r, int error)
 {
 	switch (error) {
 	case TR_TOKEN_EREMOVED:
+		if (r->ref->card >= 0)
+			tr_env_wait_card(c->env, r->ref->card, 0);
+		role_close(r);
+		break;
 	case TR_TOKEN_ENOTOKEN:
 	case TR_TOKEN_ENODRIVER:
 		role_close(r);
@@ -311,7 +321,7 @@ static int role_login(tr_case *c, role *r, const char *pin)
 		r->logged_in = 0;
 	}
 	if ((error = tr_token_login(r->tok, pin)) < 0)
-		return role_outcome(r, error);
+		return role_outcome(c, r, error);
 	r->logged_in = 1;
 	return 0;
 }
@@ -394,7 +404,7 @@ static int do_ca_login(tr_case *c, answer *a)
 	 */
 	role_close(r);
 	if ((error = role_open(r, select)) < 0) {
-		answer_from_token(a, c, site, role_outcome(r, error), r);
+		answer_from_token(a, c, site, role_outcome(c, r, error), r);
 		error = 0;
 		goto out;
 	}
@@ -403,7 +413,7 @@ static int do_ca_login(tr_case *c, answer *a)
 		goto out;
 	if (res.token_error) {
 		answer_from_token(a, c, site, res.token_error, r);
-		role_outcome(r, res.token_error);
+		role_outcome(c, r, res.token_error);
 	} else {
 		answer_from_http(a, &res.answer);
 	}
@@ -530,7 +540,7 @@ static int do_sign_submit(tr_case *c, answer *a)
 token_failed:
 	if (is_token_outcome(error)) {
 		answer_from_token(a, c, site, error, r);
-		role_outcome(r, error);
+		role_outcome(c, r, error);
 		error = 0;
 	}
 out:
@@ -559,7 +569,7 @@ static int do_token_login(tr_case *c, answer *a)
 	if ((error = role_open(r, NULL)) < 0 || (error = role_login(c, r, pin)) < 0) {
 		if (is_token_outcome(error)) {
 			answer_from_token(a, c, NULL, error, r);
-			role_outcome(r, error);
+			role_outcome(c, r, error);
 			error = 0;
 		}
 	} else {
@@ -587,6 +597,24 @@ static const char *const control_keys[] = {
 	"present", "remove_during", "fault", "latency", "driver", "max_tries",
 };
 
+/*
+ * The same controls on a virtual card: pull and insert (waiting until pcscd
+ * sees it), pull during the next signature. The rest has no card meaning.
+ */
+static int card_control(tr_case *c, role *r, const char *key, const char *value)
+{
+	if (!strcmp(key, "present") && (!strcmp(value, "no") || !strcmp(value, "yes"))) {
+		int error = tr_env_card_command(c->env, r->ref->card,
+						!strcmp(value, "no") ? "remove" : "insert");
+
+		role_close(r);
+		return error < 0 ? error : tr_env_wait_card(c->env, r->ref->card, !strcmp(value, "yes"));
+	}
+	if (!strcmp(key, "remove_during") && !strcmp(value, "C_Sign"))
+		return tr_env_card_command(c->env, r->ref->card, "remove-during-sign");
+	return tr_error_set(TR_EDEPEND, "a virtual card has no control '%s = %s'", key, value);
+}
+
 static int do_token_control(tr_case *c, answer *a)
 {
 	role *r;
@@ -594,6 +622,22 @@ static int do_token_control(tr_case *c, answer *a)
 
 	if ((error = step_role(c, &r)) < 0)
 		return error;
+	if (r->ref->card >= 0) {
+		for (size_t i = 0; i < sizeof(control_keys) / sizeof(control_keys[0]); i++) {
+			char *value;
+
+			if ((error = resolve_key(c, control_keys[i], NULL, &value)) < 0)
+				return error;
+			if (!value)
+				continue;
+			error = card_control(c, r, control_keys[i], value);
+			free(value);
+			if (error < 0)
+				return error;
+		}
+		a->json = json_pack("{s:b, s:s}", "ok", 1, "code", "OK");
+		return 0;
+	}
 	if (!c->ctl)
 		return step_error(c, TR_EINVAL, "this token kind has no controls");
 	for (size_t i = 0; i < sizeof(control_keys) / sizeof(control_keys[0]); i++) {
@@ -627,7 +671,7 @@ static int token_step_result(tr_case *c, role *r, int error, answer *a)
 	}
 	if (is_token_outcome(error)) {
 		answer_from_token(a, c, NULL, error, r);
-		role_outcome(r, error);
+		role_outcome(c, r, error);
 		return 0;
 	}
 	return error;
@@ -669,6 +713,12 @@ static int do_token_reset_pin(tr_case *c, answer *a)
 	snprintf(fallback, sizeof(fallback), "${%s.pin}", r->ref->role);
 	if ((error = resolve_key(c, "new", fallback, &new_pin)) < 0)
 		goto out;
+	/* Found with the card: OpenSC refuses the PUK before sending any APDU. */
+	if (!strcmp(r->ref->kind, "opensc")) {
+		error = tr_error_set(TR_EDEPEND, "OpenSC's PKCS#11 cannot unblock a PIV PIN with "
+				     "the PUK (pkcs15-tool --unblock-pin can)");
+		goto out;
+	}
 	r->pin_dirty = 1;
 	r->logged_in = 0;
 	if ((error = role_open(r, NULL)) == 0)
@@ -729,8 +779,16 @@ static int verify_locally(tr_token *tok, const char *data, const unsigned char *
 		EVP_MD_CTX_free(md);
 		return 0;
 	}
-	ok = EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, X509_get0_pubkey(cert)) == 1 &&
-	     EVP_DigestVerify(md, sig, sig_len, (const unsigned char *)data, strlen(data)) == 1;
+	{
+		EVP_PKEY *pub = X509_get0_pubkey(cert);
+		int sm2 = pub && EVP_PKEY_is_a(pub, "SM2");
+		EVP_PKEY_CTX *pctx = NULL;
+
+		/* SM2-with-SM3 and the default distinguishing ID, as the portals verify. */
+		ok = EVP_DigestVerifyInit(md, &pctx, sm2 ? EVP_sm3() : EVP_sha256(), NULL, pub) == 1 &&
+		     (!sm2 || EVP_PKEY_CTX_set1_id(pctx, "1234567812345678", 16) > 0) &&
+		     EVP_DigestVerify(md, sig, sig_len, (const unsigned char *)data, strlen(data)) == 1;
+	}
 	EVP_MD_CTX_free(md);
 	X509_free(cert);
 	return ok;
@@ -814,12 +872,12 @@ static int do_token_keygen(tr_case *c, answer *a)
 	if ((error = step_role(c, &r)) < 0 ||
 	    (error = resolve_key(c, "algorithm", NULL, &alg)) < 0)
 		return error;
-	r->cert_dirty = 1;
 	if ((error = role_ready(c, r)) == 0)
 		error = tr_token_generate_key(r->tok, alg && !strcmp(alg, "rsa2048"), &spki, &spki_len);
 	free(alg);
 	if (error < 0)
 		return token_step_result(c, r, error, a);
+	r->cert_dirty = 1;
 	b64 = tr_base64(spki, spki_len);
 	OPENSSL_free(spki);
 	a->json = json_pack("{s:b, s:s, s:s}", "ok", 1, "code", "OK", "public_key", b64 ? b64 : "");
@@ -854,11 +912,11 @@ static int write_cert(tr_case *c, role *r, const unsigned char *der, size_t len,
 {
 	int error;
 
-	r->cert_dirty = 1;
 	if ((error = role_ready(c, r)) == 0)
 		error = tr_token_write_certificate(r->tok, der, len);
 	if (error < 0)
 		return token_step_result(c, r, error, a);
+	r->cert_dirty = 1;
 	a->json = json_pack("{s:b, s:s}", "ok", 1, "code", "OK");
 	cert_facts(r->tok, a->json);
 	return 0;
@@ -984,6 +1042,9 @@ static void render_path(const answer *a, const char *path, char *out, size_t len
 		snprintf(out, len, "%ld", a->status);
 		return;
 	}
+	/* body.X: the answer's own field X, even where X is "status". */
+	if (!strncmp(path, "body.", 5))
+		p = path + 5;
 	while (v && *p) {
 		const char *dot = strchr(p, '.');
 		size_t n = dot ? (size_t)(dot - p) : strlen(p);
@@ -1033,7 +1094,7 @@ static int check_answer(tr_case *c, const answer *a, tr_case_failure *fail)
 
 	for (size_t i = 0; i < c->step->n_kv; i++) {
 		const tr_kv *kv = &c->step->kv[i];
-		char actual[1024], *want;
+		char actual[8192], *want;
 
 		if (strncmp(kv->key, "expect.", 7))
 			continue;
@@ -1066,11 +1127,17 @@ static int save_vars(tr_case *c, const answer *a, tr_case_failure *fail)
 {
 	for (size_t i = 0; i < c->step->n_kv; i++) {
 		const tr_kv *kv = &c->step->kv[i];
-		char value[1024];
+		char value[8192]; /* an RSA certificate in base64 is ~1.1 KB */
 
 		if (strncmp(kv->key, "save.", 5))
 			continue;
 		render_path(a, kv->value, value, sizeof(value));
+		if (strlen(value) + 1 >= sizeof(value)) {
+			snprintf(fail->message, sizeof(fail->message),
+				 "%s:%d: the value of '%s' is longer than %zu bytes", c->sc->path,
+				 kv->line, kv->value, sizeof(value) - 1);
+			return TR_ERROR;
+		}
 		if (!strcmp(value, "(absent)")) {
 			snprintf(fail->message, sizeof(fail->message),
 				 "%s:%d: cannot save %s: the answer has no '%s'", c->sc->path,
@@ -1085,7 +1152,7 @@ static int save_vars(tr_case *c, const answer *a, tr_case_failure *fail)
 
 /* --- the case ----------------------------------------------------------- */
 
-int tr_case_new(tr_case **out, const tr_scenario *sc, const tr_env *env,
+int tr_case_new(tr_case **out, const tr_scenario *sc, tr_env *env,
 		tr_portal_client *pc, tr_token_ctl *ctl, const char *kind,
 		const char *algorithm, tr_case_timing timing)
 {
@@ -1128,11 +1195,14 @@ int tr_case_finish(tr_case *c)
 
 	if (c->ctl && (error = tr_token_ctl_reset(c->ctl)) < 0)
 		return error;
-	/* The next case finds every PIN as provisioned, unblocked. */
+	/*
+	 * The next case finds every PIN as provisioned, unblocked (a virtual
+	 * card is simply reloaded from its image before the next case).
+	 */
 	for (size_t i = 0; i < c->n_roles; i++) {
 		role *r = &c->roles[i];
 
-		if (!r->pin_dirty)
+		if (!r->pin_dirty || r->ref->card >= 0)
 			continue;
 		if ((error = role_open(r, NULL)) < 0 ||
 		    (error = tr_token_reset_pin(r->tok, r->ref->so_pin, r->ref->pin)) < 0) {
@@ -1147,7 +1217,7 @@ int tr_case_finish(tr_case *c)
 	for (size_t i = 0; i < c->n_roles; i++) {
 		role *r = &c->roles[i];
 
-		if (!r->cert_dirty)
+		if (!r->cert_dirty || r->ref->card >= 0)
 			continue;
 		if ((error = role_ready(c, r)) < 0 ||
 		    (error = tr_token_restore(r->tok, r->ref->cert_der, r->ref->cert_len)) < 0) {

@@ -28,7 +28,7 @@ typedef struct tr_case_timing {
 } tr_case_timing;
 
 /* ctl: the controls of this token kind, NULL when it has none. */
-int tr_case_new(tr_case **out, const tr_scenario *sc, const tr_env *env,
+int tr_case_new(tr_case **out, const tr_scenario *sc, tr_env *env,
 		tr_portal_client *pc, tr_token_ctl *ctl, const char *kind,
 		const char *algorithm, tr_case_timing timing);
 

@@ -55,6 +55,27 @@ int tr_token_open_p11(tr_token **out, const char *module_path, const char *uri);
 int tr_token_open_p11_unit(tr_token **out, const char *module_path, const char *uri,
 			   const char *unit_name);
 
+/*
+ * The PC/SC backend (harness/token_pcsc.c, kind "pcsc"): a PIV card spoken
+ * to in APDUs through libpcsclite, key 9A and its certificate (5FC105).
+ * The daemon is the one of PCSCLITE_CSOCK_NAME, set before the first call.
+ * Every card exchange is bounded: TR_ETIMEDOUT after 10 s (or
+ * TOKENRIG_PCSC_TIMEOUT_MS) when the card or the daemon does not answer.
+ * No such reader, no readers, pcscd unreachable, no card: TR_TOKEN_ENOTOKEN;
+ * pcscd not installed: TR_TOKEN_ENODRIVER. A PIV card cannot show the
+ * key's public half, so a certificate that is not the key's is not seen at
+ * open (the signature fails at the portal instead).
+ */
+
+/* The PIV card in the PC/SC reader named reader (exact name). */
+int tr_token_open_pcsc(tr_token **out, const char *reader);
+
+/*
+ * The same, choosing among all readers the card whose certificate names
+ * unit_name (subject O), a valid one first.
+ */
+int tr_token_open_pcsc_unit(tr_token **out, const char *unit_name);
+
 void tr_token_close(tr_token *tok);
 
 /* The backend: "pkcs11" or "pcsc". */

@@ -39,11 +39,15 @@ static int map_rv(CK_RV rv, const char *what)
 	case CKR_DEVICE_REMOVED:
 	case CKR_TOKEN_NOT_PRESENT:
 	case CKR_DEVICE_ERROR:
+	case CKR_GENERAL_ERROR: /* OpenSC, when the card drops mid-operation */
 	case CKR_SESSION_HANDLE_INVALID:
 	case CKR_SESSION_CLOSED:
 		return tr_error_set(TR_TOKEN_EREMOVED, "%s: %s", what, tr_p11_rv_name(rv));
 	case CKR_USER_NOT_LOGGED_IN:
 		return tr_error_set(TR_TOKEN_ENOT_LOGGED_IN, "%s: %s", what, tr_p11_rv_name(rv));
+	case CKR_FUNCTION_NOT_SUPPORTED:
+		/* The module cannot (OpenSC on a PIV card: no key generation). */
+		return tr_error_set(TR_EDEPEND, "%s: %s", what, tr_p11_rv_name(rv));
 	default:
 		return tr_error_set(TR_ERROR, "%s: %s", what, tr_p11_rv_name(rv));
 	}
@@ -250,14 +254,19 @@ static int select_token(p11_token *t, P11KitUri *uri, const char *unit_name, int
 	int error, matched = 0;
 	CK_RV rv;
 
-	if ((error = tr_p11mod_slot_list(t->mod, slots, &count)) < 0)
+	if ((error = tr_p11mod_slot_list_once(t->mod, slots, &count)) < 0)
 		return error;
 	if (count == 0)
 		return tr_error_set(TR_TOKEN_ENOTOKEN,
 				    "no token present: the slot list of %s is empty",
 				    tr_p11mod_path(t->mod));
 	for (CK_ULONG i = 0; i < count; i++) {
-		if (t->fn->C_GetTokenInfo(slots[i], &info) != CKR_OK ||
+		CK_SLOT_INFO slot_info;
+
+		/* A reader is named by slot-description (RFC 7512 / p11-kit). */
+		if (tr_p11mod_slot_identity(t->mod, slots[i], &slot_info) < 0 ||
+		    !p11_kit_uri_match_slot_info(uri, &slot_info) ||
+		    t->fn->C_GetTokenInfo(slots[i], &info) != CKR_OK ||
 		    !p11_kit_uri_match_token_info(uri, &info))
 			continue;
 		matched++;
@@ -663,7 +672,8 @@ int tr_token_open_p11_unit(tr_token **out, const char *module_path, const char *
 	*out = NULL;
 	if (!uri)
 		return tr_error_set(TR_ENOMEM, "out of memory");
-	rc = p11_kit_uri_parse(uri_str, P11_KIT_URI_FOR_OBJECT_ON_TOKEN_AND_MODULE, uri);
+	/* FOR_ANY: a reader named by slot-description is part of the selection too. */
+	rc = p11_kit_uri_parse(uri_str, P11_KIT_URI_FOR_ANY, uri);
 	if (rc != P11_KIT_URI_OK) {
 		error = tr_error_set(TR_EINVAL, "bad PKCS#11 URI '%s': %s", uri_str,
 				     p11_kit_uri_message(rc));

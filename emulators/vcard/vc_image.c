@@ -638,6 +638,11 @@ int vc_image_load(vc_image **out, const char *path)
 	return 0;
 }
 
+const char *vc_image_path(const vc_image *img)
+{
+	return img->path;
+}
+
 int vc_image_save(vc_image *img, const char *path)
 {
 	char *text = NULL, *copy = NULL;

@@ -71,6 +71,9 @@ int vc_image_load(vc_image **out, const char *path);
  */
 int vc_image_save(vc_image *img, const char *path);
 
+/* The file the image saves itself to (NULL when none). */
+const char *vc_image_path(const vc_image *img);
+
 void vc_image_free(vc_image *img);
 
 /* Serialises to a malloc'd NUL-terminated text (what the file holds). */

@@ -25,16 +25,22 @@ int vc_default_pin(const char *province, const fx_unit *unit, char *buf,
 	return 0;
 }
 
-static int fill_slot(fx_pki *pki, vc_image *img, vc_slot slot,
+static int fill_slot(fx_pki *pki, vc_image *img, vc_slot slot, EVP_PKEY *given,
 		     const vc_provision_opts *opts, const fx_unit *unit)
 {
 	EVP_PKEY *key = NULL;
 	X509 *cert = NULL;
-	int error;
+	int error = 0;
 
-	if ((error = fx_key_generate(opts->alg, &key)) < 0 ||
-	    (error = fx_pki_issue_unit(pki, opts->province, key, unit, opts->variant,
-				       &cert)) < 0)
+	if (given && EVP_PKEY_up_ref(given))
+		key = given;
+	else if ((error = fx_key_generate(opts->alg, &key)) < 0)
+		goto out;
+	/* 9D is key management: Hunan's encryption certificate. */
+	if ((error = fx_pki_issue_unit_ex(pki, opts->ca ? opts->ca : opts->province, key, unit,
+					  slot == VC_SLOT_9D ? FX_VARIANT_VALID : opts->variant,
+					  slot == VC_SLOT_9D ? FX_PURPOSE_ENCRYPT : FX_PURPOSE_SIGN,
+					  &cert)) < 0)
 		goto out;
 	error = vc_image_set_slot(img, slot, key, cert);
 out:
@@ -60,6 +66,8 @@ int vc_provision(fx_pki *pki, const vc_provision_opts *opts, vc_image **out)
 		return tr_error_set(TR_EINVAL, "a blue card takes RSA-2048 keys only");
 	if ((error = fx_unit_generate(&unit, opts->seed, opts->province, opts->index)) < 0)
 		return error;
+	if (opts->unit_name)
+		snprintf(unit.unit_name, sizeof(unit.unit_name), "%s", opts->unit_name);
 	/* A fresh serial per image: OpenSC and drivers key caches on it. */
 	if (RAND_bytes(serial, sizeof(serial)) != 1)
 		return tr_error_set_openssl(TR_ECRYPTO, "RAND_bytes");
@@ -76,10 +84,10 @@ int vc_provision(fx_pki *pki, const vc_provision_opts *opts, vc_image **out)
 	    (error = vc_image_set_ref(img, VC_REF_PIN, pin)) < 0 ||
 	    (opts->puk && (error = vc_image_set_ref(img, VC_REF_PUK, opts->puk)) < 0))
 		goto out;
-	if ((error = fill_slot(pki, img, VC_SLOT_9A, opts, &unit)) < 0 ||
-	    (error = fill_slot(pki, img, VC_SLOT_9C, opts, &unit)) < 0 ||
+	if ((error = fill_slot(pki, img, VC_SLOT_9A, opts->keys[0], opts, &unit)) < 0 ||
+	    (error = fill_slot(pki, img, VC_SLOT_9C, opts->keys[1], opts, &unit)) < 0 ||
 	    (strcmp(opts->province, "hunan") == 0 &&
-	     (error = fill_slot(pki, img, VC_SLOT_9D, opts, &unit)) < 0))
+	     (error = fill_slot(pki, img, VC_SLOT_9D, opts->keys[2], opts, &unit)) < 0))
 		goto out;
 	if ((error = vc_image_save(img, opts->image_path)) < 0)
 		goto out;

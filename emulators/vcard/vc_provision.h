@@ -29,6 +29,10 @@ typedef struct vc_provision_opts {
 	unsigned tries;           /* PIN tries, 0: 6 */
 	unsigned puk_tries;       /* 0: 10 */
 	fx_variant variant;       /* of the certificates (VALID normally) */
+	const char *ca;           /* issuing CA; NULL: the province's */
+	const char *unit_name;    /* name in the certificates; NULL: the unit's */
+	/* Keys for 9A, 9C, 9D; NULL: generated (shared keys make runs fast). */
+	EVP_PKEY *keys[3];
 } vc_provision_opts;
 
 /*

@@ -330,6 +330,33 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 	return 0;
 }
 
+/*
+ * Another card's content in this card: the image at path becomes the card's
+ * state, saved from then on where the old one was (the image file given at
+ * start). The rig resets a card after a case this way, and changes cards
+ * between columns (with a remove before and an insert after, so that
+ * readers and middleware see a new card).
+ */
+static int load_image(vc_server *srv, const char *path, char *reply, size_t len)
+{
+	vc_image *img = NULL;
+	vc_piv *piv = NULL;
+	int error;
+
+	if ((error = vc_image_load(&img, path)) < 0 ||
+	    (error = vc_image_save(img, vc_image_path(srv->img))) < 0 ||
+	    (error = vc_piv_new(&piv, img)) < 0) {
+		snprintf(reply, len, "error %s", tr_error_last());
+		vc_image_free(img);
+		return error;
+	}
+	vc_piv_free(srv->piv);
+	vc_image_free(srv->img);
+	srv->img = img;
+	srv->piv = piv;
+	return 0;
+}
+
 void vc_server_control(vc_server *srv, const char *line, char *reply,
 		       size_t len)
 {
@@ -386,6 +413,9 @@ void vc_server_control(vc_server *srv, const char *line, char *reply,
 			srv->muted = 0;
 		else
 			goto usage;
+	} else if (strcmp(cmd, "load") == 0 && a1 && !a2) {
+		if (load_image(srv, a1, reply, len) < 0)
+			return;
 	} else if (strcmp(cmd, "clear") == 0 && !a1) {
 		memset(srv->latency_ms, 0, sizeof(srv->latency_ms));
 		srv->muted = srv->drop_next_sign = srv->corrupt_next = 0;
@@ -398,7 +428,7 @@ void vc_server_control(vc_server *srv, const char *line, char *reply,
 usage:
 	snprintf(reply, len, "error usage: insert | remove | reset | remove-after N | "
 		 "remove-during-sign | latency any|verify|sign-rsa|sign-ec|sign-sm2|getdata MS"
-		 " | corrupt-next | mute on|off | clear | status");
+		 " | corrupt-next | mute on|off | clear | load IMAGE | status");
 }
 
 static void ctl_close(ctl_client *c)
