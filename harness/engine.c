@@ -7,7 +7,6 @@
 #include "harness/scenario.h"
 #include "harness/steps.h"
 
-#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -58,58 +57,6 @@ static void *watchdog(void *arg)
 		tr_poll_pause(tr_deadline_after_ms(100), 100);
 	}
 	return NULL;
-}
-
-/* --- scenario files ----------------------------------------------------- */
-
-typedef struct paths {
-	char **v;
-	size_t n, cap;
-} paths;
-
-static int collect(const char *dir, paths *out)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int error = 0;
-
-	if (!d)
-		return tr_error_set(TR_ENOTFOUND, "cannot open suites folder %s", dir);
-	while ((e = readdir(d)) != NULL && !error) {
-		char path[4096];
-		struct stat st;
-		size_t len = strlen(e->d_name);
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (stat(path, &st) != 0)
-			continue;
-		if (S_ISDIR(st.st_mode)) {
-			error = collect(path, out);
-		} else if (len > 4 && !strcmp(e->d_name + len - 4, ".scn")) {
-			if (out->n == out->cap) {
-				size_t cap = out->cap ? out->cap * 2 : 64;
-				char **v = realloc(out->v, cap * sizeof(*v));
-
-				if (!v) {
-					error = tr_error_set(TR_ENOMEM, "out of memory");
-					break;
-				}
-				out->v = v;
-				out->cap = cap;
-			}
-			if (!(out->v[out->n++] = strdup(path)))
-				error = tr_error_set(TR_ENOMEM, "out of memory");
-		}
-	}
-	closedir(d);
-	return error;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* --- the matrix --------------------------------------------------------- */
@@ -371,7 +318,7 @@ int tr_engine_run(tr_env *env, const tr_engine_opts *opts, tr_run_totals *totals
 {
 	engine eng = { .env = env, .opts = opts, .totals = totals };
 	tr_scenario **parsed = NULL;
-	paths files = { 0 };
+	tr_paths files = { 0 };
 	uint64_t start = tr_clock_ns();
 	pthread_t watch;
 	int error;
@@ -382,9 +329,8 @@ int tr_engine_run(tr_env *env, const tr_engine_opts *opts, tr_run_totals *totals
 	    (error = tr_token_ctl_new(&eng.shim_ctl, tr_env_shim(env), tr_env_shim_conf(env),
 				      tr_env_shim_base(env))) < 0 ||
 	    (error = build_columns(&eng)) < 0 ||
-	    (error = collect(opts->suites_dir, &files)) < 0)
+	    (error = tr_scenario_find(opts->suites_dir, &files)) < 0)
 		goto out;
-	qsort(files.v, files.n, sizeof(*files.v), cmp_str);
 	if (!(parsed = calloc(files.n ? files.n : 1, sizeof(*parsed)))) {
 		error = tr_error_set(TR_ENOMEM, "out of memory");
 		goto out;
@@ -458,12 +404,9 @@ int tr_engine_run(tr_env *env, const tr_engine_opts *opts, tr_run_totals *totals
 	print_summary(&eng);
 	error = tr_report_finish(eng.report, totals->wall_s);
 out:
-	for (size_t i = 0; i < files.n; i++) {
-		if (parsed)
-			tr_scenario_free(parsed[i]);
-		free(files.v[i]);
-	}
-	free(files.v);
+	for (size_t i = 0; parsed && i < files.n; i++)
+		tr_scenario_free(parsed[i]);
+	tr_paths_free(&files);
 	free(parsed);
 	for (size_t i = 0; i < eng.n_clients; i++)
 		tr_portal_client_free(eng.clients[i].pc);

@@ -4,6 +4,7 @@
 #include "common/fsutil.h"
 #include "harness/bench.h"
 #include "harness/compare.h"
+#include "harness/coverage.h"
 #include "harness/engine.h"
 #include "harness/env.h"
 #include "harness/token_ctl.h"
@@ -35,6 +36,10 @@ static void usage(FILE *f)
 	      "      Signing latency per token kind and algorithm, with in-run\n"
 	      "      baselines (raw OpenSSL, a direct C_Sign loop), percentiles,\n"
 	      "      histograms and concurrency; --latency adds interposer latency.\n"
+	      "  tokenrig coverage [--catalog FILE] [--suites DIR] [--results FILE]\n"
+	      "      Every catalog ID has a scenario and no scenario names an unknown\n"
+	      "      ID; with --results, every ID passed on some token kind. Exit 1\n"
+	      "      otherwise. The catalog defaults to " TR_DEFAULT_CATALOG ".\n"
 	      "  tokenrig compare BASE.json NEW.json [--threshold 0.10] [--min-us 1]\n"
 	      "                 [--alpha 0.01] [--normalize]\n"
 	      "      Per metric faster / slower / no change; exit 1 when a metric got\n"
@@ -227,6 +232,40 @@ static int cmd_bench(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_coverage(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "catalog", required_argument, NULL, 'c' },
+		{ "suites", required_argument, NULL, 's' },
+		{ "results", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *catalog = getenv("TOKENRIG_CATALOG") ? getenv("TOKENRIG_CATALOG") :
+			      TR_DEFAULT_CATALOG;
+	const char *suites = "suites", *results = NULL;
+	int c, problems;
+
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': catalog = optarg; break;
+		case 's': suites = optarg; break;
+		case 'r': results = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (tr_coverage_check(catalog, suites, results, stdout, &problems) < 0) {
+		fprintf(stderr, "tokenrig coverage: %s\n", tr_error_last());
+		return 2;
+	}
+	return problems ? 1 : 0;
+}
+
 static int cmd_compare(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -275,6 +314,8 @@ int main(int argc, char **argv)
 		return cmd_bench(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "compare"))
 		return cmd_compare(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "coverage"))
+		return cmd_coverage(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
 		usage(stdout);
 		return 0;

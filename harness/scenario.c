@@ -4,6 +4,8 @@
 #include "common/fsutil.h"
 
 #include <ctype.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -464,4 +466,70 @@ const char *tr_step_get(const tr_step *step, const char *key)
 		if (!strcmp(step->kv[i].key, key))
 			return step->kv[i].value;
 	return NULL;
+}
+
+static int collect(const char *dir, tr_paths *out)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int error = 0;
+
+	if (!d)
+		return tr_error_set(TR_ENOTFOUND, "cannot open suites folder %s", dir);
+	while ((e = readdir(d)) != NULL && !error) {
+		char path[4096];
+		struct stat st;
+		size_t len = strlen(e->d_name);
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (stat(path, &st) != 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			error = collect(path, out);
+		} else if (len > 4 && !strcmp(e->d_name + len - 4, ".scn")) {
+			if (out->n == out->cap) {
+				size_t cap = out->cap ? out->cap * 2 : 64;
+				char **v = realloc(out->v, cap * sizeof(*v));
+
+				if (!v) {
+					error = tr_error_set(TR_ENOMEM, "out of memory");
+					break;
+				}
+				out->v = v;
+				out->cap = cap;
+			}
+			if (!(out->v[out->n++] = strdup(path)))
+				error = tr_error_set(TR_ENOMEM, "out of memory");
+		}
+	}
+	closedir(d);
+	return error;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int tr_scenario_find(const char *dir, tr_paths *out)
+{
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	if ((error = collect(dir, out)) < 0) {
+		tr_paths_free(out);
+		return error;
+	}
+	qsort(out->v, out->n, sizeof(*out->v), cmp_str);
+	return 0;
+}
+
+void tr_paths_free(tr_paths *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->v[i]);
+	free(p->v);
+	memset(p, 0, sizeof(*p));
 }

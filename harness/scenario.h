@@ -56,6 +56,16 @@ const char *tr_step_get(const tr_step *step, const char *key);
 /* 1 when id has the shape of a catalog ID (SZ-, JS-, HB-, SC-, HN-, TK-). */
 int tr_scenario_id_valid(const char *id);
 
+/* A list of file paths. */
+typedef struct tr_paths {
+	char **v;
+	size_t n, cap;
+} tr_paths;
+
+/* Every *.scn below dir, sorted. */
+int tr_scenario_find(const char *dir, tr_paths *out);
+void tr_paths_free(tr_paths *p);
+
 /* 1 when list (of n) is empty or holds name. */
 int tr_scenario_allows(char **list, size_t n, const char *name);
 
