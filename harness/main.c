@@ -22,11 +22,11 @@ static void usage(FILE *f)
 {
 	fputs("usage:\n"
 	      "  tokenrig run [--suites DIR] [--out DIR] [--filter TEXT] [--seed N]\n"
-	      "               [--case-timeout MS]\n"
+	      "               [--case-timeout MS] [--no-cards]\n"
 	      "      Brings up tokens and portals in OUT/run, runs every scenario on\n"
 	      "      every token kind, writes OUT/results.json and OUT/junit.xml.\n"
 	      "      Exit 0 only when every case passed.\n"
-	      "  tokenrig env up [--dir DIR] [--seed N]\n"
+	      "  tokenrig env up [--dir DIR] [--seed N] [--no-cards]\n"
 	      "      Starts the emulated tokens and portals and leaves them running;\n"
 	      "      `source DIR/env.sh` (default out/env) to use them by hand.\n"
 	      "  tokenrig env down [--dir DIR]\n"
@@ -54,6 +54,7 @@ static int cmd_run(int argc, char **argv)
 		{ "filter", required_argument, NULL, 'f' },
 		{ "seed", required_argument, NULL, 'S' },
 		{ "case-timeout", required_argument, NULL, 't' },
+		{ "no-cards", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -73,6 +74,7 @@ static int cmd_run(int argc, char **argv)
 		case 'f': opts.filter = optarg; break;
 		case 'S': env_opts.seed = strtoull(optarg, NULL, 0); break;
 		case 't': opts.case_timeout_ms = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'N': env_opts.no_cards = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -98,7 +100,8 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "tokenrig: %s\n", tr_error_last());
 		return 1;
 	}
-	printf("tokenrig: ready in %.2f s\n", (double)(tr_clock_ns() - start) / 1e9);
+	printf("tokenrig: ready in %.2f s%s%s\n", (double)(tr_clock_ns() - start) / 1e9,
+	       *tr_env_cards_missing(env) ? "; no virtual cards: " : "", tr_env_cards_missing(env));
 	fflush(stdout);
 	error = tr_engine_run(env, &opts, &totals);
 	tr_env_free(env);
@@ -121,6 +124,7 @@ static int cmd_env(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "dir", required_argument, NULL, 'd' },
 		{ "seed", required_argument, NULL, 'S' },
+		{ "no-cards", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -139,6 +143,7 @@ static int cmd_env(int argc, char **argv)
 		switch (c) {
 		case 'd': opts.dir = optarg; break;
 		case 'S': opts.seed = strtoull(optarg, NULL, 0); break;
+		case 'N': opts.no_cards = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -207,6 +212,12 @@ static int cmd_bench(int argc, char **argv)
 		fprintf(stderr, "tokenrig bench: count >= rounds >= 1 and 1..64 threads\n");
 		return 2;
 	}
+	if (tr_bench_kinds_check(opts.kinds) < 0) {
+		fprintf(stderr, "tokenrig bench: %s\n", tr_error_last());
+		return 2;
+	}
+	/* SoftHSM alone: no card is provisioned or shown. */
+	env_opts.no_cards = !tr_bench_kinds_cards(opts.kinds);
 	snprintf(dir, sizeof(dir), "%s/bench-run", out);
 	env_opts.dir = dir;
 	if (tr_env_up(&env, &env_opts) < 0) {

@@ -599,7 +599,8 @@ static const char *const control_keys[] = {
 
 /*
  * The same controls on a virtual card: pull and insert (waiting until pcscd
- * sees it), pull during the next signature. The rest has no card meaning.
+ * sees it), pull during the next signature; an empty slot list is, to PC/SC,
+ * a reader without a card. The rest has no card meaning.
  */
 static int card_control(tr_case *c, role *r, const char *key, const char *value)
 {
@@ -623,18 +624,31 @@ static int do_token_control(tr_case *c, answer *a)
 	if ((error = step_role(c, &r)) < 0)
 		return error;
 	if (r->ref->card >= 0) {
+		/* One step, one final presence: pcscd takes ~0.4 s to see each change. */
+		const char *presence = NULL;
+
 		for (size_t i = 0; i < sizeof(control_keys) / sizeof(control_keys[0]); i++) {
+			const char *key = control_keys[i];
 			char *value;
 
-			if ((error = resolve_key(c, control_keys[i], NULL, &value)) < 0)
+			if ((error = resolve_key(c, key, NULL, &value)) < 0)
 				return error;
 			if (!value)
 				continue;
-			error = card_control(c, r, control_keys[i], value);
+			if (!strcmp(key, "present") && (!strcmp(value, "yes") || !strcmp(value, "no")))
+				presence = !strcmp(value, "yes") ? "yes" : "no";
+			else if (!strcmp(key, "driver") && !strcmp(value, "empty"))
+				presence = "no";
+			else if (!strcmp(key, "driver") && !strcmp(value, "present"))
+				presence = "yes";
+			else
+				error = card_control(c, r, key, value);
 			free(value);
 			if (error < 0)
 				return error;
 		}
+		if (presence && (error = card_control(c, r, "present", presence)) < 0)
+			return error;
 		a->json = json_pack("{s:b, s:s}", "ok", 1, "code", "OK");
 		return 0;
 	}

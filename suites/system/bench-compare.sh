@@ -6,7 +6,7 @@
 set -eu
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-bench() { "$BUILD/tokenrig" bench --out "$tmp/run" --count 600 --warmup 100 --rounds 6 --threads 2 "$@"; }
+bench() { "$BUILD/tokenrig" bench --out "$tmp/run" --count 600 --warmup 100 --rounds 6 --threads 2 --kinds softhsm "$@"; }
 bench --json "$tmp/a.json" > "$tmp/a.log" 2>&1 || { cat "$tmp/a.log"; exit 1; }
 for m in openssl.sign module.c_sign interposer.c_sign token.sign portal.login; do
 	grep -q "softhsm/p256/$m" "$tmp/a.log" || { echo "no $m in the table"; cat "$tmp/a.log"; exit 1; }

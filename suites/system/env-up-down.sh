@@ -9,13 +9,22 @@ pid=$(awk '$1 == "portal" { print $2 }' "$dir/pids")
 down() { "$BUILD/tokenrig" env down --dir "$dir" || true; }
 trap down EXIT
 . "$dir/env.sh"
+# A SAN=1 interposer needs the ASan runtime first in the unsanitized pkcs11-tool.
+PRE=$(ldd "$TOKENRIG_P11_MODULE" | awk '/libasan/ { print $3 }')
+p11tool() {
+	if [ -n "$PRE" ]; then
+		LD_PRELOAD="$PRE" ASAN_OPTIONS=detect_leaks=0 pkcs11-tool "$@"
+	else
+		pkcs11-tool "$@"
+	fi
+}
 # The command of the README, as a person types it: the first token is
 # TOKENRIG_TOKEN_LABEL (the interposer lists tokens by label).
-objects=$(pkcs11-tool --module "$TOKENRIG_P11_MODULE" --login --pin "$TOKENRIG_USER_PIN" -O 2>&1)
+objects=$(p11tool --module "$TOKENRIG_P11_MODULE" --login --pin "$TOKENRIG_USER_PIN" -O 2>&1)
 echo "$objects" | grep -q "Private Key Object" || { echo "no private key listed:"; echo "$objects"; exit 1; }
 echo "$objects" | grep -q "Certificate Object" || { echo "no certificate listed:"; echo "$objects"; exit 1; }
 # Through the interposer the token locks like a real key, and the SO resets it.
-p11() { pkcs11-tool --module "$TOKENRIG_P11_MODULE" --token-label "$TOKENRIG_TOKEN_LABEL" "$@" 2>&1; }
+p11() { p11tool --module "$TOKENRIG_P11_MODULE" --token-label "$TOKENRIG_TOKEN_LABEL" "$@" 2>&1; }
 for i in 1 2 3; do
 	p11 --login --pin 000000 -O | grep -q CKR_PIN_INCORRECT || { echo "wrong PIN $i not refused"; exit 1; }
 done
