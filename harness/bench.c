@@ -5,6 +5,7 @@
 #include "common/fsutil.h"
 #include "common/p11mod.h"
 #include "emulators/softhsm/provision.h"
+#include "emulators/vcard/vc_bench.h"
 #include "fixtures/pki.h"
 #include "harness/login.h"
 #include "harness/stats.h"
@@ -15,6 +16,7 @@
 #include <microhttpd.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rsa.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,10 +62,19 @@ static metric *add_metric(bench *b, const char *kind, const char *alg, const cha
 
 /* --- the signers each metric times ------------------------------------- */
 
-/* Raw OpenSSL: the physical floor of a software token. */
+static const char data32[] = "tokenrig bench: a 32-byte input!";
+
+/*
+ * Raw OpenSSL: the physical floor of a software token, and of a card's own
+ * arithmetic. P-256 and RSA sign a digest; SM2 signs the message with SM3
+ * and the default distinguishing ID, Z included, as an SM2 card does it.
+ */
+#define SM2_DEFAULT_ID "1234567812345678"
+
 typedef struct openssl_signer {
 	EVP_PKEY *key;
 	EVP_PKEY_CTX *ctx;
+	int sm2;
 	unsigned char digest[32];
 } openssl_signer;
 
@@ -75,6 +86,10 @@ static int openssl_open(openssl_signer *o, fx_key_alg alg)
 	memset(o->digest, 0x5a, sizeof(o->digest));
 	if ((error = fx_key_generate(alg, &o->key)) < 0)
 		return error;
+	if (alg == FX_KEY_SM2) {
+		o->sm2 = 1;
+		return 0;
+	}
 	o->ctx = EVP_PKEY_CTX_new(o->key, NULL);
 	if (!o->ctx || EVP_PKEY_sign_init(o->ctx) <= 0 ||
 	    (alg == FX_KEY_RSA_2048 && (EVP_PKEY_CTX_set_rsa_padding(o->ctx, RSA_PKCS1_PADDING) <= 0 ||
@@ -83,11 +98,33 @@ static int openssl_open(openssl_signer *o, fx_key_alg alg)
 	return 0;
 }
 
+/* EVP_DigestSign with SM3 and the distinguishing ID, as SM2(7) shows it. */
+static int openssl_sign_sm2(openssl_signer *o)
+{
+	unsigned char sig[128];
+	size_t len = sizeof(sig);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(NULL, o->key, NULL);
+	int ok = md && pctx &&
+		 EVP_PKEY_CTX_set1_id(pctx, SM2_DEFAULT_ID, strlen(SM2_DEFAULT_ID)) == 1;
+
+	if (ok) {
+		EVP_MD_CTX_set_pkey_ctx(md, pctx); /* md does not take ownership */
+		ok = EVP_DigestSignInit(md, NULL, EVP_sm3(), NULL, o->key) == 1 &&
+		     EVP_DigestSign(md, sig, &len, (const unsigned char *)data32, 32) == 1;
+	}
+	EVP_MD_CTX_free(md);
+	EVP_PKEY_CTX_free(pctx);
+	return ok ? 0 : tr_error_set_openssl(TR_ECRYPTO, "EVP_DigestSign (SM2 with SM3)");
+}
+
 static int openssl_sign(openssl_signer *o)
 {
 	unsigned char sig[512];
 	size_t len = sizeof(sig);
 
+	if (o->sm2)
+		return openssl_sign_sm2(o);
 	return EVP_PKEY_sign(o->ctx, sig, &len, o->digest, sizeof(o->digest)) == 1 ? 0 :
 	       tr_error_set_openssl(TR_ECRYPTO, "EVP_PKEY_sign");
 }
@@ -165,17 +202,25 @@ static void raw_close(raw_signer *r)
 
 /* --- one token kind and algorithm --------------------------------------- */
 
+/*
+ * SoftHSM columns time raw OpenSSL, the module's C_Sign loop, the same
+ * through the interposer, the harness and a portal login. Card columns
+ * (vcard: APDUs through pcscd; opensc: PKCS#11 through OpenSC to the same
+ * card) have no module loop of their own: raw OpenSSL on the same key type
+ * is their floor, and a vcard column also times a bare APDU round trip,
+ * the floor of the time inside the card.
+ */
 typedef struct column {
 	const tr_token_ref *ref;
+	int card, pcsc;
 	fx_key_alg alg;
 	openssl_signer ossl;
-	raw_signer module, shim;
+	raw_signer module, shim;  /* softhsm */
+	vc_bench_link *link;      /* vcard */
 	tr_token *tok;
 	tr_portal_client *pc;
-	metric *m_ossl, *m_module, *m_shim, *m_sign, *m_inside, *m_overhead, *m_login;
+	metric *m_ossl, *m_rtt, *m_module, *m_shim, *m_sign, *m_inside, *m_overhead, *m_login;
 } column;
-
-static const char data32[] = "tokenrig bench: a 32-byte input!";
 
 static int sample_column(bench *b, column *c, unsigned n, int timed)
 {
@@ -194,19 +239,30 @@ static int sample_column(bench *b, column *c, unsigned n, int timed)
 		if (timed)
 			tr_samples_add(&c->m_ossl->s, t1 - t0);
 
-		t0 = tr_clock_ns();
-		if ((error = raw_sign(&c->module)) < 0)
-			break;
-		t1 = tr_clock_ns();
-		if (timed)
-			tr_samples_add(&c->m_module->s, t1 - t0);
+		if (c->link) {
+			uint64_t rtt;
 
-		t0 = tr_clock_ns();
-		if ((error = raw_sign(&c->shim)) < 0)
-			break;
-		t1 = tr_clock_ns();
-		if (timed)
-			tr_samples_add(&c->m_shim->s, t1 - t0);
+			if ((error = vc_bench_roundtrips(c->link, 1, &rtt)) < 0)
+				break;
+			if (timed)
+				tr_samples_add(&c->m_rtt->s, rtt);
+		}
+
+		if (!c->card) {
+			t0 = tr_clock_ns();
+			if ((error = raw_sign(&c->module)) < 0)
+				break;
+			t1 = tr_clock_ns();
+			if (timed)
+				tr_samples_add(&c->m_module->s, t1 - t0);
+
+			t0 = tr_clock_ns();
+			if ((error = raw_sign(&c->shim)) < 0)
+				break;
+			t1 = tr_clock_ns();
+			if (timed)
+				tr_samples_add(&c->m_shim->s, t1 - t0);
+		}
 
 		t0 = tr_clock_ns();
 		error = tr_token_sign(c->tok, (const unsigned char *)data32, 32, &sig, &sig_len,
@@ -249,20 +305,37 @@ static int open_column(bench *b, column *c, const char *shim)
 	const char *url = tr_env_portal_url(b->env, c->ref->portal);
 	int error;
 
-	c->alg = rsa ? FX_KEY_RSA_2048 : FX_KEY_EC_P256;
-	if ((error = openssl_open(&c->ossl, c->alg)) < 0 ||
-	    (error = raw_open(&c->module, SH_SOFTHSM_MODULE, c->ref->label, rsa, c->ref->pin)) < 0 ||
-	    (error = raw_open(&c->shim, shim, c->ref->label, rsa, c->ref->pin)) < 0 ||
-	    (error = tr_token_open_p11(&c->tok, c->ref->module, c->ref->uri)) < 0 ||
-	    (error = tr_token_login(c->tok, c->ref->pin)) < 0)
+	c->card = strcmp(kind, "softhsm") != 0;
+	c->pcsc = !strcmp(kind, "vcard");
+	c->alg = rsa ? FX_KEY_RSA_2048 : !strcmp(alg, "sm2") ? FX_KEY_SM2 : FX_KEY_EC_P256;
+	if ((error = openssl_open(&c->ossl, c->alg)) < 0)
 		return error;
+	if (!c->card &&
+	    ((error = raw_open(&c->module, SH_SOFTHSM_MODULE, c->ref->label, rsa, c->ref->pin)) < 0 ||
+	     (error = raw_open(&c->shim, shim, c->ref->label, rsa, c->ref->pin)) < 0))
+		return error;
+	/* The round-trip link selects PIV before the token logs in. */
+	if (c->pcsc && (error = vc_bench_link_open(&c->link, c->ref->reader)) < 0)
+		return tr_error_set(error, "%s/%s: %s", kind, alg, tr_error_last());
+	error = c->pcsc ? tr_token_open_pcsc(&c->tok, c->ref->reader) :
+		tr_token_open_p11(&c->tok, c->ref->module, c->ref->uri);
+	if (error < 0 || (error = tr_token_login(c->tok, c->ref->pin)) < 0)
+		return tr_error_set(error, "%s/%s: %s", kind, alg, tr_error_last());
 	if (url && (error = tr_portal_client_new(&c->pc, url, tr_env_ca_bundle(b->env), 10000)) < 0)
 		return error;
 	c->m_ossl = add_metric(b, kind, alg, "openssl.sign", NULL);
-	c->m_module = add_metric(b, kind, alg, "module.c_sign", c->m_ossl);
-	c->m_shim = add_metric(b, kind, alg, "interposer.c_sign", c->m_module);
-	c->m_sign = add_metric(b, kind, alg, "token.sign", c->m_module);
-	c->m_inside = add_metric(b, kind, alg, "token.inside", c->m_module);
+	if (c->card) {
+		if (c->pcsc)
+			c->m_rtt = add_metric(b, kind, alg, "apdu.roundtrip", NULL);
+		c->m_sign = add_metric(b, kind, alg, "token.sign", c->m_ossl);
+		c->m_inside = add_metric(b, kind, alg, "token.inside",
+					 c->pcsc ? c->m_rtt : c->m_ossl);
+	} else {
+		c->m_module = add_metric(b, kind, alg, "module.c_sign", c->m_ossl);
+		c->m_shim = add_metric(b, kind, alg, "interposer.c_sign", c->m_module);
+		c->m_sign = add_metric(b, kind, alg, "token.sign", c->m_module);
+		c->m_inside = add_metric(b, kind, alg, "token.inside", c->m_module);
+	}
 	c->m_overhead = add_metric(b, kind, alg, "harness.overhead", NULL);
 	c->m_login = add_metric(b, kind, alg, "portal.login", c->m_sign);
 	if (!c->m_login)
@@ -275,8 +348,10 @@ static void close_column(column *c)
 	openssl_close(&c->ossl);
 	raw_close(&c->module);
 	raw_close(&c->shim);
+	vc_bench_link_close(c->link);
 	tr_token_close(c->tok);
 	tr_portal_client_free(c->pc);
+	memset(c, 0, sizeof(*c));
 }
 
 /* --- concurrency: K tokens signing at once ------------------------------ */
@@ -465,7 +540,8 @@ static void print_targets(bench *b)
 		tr_summary s, base;
 		double pct;
 
-		if (!m->baseline || (strcmp(m->stage, "token.sign") && strcmp(m->stage, "interposer.c_sign")))
+		if (!m->baseline || strcmp(m->baseline->stage, "module.c_sign") ||
+		    (strcmp(m->stage, "token.sign") && strcmp(m->stage, "interposer.c_sign")))
 			continue;
 		tr_stats_summarize(&m->s, &s);
 		tr_stats_summarize(&m->baseline->s, &base);
@@ -478,6 +554,35 @@ static void print_targets(bench *b)
 			printf("  interposer forwarding on %s/%s: %+.2f%% on the C_Sign loop "
 			       "(target <= 3%%): %s\n", m->kind, m->algorithm, pct,
 			       pct <= 3 ? "met" : "MISSED");
+	}
+	/* Issue 3: the virtual card through pcscd. */
+	for (size_t i = 0; i < b->n; i++) {
+		const metric *rtt = &b->m[i], *ossl = NULL, *inside = NULL;
+		tr_summary r, o, in;
+		double bound;
+
+		if (strcmp(rtt->stage, "apdu.roundtrip"))
+			continue;
+		for (size_t j = 0; j < b->n; j++)
+			if (!strcmp(b->m[j].kind, rtt->kind) &&
+			    !strcmp(b->m[j].algorithm, rtt->algorithm)) {
+				if (!strcmp(b->m[j].stage, "openssl.sign"))
+					ossl = &b->m[j];
+				else if (!strcmp(b->m[j].stage, "token.inside"))
+					inside = &b->m[j];
+			}
+		tr_stats_summarize(&rtt->s, &r);
+		printf("  APDU round trip on %s/%s: p50 %.2f us (target <= 150 us): %s\n",
+		       rtt->kind, rtt->algorithm, r.p50 / 1e3, r.p50 <= 150000 ? "met" : "MISSED");
+		if (!ossl || !inside)
+			continue;
+		tr_stats_summarize(&ossl->s, &o);
+		tr_stats_summarize(&inside->s, &in);
+		bound = 1.3 * o.p50 + 2 * r.p50;
+		printf("  card signature on %s/%s: p50 %.2f us inside the card, %.2f x raw OpenSSL "
+		       "(target <= 1.3 x raw + 2 round trips = %.2f us): %s\n", rtt->kind,
+		       rtt->algorithm, in.p50 / 1e3, o.p50 > 0 ? in.p50 / o.p50 : 0, bound / 1e3,
+		       in.p50 <= bound ? "met" : "MISSED");
 	}
 }
 
@@ -544,42 +649,93 @@ static int prepare_portal(column *c)
 	return error;
 }
 
-int tr_bench_run(tr_env *env, const tr_bench_opts *opts)
+static const char *const known_kinds[] = { "softhsm", "vcard", "opensc" };
+
+int tr_bench_kind_wanted(const char *kinds, const char *kind)
 {
-	bench b = { .env = env, .opts = opts, .concurrency = json_array() };
-	const tr_token_ref *tokens;
-	column cols[8];
-	size_t n_tokens, n_cols = 0;
-	char softhsm_version[32] = "unknown";
+	size_t len = strlen(kind);
+
+	if (!kinds)
+		return 1;
+	for (const char *p = kinds; *p;) {
+		size_t n = strcspn(p, ", ");
+
+		if (n == len && !strncmp(p, kind, len))
+			return 1;
+		p += n;
+		p += strspn(p, ", ");
+	}
+	return 0;
+}
+
+int tr_bench_kinds_check(const char *kinds)
+{
+	if (!kinds)
+		return 0;
+	for (const char *p = kinds + strspn(kinds, ", "); *p;) {
+		size_t n = strcspn(p, ", "), k;
+
+		for (k = 0; k < sizeof(known_kinds) / sizeof(known_kinds[0]); k++)
+			if (strlen(known_kinds[k]) == n && !strncmp(p, known_kinds[k], n))
+				break;
+		if (k == sizeof(known_kinds) / sizeof(known_kinds[0]))
+			return tr_error_set(TR_EINVAL, "--kinds: unknown kind '%.*s' (softhsm, vcard, "
+					    "opensc)", (int)n, p);
+		p += n;
+		p += strspn(p, ", ");
+	}
+	if (!tr_bench_kind_wanted(kinds, "softhsm") && !tr_bench_kind_wanted(kinds, "vcard") &&
+	    !tr_bench_kind_wanted(kinds, "opensc"))
+		return tr_error_set(TR_EINVAL, "--kinds: no kind named");
+	return 0;
+}
+
+int tr_bench_kinds_cards(const char *kinds)
+{
+	return tr_bench_kind_wanted(kinds, "vcard") || tr_bench_kind_wanted(kinds, "opensc");
+}
+
+/* The portal every column logs in to; its profile-"a" token of each kind. */
+#define BENCH_PORTAL "suzhou"
+#define MAX_COLS 16
+
+/*
+ * Columns one after the other in groups: the SoftHSM tokens, then the
+ * cards of each algorithm (the readers show one algorithm's cards at a
+ * time, and vcard and opensc drive the same card). Within a group the
+ * columns are sampled interleaved, in rounds.
+ */
+static int run_group(bench *b, column *cols, size_t n, const tr_token_ref *tokens,
+		     size_t n_tokens, char *softhsm_version, size_t version_len)
+{
+	const tr_bench_opts *opts = b->opts;
 	int error = 0;
 
-	memset(cols, 0, sizeof(cols));
-	tokens = tr_env_tokens(env, &n_tokens);
-	/* One column per kind and algorithm, on the primary unit's token. */
-	for (size_t i = 0; i < n_tokens && n_cols < 8; i++)
-		if (!strcmp(tokens[i].role, "a") &&
-		    (!opts->kinds || strstr(opts->kinds, tokens[i].kind)))
-			cols[n_cols++].ref = &tokens[i];
-
-	b.timer_overhead_ns = timer_overhead();
-	for (size_t i = 0; i < n_cols && !error; i++)
-		if ((error = open_column(&b, &cols[i], tr_env_shim(env))) == 0)
+	if (strcmp(cols[0].ref->kind, "softhsm") &&
+	    (error = tr_env_show_cards(b->env, BENCH_PORTAL, cols[0].ref->algorithm)) < 0)
+		return tr_error_set(error, "cards for %s/%s: %s", BENCH_PORTAL,
+				    cols[0].ref->algorithm, tr_error_last());
+	for (size_t i = 0; i < n && !error; i++)
+		if ((error = open_column(b, &cols[i], tr_env_shim(b->env))) == 0)
 			error = prepare_portal(&cols[i]);
-	if (n_cols) {
+	for (size_t i = 0; i < n && !error; i++) {
 		CK_INFO info;
 
-		if (cols[0].module.fn && cols[0].module.fn->C_GetInfo(&info) == CKR_OK)
-			snprintf(softhsm_version, sizeof(softhsm_version), "%u.%u",
+		if (cols[i].module.fn && cols[i].module.fn->C_GetInfo(&info) == CKR_OK) {
+			snprintf(softhsm_version, version_len, "%u.%u",
 				 info.libraryVersion.major, info.libraryVersion.minor);
+			break;
+		}
 	}
 	/* Warm-up, then the metrics interleaved in rounds to spread any drift. */
-	for (size_t i = 0; i < n_cols && !error; i++)
-		error = sample_column(&b, &cols[i], opts->warmup, 0);
+	for (size_t i = 0; i < n && !error; i++)
+		error = sample_column(b, &cols[i], opts->warmup, 0);
 	for (unsigned r = 0; r < opts->rounds && !error; r++)
-		for (size_t i = 0; i < n_cols && !error; i++)
-			error = sample_column(&b, &cols[i], opts->count / opts->rounds, 1);
+		for (size_t i = 0; i < n && !error; i++)
+			error = sample_column(b, &cols[i], opts->count / opts->rounds, 1);
 
-	for (size_t i = 0; i < n_cols && !error; i++) {
+	/* A card is one device: concurrency is a SoftHSM figure only. */
+	for (size_t i = 0; i < n && !error && !cols[i].card; i++) {
 		const tr_token_ref *same[64];
 		size_t n_same = 0;
 
@@ -589,7 +745,77 @@ int tr_bench_run(tr_env *env, const tr_bench_opts *opts)
 			    !strcmp(tokens[k].portal, cols[i].ref->portal) &&
 			    strcmp(tokens[k].role, "mismatch"))
 				same[n_same++] = &tokens[k];
-		error = run_concurrency(&b, same, n_same, cols[i].ref->kind, cols[i].ref->algorithm);
+		error = run_concurrency(b, same, n_same, cols[i].ref->kind, cols[i].ref->algorithm);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const tr_token_ref *ref = cols[i].ref;
+
+		close_column(&cols[i]);
+		cols[i].ref = ref;
+	}
+	return error;
+}
+
+static const char *group_of(const tr_token_ref *t)
+{
+	return strcmp(t->kind, "softhsm") ? t->algorithm : "";
+}
+
+int tr_bench_run(tr_env *env, const tr_bench_opts *opts)
+{
+	bench b = { .env = env, .opts = opts, .concurrency = json_array() };
+	const tr_token_ref *tokens;
+	column cols[MAX_COLS];
+	size_t n_tokens, n_cols = 0;
+	char softhsm_version[32] = "unknown";
+	const char *no_cards = tr_env_cards_missing(env);
+	int error = 0;
+
+	memset(cols, 0, sizeof(cols));
+	if ((error = tr_bench_kinds_check(opts->kinds)) < 0)
+		goto out;
+	tokens = tr_env_tokens(env, &n_tokens);
+	/*
+	 * One column per kind and algorithm, on the primary unit's token of one
+	 * portal, ordered by group (SoftHSM first, then the cards by algorithm).
+	 */
+	for (size_t i = 0; i < n_tokens; i++) {
+		const tr_token_ref *t = &tokens[i];
+		int seen = 0;
+
+		if (strcmp(t->role, "a") || strcmp(t->portal, BENCH_PORTAL) ||
+		    !tr_bench_kind_wanted(opts->kinds, t->kind))
+			continue;
+		for (size_t k = 0; k < n_cols; k++)
+			seen |= !strcmp(group_of(cols[k].ref), group_of(t));
+		if (seen)
+			continue; /* its group's columns are gathered below */
+		for (size_t j = i; j < n_tokens && n_cols < MAX_COLS; j++)
+			if (!strcmp(tokens[j].role, "a") && !strcmp(tokens[j].portal, BENCH_PORTAL) &&
+			    tr_bench_kind_wanted(opts->kinds, tokens[j].kind) &&
+			    !strcmp(group_of(&tokens[j]), group_of(t)))
+				cols[n_cols++].ref = &tokens[j];
+	}
+	if (no_cards[0] && tr_bench_kinds_cards(opts->kinds)) {
+		if (opts->kinds) {
+			error = tr_error_set(TR_EDEPEND, "no virtual cards: %s", no_cards);
+			goto out;
+		}
+		printf("no virtual cards (%s): SoftHSM tokens only\n", no_cards);
+	}
+	if (!n_cols) {
+		error = tr_error_set(TR_EDEPEND, "no token of the kinds asked for on %s",
+				     BENCH_PORTAL);
+		goto out;
+	}
+
+	b.timer_overhead_ns = timer_overhead();
+	for (size_t i = 0, end; i < n_cols && !error; i = end) {
+		for (end = i + 1; end < n_cols && !strcmp(group_of(cols[end].ref),
+							   group_of(cols[i].ref)); end++)
+			;
+		error = run_group(&b, &cols[i], end - i, tokens, n_tokens, softhsm_version,
+				  sizeof(softhsm_version));
 	}
 	for (size_t i = 0; i < n_cols; i++)
 		close_column(&cols[i]);
@@ -598,7 +824,10 @@ int tr_bench_run(tr_env *env, const tr_bench_opts *opts)
 		json_t *row;
 
 		print_table(&b);
-		printf("\nconcurrency (signers on distinct tokens, one session each)\n");
+		printf("\nconcurrency (SoftHSM only: a card is one device; signers on distinct "
+		       "tokens, one session each)\n");
+		if (!json_array_size(b.concurrency))
+			printf("  (no SoftHSM column)\n");
 		json_array_foreach(b.concurrency, i, row)
 			printf("  %s/%s x%-3lld %9.0f signatures/s   p50 %8.2f us   p99 %8.2f us\n",
 			       json_string_value(json_object_get(row, "kind")),
@@ -611,6 +840,7 @@ int tr_bench_run(tr_env *env, const tr_bench_opts *opts)
 		if (opts->json_path && (error = write_json(&b, softhsm_version)) == 0)
 			printf("\nwritten: %s\n", opts->json_path);
 	}
+out:
 	for (size_t i = 0; i < b.n; i++)
 		tr_samples_free(&b.m[i].s);
 	json_decref(b.concurrency);

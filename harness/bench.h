@@ -19,9 +19,22 @@ typedef struct tr_bench_opts {
 	unsigned warmup;         /* untimed calls before */
 	unsigned rounds;         /* metrics interleaved in this many rounds */
 	unsigned max_threads;    /* concurrency up to this many signers */
-	const char *kinds;       /* NULL: all; else e.g. "softhsm" */
+	const char *kinds;       /* NULL: all; else e.g. "softhsm" or "vcard,opensc" */
 } tr_bench_opts;
 
+/*
+ * Measures every token kind asked for (softhsm, vcard, opensc: the
+ * profile-"a" token of portal suzhou in each algorithm). Without virtual
+ * cards in the env it says why and measures SoftHSM alone, unless card
+ * kinds were named in opts->kinds (then TR_EDEPEND).
+ */
 int tr_bench_run(tr_env *env, const tr_bench_opts *opts);
+
+/* kinds: NULL (every kind) or names separated by commas or spaces. */
+int tr_bench_kind_wanted(const char *kinds, const char *kind);
+/* TR_EINVAL (error set) when kinds names an unknown kind or none. */
+int tr_bench_kinds_check(const char *kinds);
+/* Whether kinds asks for a kind on the virtual cards. */
+int tr_bench_kinds_cards(const char *kinds);
 
 #endif

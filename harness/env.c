@@ -733,7 +733,8 @@ static int write_env_sh(tr_env *env)
 		return tr_error_set(TR_ENOMEM, "out of memory");
 	/* The interposer lists tokens by label: the first one is what tools use. */
 	for (size_t i = 0; i < env->n_tokens; i++)
-		if (!first || strcmp(env->tokens[i].label, first->label) < 0)
+		if (!strcmp(env->tokens[i].kind, "softhsm") &&
+		    (!first || strcmp(env->tokens[i].label, first->label) < 0))
 			first = &env->tokens[i];
 	fputs("# tokenrig environment: source this file. Written by `tokenrig env up`.\n", f);
 	snprintf(conf, sizeof(conf), "%s/softhsm/softhsm2.conf", env->dir);

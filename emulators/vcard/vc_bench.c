@@ -83,6 +83,46 @@ static int time_apdu(card *c, const uint8_t *cmd, size_t len, unsigned n,
 	return 0;
 }
 
+static const uint8_t verify_empty[] = { 0x00, 0x20, 0x00, 0x80 };
+
+/* Connects (shared) to the card in reader and selects the PIV application. */
+static int card_connect(card *c, const char *reader)
+{
+	static const uint8_t select_piv[] = { 0x00, 0xA4, 0x04, 0x00, 0x09, 0xA0, 0x00,
+					      0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00, 0x00 };
+	uint8_t resp[VC_APDU_MAX_RESP];
+	size_t rlen = sizeof(resp);
+	unsigned sw;
+	DWORD proto;
+	LONG rv;
+	int error;
+
+	if ((rv = SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &c->ctx)) !=
+	    SCARD_S_SUCCESS)
+		return tr_error_set(TR_EDEPEND, "SCardEstablishContext: %s",
+				    pcsc_stringify_error(rv));
+	c->have_ctx = 1;
+	if ((rv = SCardConnect(c->ctx, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1,
+			       &c->h, &proto)) != SCARD_S_SUCCESS)
+		return tr_error_set(TR_EIO, "SCardConnect %s: %s", reader,
+				    pcsc_stringify_error(rv));
+	c->have_h = 1;
+	if ((error = xfer(c, select_piv, sizeof(select_piv), resp, &rlen, &sw)) < 0)
+		return error;
+	if (sw != 0x9000)
+		return tr_error_set(TR_EIO, "SELECT PIV answered %04X", sw);
+	return 0;
+}
+
+static void card_disconnect(card *c)
+{
+	if (c->have_h)
+		SCardDisconnect(c->h, SCARD_LEAVE_CARD);
+	if (c->have_ctx)
+		SCardReleaseContext(c->ctx);
+	c->have_h = c->have_ctx = 0;
+}
+
 /* GET DATA of the 9A certificate, following 61xx. */
 static int read_cert(card *c, X509 **out)
 {
@@ -221,9 +261,6 @@ out:
 int tr_bench_vcard_pin(const char *reader, const char *pin, FILE *out,
 		       unsigned iterations)
 {
-	static const uint8_t select_piv[] = { 0x00, 0xA4, 0x04, 0x00, 0x09, 0xA0, 0x00,
-					      0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00, 0x00 };
-	static const uint8_t verify_empty[] = { 0x00, 0x20, 0x00, 0x80 };
 	static const uint8_t get_disc[] = { 0x00, 0xCB, 0x3F, 0xFF, 0x03, 0x5C, 0x01,
 					    0x7E, 0x00 };
 	card c = { 0 };
@@ -231,8 +268,6 @@ int tr_bench_vcard_pin(const char *reader, const char *pin, FILE *out,
 	uint8_t resp[VC_APDU_MAX_RESP], cmd[400], alg;
 	size_t rlen, clen;
 	unsigned sw, n = iterations ? iterations : 1000;
-	DWORD proto;
-	LONG rv;
 	stats rtt, gd, sig, rs;
 	X509 *cert = NULL;
 	const char *kind = NULL;
@@ -242,27 +277,8 @@ int tr_bench_vcard_pin(const char *reader, const char *pin, FILE *out,
 		error = tr_error_set(TR_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((rv = SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &c.ctx)) !=
-	    SCARD_S_SUCCESS) {
-		error = tr_error_set(TR_EDEPEND, "SCardEstablishContext: %s",
-				     pcsc_stringify_error(rv));
+	if ((error = card_connect(&c, reader)) < 0)
 		goto out;
-	}
-	c.have_ctx = 1;
-	if ((rv = SCardConnect(c.ctx, reader, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T1,
-			       &c.h, &proto)) != SCARD_S_SUCCESS) {
-		error = tr_error_set(TR_EIO, "SCardConnect %s: %s", reader,
-				     pcsc_stringify_error(rv));
-		goto out;
-	}
-	c.have_h = 1;
-	rlen = sizeof(resp);
-	if ((error = xfer(&c, select_piv, sizeof(select_piv), resp, &rlen, &sw)) < 0)
-		goto out;
-	if (sw != 0x9000) {
-		error = tr_error_set(TR_EIO, "SELECT PIV answered %04X", sw);
-		goto out;
-	}
 	fprintf(out, "vcard bench: %s, %u iterations\n", reader, n);
 	if ((error = time_apdu(&c, verify_empty, sizeof(verify_empty), n, v)) < 0)
 		goto out;
@@ -322,10 +338,7 @@ int tr_bench_vcard_pin(const char *reader, const char *pin, FILE *out,
 			failed = 1;
 	}
 out:
-	if (c.have_h)
-		SCardDisconnect(c.h, SCARD_LEAVE_CARD);
-	if (c.have_ctx)
-		SCardReleaseContext(c.ctx);
+	card_disconnect(&c);
 	X509_free(cert);
 	free(v);
 	free(raw);
@@ -335,4 +348,37 @@ out:
 int tr_bench_vcard(const char *reader, FILE *out, unsigned iterations)
 {
 	return tr_bench_vcard_pin(reader, getenv("TOKENRIG_VCARD_PIN"), out, iterations);
+}
+
+struct vc_bench_link {
+	card c;
+};
+
+int vc_bench_link_open(vc_bench_link **out, const char *reader)
+{
+	vc_bench_link *l = calloc(1, sizeof(*l));
+	int error;
+
+	*out = NULL;
+	if (!l)
+		return tr_error_set(TR_ENOMEM, "out of memory");
+	if ((error = card_connect(&l->c, reader)) < 0) {
+		vc_bench_link_close(l);
+		return error;
+	}
+	*out = l;
+	return 0;
+}
+
+int vc_bench_roundtrips(vc_bench_link *l, unsigned n, uint64_t *ns_out)
+{
+	return time_apdu(&l->c, verify_empty, sizeof(verify_empty), n, ns_out);
+}
+
+void vc_bench_link_close(vc_bench_link *l)
+{
+	if (!l)
+		return;
+	card_disconnect(&l->c);
+	free(l);
 }

@@ -6,6 +6,7 @@
 #ifndef TR_EMULATORS_VCARD_BENCH_H
 #define TR_EMULATORS_VCARD_BENCH_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 /*
@@ -24,5 +25,18 @@ int tr_bench_vcard(const char *reader, FILE *out, unsigned iterations);
 /* The same with the PIN given (NULL: round trips only). */
 int tr_bench_vcard_pin(const char *reader, const char *pin, FILE *out,
 		       unsigned iterations);
+
+/*
+ * The round trip alone, for a caller that keeps its own samples (tokenrig
+ * bench): a connection of its own (shared) to the card in reader, the PIV
+ * application selected once at open. vc_bench_roundtrips times n bare
+ * VERIFY-empty exchanges (no data: the card only tells the PIN status,
+ * which it leaves as it is) into ns_out[0..n-1].
+ */
+typedef struct vc_bench_link vc_bench_link;
+
+int vc_bench_link_open(vc_bench_link **out, const char *reader);
+int vc_bench_roundtrips(vc_bench_link *l, unsigned n, uint64_t *ns_out);
+void vc_bench_link_close(vc_bench_link *l);
 
 #endif

@@ -34,6 +34,14 @@ p11 --init-pin --login --login-type so --so-pin "$TOKENRIG_SO_PIN" --new-pin "$T
 	> /dev/null || { echo "SO reset failed"; exit 1; }
 p11 --login --pin "$TOKENRIG_USER_PIN" -O | grep -q "Private Key Object" ||
 	{ echo "the PIN does not work after the SO reset"; exit 1; }
+# The virtual card, through OpenSC, as issue 3's "done when" has it.
+if [ -n "${TOKENRIG_VCARD_READER:-}" ]; then
+	card=$(pkcs11-tool --module "$TOKENRIG_OPENSC_MODULE" --login --pin "$TOKENRIG_VCARD_PIN" --test 2>&1) ||
+		{ echo "pkcs11-tool --test on the card failed:"; echo "$card"; exit 1; }
+	echo "$card" | grep -q "No errors" || { echo "pkcs11-tool --test on the card:"; echo "$card"; exit 1; }
+	pkcs11-tool --module "$TOKENRIG_OPENSC_MODULE" --login --pin "$TOKENRIG_VCARD_PIN" -O 2>&1 |
+		grep -q "Certificate Object" || { echo "OpenSC lists no certificate on the card"; exit 1; }
+fi
 root=$(curl -sS --max-time 10 --cacert "$TOKENRIG_CA_BUNDLE" "$TOKENRIG_PORTAL_SUZHOU_URL/")
 echo "$root" | grep -q '"portal": *"suzhou"' || { echo "portal answered: $root"; exit 1; }
 ch=$(curl -sS --max-time 10 --cacert "$TOKENRIG_CA_BUNDLE" -H 'Content-Type: application/json' \
