@@ -2,6 +2,7 @@
 
 #include "clock.h"
 #include "error.h"
+#include "fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -136,4 +137,19 @@ int tr_proc_stop(pid_t pid, unsigned timeout_ms)
 		tr_poll_pause(deadline, 5);
 	}
 	return 0;
+}
+
+int tr_proc_sibling(const char *name, char *buf, size_t len)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return tr_error_set(TR_EIO, "readlink /proc/self/exe: %s", strerror(errno));
+	self[n] = '\0';
+	if (!(slash = strrchr(self, '/')))
+		return tr_error_set(TR_EIO, "odd executable path %s", self);
+	*slash = '\0';
+	return tr_fs_join(buf, len, self, name);
 }

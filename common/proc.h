@@ -2,6 +2,7 @@
 #ifndef TR_COMMON_PROC_H
 #define TR_COMMON_PROC_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 typedef struct tr_proc_opts {
@@ -20,6 +21,9 @@ int tr_proc_spawn(pid_t *out, char *const argv[], const tr_proc_opts *opts);
  * earlier invocation (polled through kill(pid, 0)).
  */
 int tr_proc_stop(pid_t pid, unsigned timeout_ms);
+
+/* The path of a program that lives next to this one's executable. */
+int tr_proc_sibling(const char *name, char *buf, size_t len);
 
 /* 1 when pid runs and is not a zombie. */
 int tr_proc_alive(pid_t pid);

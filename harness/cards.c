@@ -42,21 +42,6 @@ struct tr_cards {
 	char dir[PATH_MAX];
 };
 
-/* The card process's programs live next to this one. */
-static int sibling(const char *name, char *buf, size_t len)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
-
-	if (n <= 0)
-		return tr_error_set(TR_EIO, "readlink /proc/self/exe: %s", strerror(errno));
-	self[n] = '\0';
-	if (!(slash = strrchr(self, '/')))
-		return tr_error_set(TR_EIO, "odd executable path %s", self);
-	*slash = '\0';
-	return tr_fs_join(buf, len, self, name);
-}
 
 int tr_cards_command(tr_cards *cards, unsigned i, const char *command)
 {
@@ -175,7 +160,7 @@ int tr_cards_up(tr_cards **out, const char *run_dir, unsigned n, const char *sta
 	if (access(VC_PCSCD_PATH, X_OK) != 0 || access(VC_VPCD_DRIVER, R_OK) != 0)
 		return tr_error_set(TR_EDEPEND, "virtual cards need pcscd and vsmartcard-vpcd "
 				    "(ci/install-deps)");
-	if ((error = sibling("tokenrig-vcard", prog, sizeof(prog))) < 0)
+	if ((error = tr_proc_sibling("tokenrig-vcard", prog, sizeof(prog))) < 0)
 		return error;
 	if (!(cards = calloc(1, sizeof(*cards))))
 		return tr_error_set(TR_ENOMEM, "out of memory");

@@ -124,22 +124,6 @@ static int path_in(const tr_env *env, const char *name, char *buf, size_t len)
 	return tr_fs_join(buf, len, env->dir, name);
 }
 
-/* The other programs live next to this one. */
-static int sibling_program(const char *name, char *buf, size_t len)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
-
-	if (n <= 0)
-		return tr_error_set(TR_EIO, "readlink /proc/self/exe: %s", strerror(errno));
-	self[n] = '\0';
-	slash = strrchr(self, '/');
-	if (!slash)
-		return tr_error_set(TR_EIO, "odd executable path %s", self);
-	*slash = '\0';
-	return tr_fs_join(buf, len, self, name);
-}
 
 static int random_digits(char *out, size_t n)
 {
@@ -602,7 +586,7 @@ static int write_shim_conf(tr_env *env)
 {
 	int n, error;
 
-	if ((error = sibling_program("tokenrig-p11shim.so", env->shim, sizeof(env->shim))) < 0 ||
+	if ((error = tr_proc_sibling("tokenrig-p11shim.so", env->shim, sizeof(env->shim))) < 0 ||
 	    (error = path_in(env, "p11shim.conf", env->shim_conf, sizeof(env->shim_conf))) < 0)
 		return error;
 	if (access(env->shim, R_OK) != 0)
@@ -628,7 +612,7 @@ static int start_portal(tr_env *env)
 	for (size_t p = 0; p < N_OF(portals); p++)
 		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
 			 p ? "," : "", portals[p].portal);
-	if ((error = sibling_program("tokenrig-portal", prog, sizeof(prog))) < 0 ||
+	if ((error = tr_proc_sibling("tokenrig-portal", prog, sizeof(prog))) < 0 ||
 	    (error = path_in(env, "pki", pki, sizeof(pki))) < 0 ||
 	    (error = path_in(env, "portal.ready", ready, sizeof(ready))) < 0 ||
 	    (error = path_in(env, "portal.log", log, sizeof(log))) < 0)

@@ -2,7 +2,11 @@
 
 #include "common/error.h"
 
+#include "fixtures/pki.h"
+
+#include <openssl/x509.h>
 #include <stdlib.h>
+#include <string.h>
 
 const char *tr_sign_alg_name(tr_sign_alg alg)
 {
@@ -110,4 +114,23 @@ void tr_token_close(tr_token *tok)
 {
 	if (tok)
 		tok->ops->close(tok);
+}
+
+int tr_cert_of_unit(const unsigned char *der, size_t len, const char *unit_name,
+		    int valid_only)
+{
+	const unsigned char *p = der;
+	X509 *cert = d2i_X509(NULL, &p, (long)len);
+	char name[256];
+	int match;
+
+	if (!cert)
+		return 0;
+	match = fx_cert_unit_identity(cert, name, sizeof(name), NULL, 0) == 0 &&
+		!strcmp(name, unit_name);
+	if (match && valid_only)
+		match = X509_cmp_current_time(X509_get0_notBefore(cert)) < 0 &&
+			X509_cmp_current_time(X509_get0_notAfter(cert)) > 0;
+	X509_free(cert);
+	return match;
 }

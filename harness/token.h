@@ -135,6 +135,14 @@ int tr_token_write_certificate(tr_token *tok, const unsigned char *der, size_t l
  */
 int tr_token_restore(tr_token *tok, const unsigned char *der, size_t len);
 
+/*
+ * 1 when the certificate (DER) names unit_name (subject O) and, when
+ * valid_only, is valid now: like an assistant, the choice by company offers
+ * the usable certificates first. Shared by the backends' open-by-unit.
+ */
+int tr_cert_of_unit(const unsigned char *der, size_t len, const char *unit_name,
+		    int valid_only);
+
 /* Backend operations; token_p11.c and later backends fill one of these. */
 typedef struct tr_token_ops {
 	const char *kind;

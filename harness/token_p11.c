@@ -113,29 +113,6 @@ static int alg_of_cert(const unsigned char *der, size_t len, tr_sign_alg *alg)
 	return error;
 }
 
-/*
- * 1 when the certificate's unit (subject O) is unit_name and, when
- * valid_only, it is valid now: like an assistant, the choice by company
- * offers the usable certificates first.
- */
-static int cert_of_unit(const unsigned char *der, size_t len, const char *unit_name,
-			int valid_only)
-{
-	const unsigned char *p = der;
-	X509 *cert = d2i_X509(NULL, &p, (long)len);
-	char name[256];
-	int match;
-
-	if (!cert)
-		return 0;
-	match = fx_cert_unit_identity(cert, name, sizeof(name), NULL, 0) == 0 &&
-		!strcmp(name, unit_name);
-	if (match && valid_only)
-		match = X509_cmp_current_time(X509_get0_notBefore(cert)) < 0 &&
-			X509_cmp_current_time(X509_get0_notAfter(cert)) > 0;
-	X509_free(cert);
-	return match;
-}
 
 /*
  * Among the certificates the URI's id/label select on the open session,
@@ -173,7 +150,7 @@ static int pick_certificate(p11_token *t, P11KitUri *uri, const char *unit_name,
 			free(id);
 			return error;
 		}
-		if ((unit_name && !cert_of_unit(der, der_len, unit_name, valid_only)) ||
+		if ((unit_name && !tr_cert_of_unit(der, der_len, unit_name, valid_only)) ||
 		    id_len > sizeof(t->id)) {
 			free(der);
 			free(id);

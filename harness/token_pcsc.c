@@ -639,25 +639,6 @@ static int alg_of_cert(const unsigned char *der, size_t len, tr_sign_alg *alg)
 	return error;
 }
 
-/* 1 when the certificate names unit_name (and, when valid_only, is valid). */
-static int cert_of_unit(const unsigned char *der, size_t len, const char *unit_name,
-			int valid_only)
-{
-	const unsigned char *p = der;
-	X509 *cert = d2i_X509(NULL, &p, (long)len);
-	char name[256];
-	int match;
-
-	if (!cert)
-		return 0;
-	match = fx_cert_unit_identity(cert, name, sizeof(name), NULL, 0) == 0 &&
-		!strcmp(name, unit_name);
-	if (match && valid_only)
-		match = X509_cmp_current_time(X509_get0_notBefore(cert)) < 0 &&
-			X509_cmp_current_time(X509_get0_notAfter(cert)) > 0;
-	X509_free(cert);
-	return match;
-}
 
 /* The certificate of 9A: GET DATA 5FC105 = 53 { 70 cert, 71 info, FE lrc }. */
 static int read_certificate(pcsc_token *t)
@@ -960,7 +941,7 @@ int tr_token_open_pcsc_unit(tr_token **out, const char *unit_name)
 				continue;
 			}
 			cards++;
-			if (cert_of_unit(t->base.cert_der, t->base.cert_len, unit_name, valid_only)) {
+			if (tr_cert_of_unit(t->base.cert_der, t->base.cert_len, unit_name, valid_only)) {
 				*out = &t->base;
 				error = 0;
 			} else {
