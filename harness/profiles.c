@@ -40,8 +40,9 @@ static int parse_line(const char *path, int line, char *text, tr_profile *p)
 				    cert);
 	if (unit > 99)
 		return tr_error_set(TR_EPARSE, "%s:%d: unit index %u out of range", path, line, unit);
-	snprintf(p->name, sizeof(p->name), "%s", name);
-	snprintf(p->portals, sizeof(p->portals), "%s", portals);
+	/* Lengths checked above. */
+	memcpy(p->name, name, strlen(name) + 1);
+	memcpy(p->portals, portals, strlen(portals) + 1);
 	p->unit = unit;
 	p->cert = cert_kinds[i].kind;
 	return 0;
