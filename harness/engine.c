@@ -269,11 +269,18 @@ static void run_column_case(engine *eng, const tr_scenario *sc, column *col)
 			.status = TR_CASE_SKIPPED, .message = reason,
 		};
 
-		snprintf(reason, sizeof(reason), "the scenario is for %s%s%s%s; this is %s/%s",
-			 sc->n_kinds ? "kind " : "", sc->n_kinds ? sc->kinds[0] : "",
-			 sc->n_kinds && sc->n_algorithms ? ", " : "",
-			 sc->n_algorithms ? "the algorithms it lists" : "", col->kind,
-			 col->algorithm);
+		size_t off = (size_t)snprintf(reason, sizeof(reason), "the scenario is for");
+
+		for (size_t i = 0; i < sc->n_kinds && off < sizeof(reason); i++)
+			off += (size_t)snprintf(reason + off, sizeof(reason) - off, "%s%s",
+						i ? ", " : " kinds ", sc->kinds[i]);
+		for (size_t i = 0; i < sc->n_algorithms && off < sizeof(reason); i++)
+			off += (size_t)snprintf(reason + off, sizeof(reason) - off, "%s%s",
+						i ? ", " : sc->n_kinds ? "; algorithms " : " algorithms ",
+						sc->algorithms[i]);
+		if (off < sizeof(reason))
+			snprintf(reason + off, sizeof(reason) - off, "; this is %s/%s", col->kind,
+				 col->algorithm);
 		record(eng, col, &res);
 		return;
 	}
