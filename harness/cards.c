@@ -234,6 +234,8 @@ void tr_cards_free(tr_cards *cards)
 			if (cards->cards[i].pid > 0)
 				tr_proc_stop(cards->cards[i].pid, STOP_MS);
 		vc_pcscd_stop(cards->pcscd, STOP_MS);
+	} else {
+		vc_pcscd_release(cards->pcscd); /* env down stops it, by its PID */
 	}
 	for (unsigned i = 0; i < cards->n; i++)
 		free(cards->cards[i].shown);

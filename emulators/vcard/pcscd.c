@@ -258,6 +258,11 @@ int vc_pcscd_wait_ready(unsigned readers, unsigned cards, unsigned timeout_ms)
 			    timeout_ms, r, readers, c, cards);
 }
 
+void vc_pcscd_release(vc_pcscd *pcscd)
+{
+	free(pcscd);
+}
+
 int vc_pcscd_stop(vc_pcscd *pcscd, unsigned timeout_ms)
 {
 	int error = 0;

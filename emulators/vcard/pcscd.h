@@ -68,6 +68,9 @@ pid_t vc_pcscd_pid(const vc_pcscd *pcscd);
  */
 int vc_pcscd_wait_ready(unsigned readers, unsigned cards, unsigned timeout_ms);
 
+/* Frees the handle and leaves pcscd running (env up: env down stops it). */
+void vc_pcscd_release(vc_pcscd *pcscd);
+
 /* Stops pcscd by PID (SIGTERM, then SIGKILL) and frees. NULL is fine. */
 int vc_pcscd_stop(vc_pcscd *pcscd, unsigned timeout_ms);
 
