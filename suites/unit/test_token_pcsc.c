@@ -603,7 +603,17 @@ START_TEST(mute_card_is_bounded)
 	ck_assert_uint_lt(tr_clock_ns() - t0, 100000000ull);
 	/* a pulled mute card ends the hung call; the worker frees itself */
 	ctl(P256, "remove");
-	usleep(300000);
+	/* until pcscd has seen it out (vpcd polls every ~0.4 s), at most 5 s */
+	for (int k = 0; k < 100; k++) {
+		tr_token *probe = NULL;
+
+		rc = tr_token_open_pcsc(&probe, readers[P256]);
+		tr_token_close(probe);
+		if (rc == TR_TOKEN_ENOTOKEN)
+			break;
+		usleep(50000);
+	}
+	ck_assert_int_eq(rc, TR_TOKEN_ENOTOKEN);
 	ctl(P256, "clear");
 	ctl(P256, "insert");
 	ck_assert_int_eq(vc_pcscd_wait_ready(NCARDS + 1, NCARDS, 10000), 0);
