@@ -4,10 +4,11 @@
 # TLS; `env down` leaves no process of the rig behind.
 set -eu
 dir="$BUILD/check-env"
+# Down on any exit, even when env up itself fails half-way.
+down() { "$BUILD/tokenrig" env down --dir "$dir" > /dev/null 2>&1 || true; }
+trap down EXIT
 "$BUILD/tokenrig" env up --dir "$dir"
 pid=$(awk '$1 == "portal" { print $2 }' "$dir/pids")
-down() { "$BUILD/tokenrig" env down --dir "$dir" || true; }
-trap down EXIT
 . "$dir/env.sh"
 # A SAN=1 interposer needs the ASan runtime first in the unsanitized pkcs11-tool.
 PRE=$(ldd "$TOKENRIG_P11_MODULE" | awk '/libasan/ { print $3 }')
