@@ -103,28 +103,36 @@ void pt_reply_ok(pt_ctx *ctx, unsigned http, json_t *extra)
 	set_body(ctx, http, obj);
 }
 
-void pt_reply_error(pt_ctx *ctx, unsigned http, const char *code, int status,
-		    const char *fmt, ...)
+/* An error answer: code, message and the extra fields (taken over). */
+static void reply_error_v(pt_ctx *ctx, unsigned http, const char *code, json_t *extra,
+			  const char *fmt, va_list ap)
 {
 	char msg[1024];
 	size_t len;
-	va_list ap;
 	json_t *obj;
 
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	/* Truncation may cut a UTF-8 sequence: drop the partial tail. */
 	len = strlen(msg);
 	while (len && !pt_utf8_valid(msg, len))
 		msg[--len] = '\0';
-
-	obj = json_pack("{s:b, s:s, s:s}", "ok", 0, "code", code, "message",
-			msg);
-	if (obj && status > 0)
-		json_object_set_new(obj, "status", json_integer(status));
+	obj = json_pack("{s:b, s:s, s:s}", "ok", 0, "code", code, "message", msg);
+	if (obj && extra)
+		json_object_update(obj, extra);
+	json_decref(extra);
 	snprintf(ctx->resp->code, sizeof(ctx->resp->code), "%s", code);
 	set_body(ctx, http, obj);
+}
+
+void pt_reply_error(pt_ctx *ctx, unsigned http, const char *code, int status,
+		    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	reply_error_v(ctx, http, code, status > 0 ? json_pack("{s:i}", "status", status) : NULL,
+		      fmt, ap);
+	va_end(ap);
 }
 
 void pt_reply_ca_failure(pt_ctx *ctx, int status)
@@ -145,24 +153,11 @@ void pt_reply_ca_failure(pt_ctx *ctx, int status)
 void pt_reply_error_x(pt_ctx *ctx, unsigned http, const char *code,
 		      json_t *extra, const char *fmt, ...)
 {
-	char msg[1024];
-	size_t len;
 	va_list ap;
-	json_t *obj;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	reply_error_v(ctx, http, code, extra, fmt, ap);
 	va_end(ap);
-	len = strlen(msg);
-	while (len && !pt_utf8_valid(msg, len))
-		msg[--len] = '\0';
-	obj = json_pack("{s:b, s:s, s:s}", "ok", 0, "code", code, "message",
-			msg);
-	if (obj && extra)
-		json_object_update(obj, extra);
-	json_decref(extra);
-	snprintf(ctx->resp->code, sizeof(ctx->resp->code), "%s", code);
-	set_body(ctx, http, obj);
 }
 
 int pt_cert_check(pt_ctx *ctx, X509 *cert, int *status)
