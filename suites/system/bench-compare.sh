@@ -1,8 +1,11 @@
 #!/bin/sh
-# tokenrig bench writes a complete bench file; compare of two runs exits 0;
-# a run with latency added in the interposer (+80 us on C_Sign, about +100%
-# on a SoftHSM P-256 signature) is reported slower, with exit 1; a file of
-# another schema is refused with exit 2.
+# tokenrig bench writes a complete bench file; two plain runs compare as no
+# change; a run with latency added in the interposer (+300 us on C_Sign: about
+# +350% on a SoftHSM P-256 signature, still +75% under ASan, where SoftHSM's
+# allocations go through the sanitizer) is reported slower, with exit 1; a
+# file of another schema is refused with exit 2. Verdicts are taken relative
+# to each run's interleaved baseline (--normalize): separate runs on a shared
+# machine drift by more than the threshold on their own.
 set -eu
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -15,7 +18,7 @@ done
 grep -q '"schema":"tokenrig-bench/1"' "$tmp/a.json" || { echo "no schema in the bench file"; exit 1; }
 grep -q '"git_revision"' "$tmp/a.json" || { echo "no machine facts"; exit 1; }
 bench --json "$tmp/b.json" > "$tmp/b.log" 2>&1 || { cat "$tmp/b.log"; exit 1; }
-bench --json "$tmp/slow.json" --latency "C_Sign fixed 80us" > "$tmp/slow.log" 2>&1 ||
+bench --json "$tmp/slow.json" --latency "C_Sign fixed 300us" > "$tmp/slow.log" 2>&1 ||
 	{ cat "$tmp/slow.log"; exit 1; }
 
 # Same code, same machine: the token's figures relative to their in-run
@@ -29,16 +32,15 @@ for m in p256/token.sign rsa2048/token.sign; do
 		{ echo "softhsm/$m moved between two plain runs"; exit 1; }
 done
 
-rc=0
-"$BUILD/tokenrig" compare "$tmp/a.json" "$tmp/slow.json" > "$tmp/slow.txt" || rc=$?
-cat "$tmp/slow.txt"
-[ $rc -eq 1 ] || { echo "compare against the slowed run exited $rc, expected 1"; exit 1; }
-grep -q "softhsm/p256/token.sign .*SLOWER" "$tmp/slow.txt" || { echo "token.sign not reported slower"; exit 1; }
 # Relative to the direct C_Sign loop (which has no interposer), the added
 # time stands out even when the whole machine slowed down meanwhile.
-"$BUILD/tokenrig" compare --normalize "$tmp/a.json" "$tmp/slow.json" > "$tmp/norm.txt" || true
-grep -q "softhsm/p256/interposer.c_sign .*SLOWER" "$tmp/norm.txt" ||
-	{ cat "$tmp/norm.txt"; echo "the interposer's added latency not seen against its baseline"; exit 1; }
+rc=0
+"$BUILD/tokenrig" compare --normalize "$tmp/a.json" "$tmp/slow.json" > "$tmp/slow.txt" || rc=$?
+cat "$tmp/slow.txt"
+[ $rc -eq 1 ] || { echo "compare against the slowed run exited $rc, expected 1"; exit 1; }
+for m in interposer.c_sign token.sign; do
+	grep -q "softhsm/p256/$m .*SLOWER" "$tmp/slow.txt" || { echo "p256 $m not reported slower"; exit 1; }
+done
 
 sed 's/tokenrig-bench\/1/tokenrig-bench\/9/' "$tmp/a.json" > "$tmp/other.json"
 rc=0
