@@ -30,6 +30,8 @@ typedef struct metric {
 	char kind[16], algorithm[16], stage[32];
 	const struct metric *baseline;
 	tr_samples s;
+	size_t *round_end;      /* samples taken by the end of each round */
+	size_t n_rounds;
 } metric;
 
 #define MAX_METRICS 64
@@ -298,6 +300,29 @@ static int sample_column(bench *b, column *c, unsigned n, int timed)
 	return error;
 }
 
+/*
+ * Closes a round of every metric the column feeds: `compare` takes one
+ * value per round, the unit that is independent of the machine's moods.
+ */
+static int end_round(column *c)
+{
+	metric *fed[] = { c->m_ossl, c->m_rtt, c->m_module, c->m_shim, c->m_sign,
+			  c->m_inside, c->m_overhead, c->m_login };
+
+	for (size_t i = 0; i < sizeof(fed) / sizeof(fed[0]); i++) {
+		metric *m = fed[i];
+		size_t *grown;
+
+		if (!m || m->s.n == (m->n_rounds ? m->round_end[m->n_rounds - 1] : 0))
+			continue; /* nothing sampled in this round */
+		if (!(grown = realloc(m->round_end, (m->n_rounds + 1) * sizeof(*grown))))
+			return tr_error_set(TR_ENOMEM, "out of memory");
+		m->round_end = grown;
+		m->round_end[m->n_rounds++] = m->s.n;
+	}
+	return 0;
+}
+
 static int open_column(bench *b, column *c, const char *shim)
 {
 	int rsa = !strcmp(c->ref->algorithm, "rsa2048");
@@ -487,21 +512,25 @@ static json_t *metric_json(const metric *m)
 {
 	tr_summary sum, base;
 	tr_histogram h;
-	json_t *samples = json_array(), *hist = json_array(), *o;
+	json_t *samples = json_array(), *hist = json_array(), *rounds = json_array(), *o;
 
 	tr_stats_summarize(&m->s, &sum);
+	for (size_t r = 0; r < m->n_rounds; r++)
+		json_array_append_new(rounds, json_integer((json_int_t)(m->round_end[r] -
+									(r ? m->round_end[r - 1] : 0))));
 	tr_stats_histogram(&m->s, &h);
 	for (size_t i = 0; i < m->s.n; i++)
 		json_array_append_new(samples, json_integer((json_int_t)m->s.ns[i]));
 	for (int i = 0; i < TR_HIST_BINS; i++)
 		json_array_append_new(hist, json_pack("{s:f, s:I}", "from_us", h.lower[i] / 1e3,
 						      "count", (json_int_t)h.count[i]));
-	o = json_pack("{s:s, s:s, s:s, s:s, s:{s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I}, s:o, s:o}",
+	o = json_pack("{s:s, s:s, s:s, s:s, s:{s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I}, s:o, s:o, s:o}",
 		      "kind", m->kind, "algorithm", m->algorithm, "stage", m->stage, "unit", "ns",
 		      "summary", "n", (json_int_t)sum.n, "min_us", sum.min / 1e3, "p50_us", sum.p50 / 1e3,
 		      "p90_us", sum.p90 / 1e3, "p99_us", sum.p99 / 1e3, "max_us", sum.max / 1e3,
 		      "mean_us", sum.mean / 1e3, "stddev_us", sum.stddev / 1e3, "outliers",
-		      (json_int_t)sum.outliers, "histogram", hist, "samples_ns", samples);
+		      (json_int_t)sum.outliers, "histogram", hist, "samples_ns", samples,
+		      "rounds", rounds);
 	if (m->baseline) {
 		tr_stats_summarize(&m->baseline->s, &base);
 		json_object_set_new(o, "baseline", json_string(m->baseline->name));
@@ -732,7 +761,8 @@ static int run_group(bench *b, column *cols, size_t n, const tr_token_ref *token
 		error = sample_column(b, &cols[i], opts->warmup, 0);
 	for (unsigned r = 0; r < opts->rounds && !error; r++)
 		for (size_t i = 0; i < n && !error; i++)
-			error = sample_column(b, &cols[i], opts->count / opts->rounds, 1);
+			if ((error = sample_column(b, &cols[i], opts->count / opts->rounds, 1)) == 0)
+				error = end_round(&cols[i]);
 
 	/* A card is one device: concurrency is a SoftHSM figure only. */
 	for (size_t i = 0; i < n && !error && !cols[i].card; i++) {
@@ -841,8 +871,10 @@ int tr_bench_run(tr_env *env, const tr_bench_opts *opts)
 			printf("\nwritten: %s\n", opts->json_path);
 	}
 out:
-	for (size_t i = 0; i < b.n; i++)
+	for (size_t i = 0; i < b.n; i++) {
 		tr_samples_free(&b.m[i].s);
+		free(b.m[i].round_end);
+	}
 	json_decref(b.concurrency);
 	return error;
 }

@@ -1,8 +1,11 @@
 /*
  * `tokenrig compare BASE.json NEW.json`: per metric, faster / slower / no
- * change, from a Mann-Whitney U test on the raw samples plus a minimum
- * effect size on the ratio of medians, so a noisy machine does not cry
- * wolf and a real 20% shift is not missed.
+ * change. Each run is reduced to one value per round (the round's median,
+ * optionally divided by its baseline's median of the same round). The
+ * change is the Hodges-Lehmann shift of their logarithms, with its
+ * confidence interval from the Mann-Whitney U distribution (exact for few
+ * rounds); a verdict needs the whole interval past the threshold, so a
+ * noisy machine does not cry wolf and a real 20% shift is not missed.
  */
 #ifndef TR_HARNESS_COMPARE_H
 #define TR_HARNESS_COMPARE_H
@@ -20,22 +23,31 @@ typedef enum tr_verdict {
 typedef struct tr_compare_opts {
 	double threshold;  /* minimum relative effect, e.g. 0.10 for 10% */
 	double min_us;     /* minimum absolute effect on the medians, microseconds */
-	double alpha;      /* significance level of the U test, e.g. 0.01 */
+	double alpha;      /* 1 - the confidence of the interval, e.g. 0.01 */
 	/*
-	 * Divide each metric by its own run's baseline median first, so a
-	 * slower machine is not a slower token; the baselines themselves
-	 * (metrics without one) are then shown but not gated.
+	 * Divide each round's median by its baseline's median of the same
+	 * round first, so a slower machine is not a slower token; the
+	 * baselines themselves (metrics without one) are then shown but not
+	 * gated.
 	 */
 	int normalize;
 } tr_compare_opts;
 
+typedef struct tr_compare_result {
+	double change;      /* estimated relative change: +0.20 is 20% slower */
+	double low, high;   /* its (1 - alpha) interval; -1, +inf when undecidable */
+	double p;           /* the U test's p for "no difference at all" */
+} tr_compare_result;
+
 /*
- * The verdict for new against base: slower when the U test finds a
- * difference (p < alpha) and the median grew by more than threshold (and by
- * more than opts->min_us when the samples are in nanoseconds).
+ * The verdict for new against base, one value per round each: slower when
+ * the whole (1 - alpha) interval of the change lies above +threshold
+ * (significantly slower by more than the threshold, not merely different),
+ * faster when it lies below -threshold, and in nanoseconds (normalize 0)
+ * only when the medians also moved by opts->min_us.
  */
-tr_verdict tr_compare_verdict(const uint64_t *base, size_t nb, const uint64_t *new_s,
-			      size_t nn, const tr_compare_opts *opts, double *ratio, double *p);
+tr_verdict tr_compare_verdict(const double *base, size_t nb, const double *new_v, size_t nn,
+			      const tr_compare_opts *opts, tr_compare_result *res);
 
 const char *tr_verdict_name(tr_verdict v);
 

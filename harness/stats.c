@@ -114,7 +114,27 @@ int tr_stats_histogram(const tr_samples *s, tr_histogram *out)
 	return 0;
 }
 
-double tr_stats_median(const uint64_t *v, size_t n)
+static int cmp_double(const void *x, const void *y)
+{
+	double a = *(const double *)x, b = *(const double *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+double tr_stats_median(const double *v, size_t n)
+{
+	double *sorted, m;
+
+	if (n == 0 || !(sorted = malloc(n * sizeof(*sorted))))
+		return 0;
+	memcpy(sorted, v, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), cmp_double);
+	m = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+	free(sorted);
+	return m;
+}
+
+double tr_stats_median_ns(const uint64_t *v, size_t n)
 {
 	uint64_t *sorted;
 	double m;
@@ -129,7 +149,7 @@ double tr_stats_median(const uint64_t *v, size_t n)
 }
 
 typedef struct ranked {
-	uint64_t v;
+	double v;
 	int from_a;
 } ranked;
 
@@ -140,7 +160,142 @@ static int cmp_ranked(const void *x, const void *y)
 	return a->v < b->v ? -1 : a->v > b->v;
 }
 
-int tr_stats_mann_whitney(const uint64_t *a, size_t na, const uint64_t *b, size_t nb,
+/*
+ * P(U = k), k = 0..m*n, for samples of m and n without ties, by the
+ * recurrence N(i, j, k) = N(i - 1, j, k - j) + N(i, j - 1, k) over the
+ * arrangements. Counts are kept as doubles: C(80, 40) is past 2^53, and
+ * only ratios matter.
+ */
+static double *mann_whitney_pmf(size_t m, size_t n)
+{
+	size_t width = m * n + 1;
+	double *prev = calloc((m + 1) * width, sizeof(double));
+	double *cur = calloc((m + 1) * width, sizeof(double));
+	double *pmf = malloc(width * sizeof(double)), total = 0;
+
+	if (!prev || !cur || !pmf) {
+		free(pmf);
+		pmf = NULL;
+		tr_error_set(TR_ENOMEM, "out of memory");
+		goto out;
+	}
+	/* j = 0: one arrangement, U = 0, for every i. */
+	for (size_t i = 0; i <= m; i++)
+		prev[i * width] = 1;
+	for (size_t j = 1; j <= n; j++) {
+		memset(cur, 0, (m + 1) * width * sizeof(double));
+		cur[0] = 1;
+		for (size_t i = 1; i <= m; i++)
+			for (size_t k = 0; k <= i * j; k++)
+				cur[i * width + k] = (k >= j ? cur[(i - 1) * width + k - j] : 0) +
+						     prev[i * width + k];
+		memcpy(prev, cur, (m + 1) * width * sizeof(double));
+	}
+	for (size_t k = 0; k < width; k++)
+		total += prev[m * width + k];
+	for (size_t k = 0; k < width; k++)
+		pmf[k] = prev[m * width + k] / total;
+out:
+	free(prev);
+	free(cur);
+	return pmf;
+}
+
+static int mann_whitney_cdf(size_t m, size_t n, size_t u, double *cdf)
+{
+	double *pmf = mann_whitney_pmf(m, n);
+
+	if (!pmf)
+		return TR_ENOMEM;
+	*cdf = 0;
+	for (size_t k = 0; k <= u && k <= m * n; k++)
+		*cdf += pmf[k];
+	free(pmf);
+	return 0;
+}
+
+double tr_stats_mann_whitney_min_p(size_t na, size_t nb)
+{
+	double p;
+
+	if (na == 0 || nb == 0)
+		return 1;
+	if (na > TR_MW_EXACT_MAX || nb > TR_MW_EXACT_MAX)
+		return 0; /* far below any useful alpha */
+	if (mann_whitney_cdf(na, nb, 0, &p) < 0)
+		return 1;
+	return fmin(1, 2 * p);
+}
+
+/* z with P(|Z| > z) = alpha for a standard normal Z, by bisection. */
+static double normal_two_sided_quantile(double alpha)
+{
+	double lo = 0, hi = 40;
+
+	for (int i = 0; i < 200; i++) {
+		double mid = (lo + hi) / 2;
+
+		if (erfc(mid / sqrt(2.0)) > alpha)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return (lo + hi) / 2;
+}
+
+/*
+ * The (1 - alpha) interval of the shift from the U test (Hodges-Lehmann /
+ * Moses): the shifts it would not reject are those between the (c+1)-th
+ * and (mn-c)-th of the m*n pairwise differences, c the largest U whose two
+ * tails together stay within alpha.
+ */
+int tr_stats_shift_ci(const double *a, size_t na, const double *b, size_t nb, double alpha,
+		      double *est, double *lo, double *hi)
+{
+	size_t mn = na * nb, k = 0;
+	double *d, z, c;
+	int have_c = 0;
+
+	*est = 0;
+	*lo = -INFINITY;
+	*hi = INFINITY;
+	if (na == 0 || nb == 0)
+		return tr_error_set(TR_EINVAL, "a shift needs two non-empty samples");
+	if (na <= TR_MW_EXACT_MAX && nb <= TR_MW_EXACT_MAX) {
+		double *pmf = mann_whitney_pmf(na, nb), tail = 0;
+
+		if (!pmf)
+			return TR_ENOMEM;
+		for (k = 0; k < mn; k++) {
+			tail += pmf[k];
+			if (2 * tail > alpha)
+				break;
+		}
+		free(pmf);
+		/* k is the first U whose tails exceed alpha: c = k - 1. */
+		have_c = k > 0;
+		c = (double)k - 1;
+	} else {
+		z = normal_two_sided_quantile(alpha);
+		c = floor((double)mn / 2 - z * sqrt((double)mn * (double)(na + nb + 1) / 12) - 0.5);
+		have_c = c >= 0;
+	}
+	if (!(d = malloc(mn * sizeof(*d))))
+		return tr_error_set(TR_ENOMEM, "out of memory");
+	for (size_t i = 0; i < na; i++)
+		for (size_t j = 0; j < nb; j++)
+			d[i * nb + j] = b[j] - a[i];
+	qsort(d, mn, sizeof(*d), cmp_double);
+	*est = mn % 2 ? d[mn / 2] : (d[mn / 2 - 1] + d[mn / 2]) / 2;
+	if (have_c) {
+		*lo = d[(size_t)c];
+		*hi = d[mn - 1 - (size_t)c];
+	}
+	free(d);
+	return 0;
+}
+
+int tr_stats_mann_whitney(const double *a, size_t na, const double *b, size_t nb,
 			  double *z, double *p)
 {
 	size_t n = na + nb, i = 0;
@@ -184,6 +339,16 @@ int tr_stats_mann_whitney(const uint64_t *a, size_t na, const uint64_t *b, size_
 	if (var <= 0)
 		return 0; /* all equal: no difference */
 	*z = (u - mean) / sqrt(var);
+	/* Few values (one per round, say): the normal curve is too kind there. */
+	if (ties == 0 && na <= TR_MW_EXACT_MAX && nb <= TR_MW_EXACT_MAX) {
+		double cdf, tail = fmin(u, (double)na * (double)nb - u);
+		int error = mann_whitney_cdf(na, nb, (size_t)tail, &cdf);
+
+		if (error < 0)
+			return error;
+		*p = fmin(1, 2 * cdf);
+		return 0;
+	}
 	*p = erfc(fabs(*z) / sqrt(2.0));
 	return 0;
 }

@@ -29,16 +29,33 @@ typedef struct tr_histogram {
 
 int tr_stats_histogram(const tr_samples *s, tr_histogram *out);
 
+/* Up to this many values a side, and without ties, the U test's p is exact. */
+#define TR_MW_EXACT_MAX 40
+
 /*
- * Mann-Whitney U test of two samples (two-sided, normal approximation with
- * tie correction): *p is the probability of a rank difference at least this
- * large if both come from one distribution.
+ * Mann-Whitney U test of two samples, two-sided: *p is the probability of a
+ * rank difference at least this large if both come from one distribution.
+ * Exact for small samples without ties; otherwise the normal approximation
+ * with tie correction. *z is the standardised U either way.
  */
-int tr_stats_mann_whitney(const uint64_t *a, size_t na, const uint64_t *b, size_t nb,
+int tr_stats_mann_whitney(const double *a, size_t na, const double *b, size_t nb,
 			  double *z, double *p);
 
+/* The smallest p the U test can give for samples of these sizes. */
+double tr_stats_mann_whitney_min_p(size_t na, size_t nb);
+
+/*
+ * The shift of b against a (Hodges-Lehmann: the median of all b[j] - a[i])
+ * and its (1 - alpha) confidence interval from the U test's distribution,
+ * exact for small samples. Too few values for alpha: the interval is
+ * (-inf, +inf).
+ */
+int tr_stats_shift_ci(const double *a, size_t na, const double *b, size_t nb, double alpha,
+		      double *est, double *lo, double *hi);
+
 /* The median of n values (their order is left alone). */
-double tr_stats_median(const uint64_t *v, size_t n);
+double tr_stats_median(const double *v, size_t n);
+double tr_stats_median_ns(const uint64_t *v, size_t n);
 
 int tr_samples_add(tr_samples *s, uint64_t ns);
 void tr_samples_free(tr_samples *s);

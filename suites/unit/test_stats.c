@@ -70,18 +70,36 @@ Suite *stats_suite(void)
 	return s;
 }
 
-/* Known answer: scipy.stats.mannwhitneyu([1,2,3,4,5],[6,7,8,9,10], method="asymptotic", use_continuity=False) */
+/*
+ * Known answers. Exact: scipy.stats.mannwhitneyu(a, b, method="exact"):
+ * 2/252 for complete separation of 5 and 5, 4/252 with one pair swapped.
+ * Normal: 50 and 50 apart, z = -1250 / sqrt(50 * 50 * 101 / 12).
+ */
 START_TEST(mann_whitney_known_answer)
 {
-	const uint64_t a[] = { 1, 2, 3, 4, 5 }, b[] = { 6, 7, 8, 9, 10 };
-	double z, p;
+	const double a[] = { 1, 2, 3, 4, 5 }, b[] = { 6, 7, 8, 9, 10 };
+	const double c[] = { 1, 2, 3, 4, 6 }, d[] = { 5, 7, 8, 9, 10 };
+	double big_a[50], big_b[50], z, p;
 
 	ck_assert_int_eq(tr_stats_mann_whitney(a, 5, b, 5, &z, &p), 0);
+	ck_assert_double_eq_tol(p, 2.0 / 252, 1e-12);
 	ck_assert_double_eq_tol(z, -2.6111648393354674, 1e-9);
-	ck_assert_double_eq_tol(p, 0.009023438818080334, 1e-9);
+	ck_assert_int_eq(tr_stats_mann_whitney(b, 5, a, 5, &z, &p), 0);
+	ck_assert_double_eq_tol(p, 2.0 / 252, 1e-12);
+	ck_assert_int_eq(tr_stats_mann_whitney(c, 5, d, 5, &z, &p), 0);
+	ck_assert_double_eq_tol(p, 4.0 / 252, 1e-12);
+	ck_assert_double_eq_tol(tr_stats_mann_whitney_min_p(5, 5), 2.0 / 252, 1e-12);
+	ck_assert_double_eq_tol(tr_stats_mann_whitney_min_p(4, 4), 2.0 / 70, 1e-12);
 	/* identical samples: all ties, no difference */
 	ck_assert_int_eq(tr_stats_mann_whitney(a, 5, a, 5, &z, &p), 0);
 	ck_assert_double_eq_tol(p, 1, 1e-9);
+	for (int i = 0; i < 50; i++) {
+		big_a[i] = i + 1;
+		big_b[i] = i + 51;
+	}
+	ck_assert_int_eq(tr_stats_mann_whitney(big_a, 50, big_b, 50, &z, &p), 0);
+	ck_assert_double_eq_tol(z, -1250 / sqrt(50.0 * 50 * 101 / 12), 1e-9);
+	ck_assert_double_eq_tol(p, erfc(fabs(z) / sqrt(2.0)), 1e-20);
 }
 END_TEST
 
