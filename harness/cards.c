@@ -18,9 +18,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* vpcd listens on every interface: ports clear of its default 35963. */
-#define PORT_LOW 36200
-#define PORT_SPAN 20000
 #define READY_MS 20000
 #define STOP_MS 5000
 #define CONTROL_MS 5000
@@ -105,41 +102,6 @@ static int wait_for(tr_cards *cards, const int *want, unsigned timeout_ms)
 	return error;
 }
 
-/* 1 when nobody listens on port (bound the way vpcd binds it: any address). */
-static int port_free(unsigned short port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
-				 .sin_addr.s_addr = htonl(INADDR_ANY) };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), ok;
-
-	if (fd < 0)
-		return 0;
-	ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-	close(fd);
-	return ok;
-}
-
-/*
- * n consecutive free ports, from a start that differs per process, so that
- * a run, a test and a system vpcd never fight over one.
- */
-static int free_ports(unsigned n, unsigned short *base)
-{
-	unsigned start = PORT_LOW + ((unsigned)getpid() * 37u) % PORT_SPAN;
-
-	for (unsigned tries = 0; tries < 200; tries++) {
-		unsigned b = PORT_LOW + (start - PORT_LOW + tries * 97u) % PORT_SPAN, i;
-
-		for (i = 0; i < n && port_free((unsigned short)(b + i)); i++)
-			;
-		if (i == n) {
-			*base = (unsigned short)b;
-			return 0;
-		}
-	}
-	return tr_error_set(TR_EIO, "no %u free TCP ports for the card readers", n);
-}
-
 int tr_cards_up(tr_cards **out, const char *run_dir, unsigned n, const char *start_image,
 		int detach)
 {
@@ -172,7 +134,7 @@ int tr_cards_up(tr_cards **out, const char *run_dir, unsigned n, const char *sta
 	popts.log_path = log;
 	if ((error = tr_fs_read_all(start_image, 1 << 20, &start_text, &start_len)) < 0 ||
 	    (error = tr_fs_mkdirs(cards->dir, 0700)) < 0 ||
-	    (error = free_ports(n, &base_port)) < 0 ||
+	    (error = vc_pcscd_free_ports(n, &base_port)) < 0 ||
 	    (error = vc_pcscd_write_conf(run_dir, base_port, n)) < 0 ||
 	    (error = vc_pcscd_start(&cards->pcscd, &popts)) < 0)
 		goto out;

@@ -74,6 +74,7 @@ static void add_role_vars(tr_case *c, const tr_token_ref *t, const char *prefix)
 	set_var(c, prefix, "operator.id", t->unit.operator_id);
 	set_var(c, prefix, "operator.phone", t->unit.operator_phone);
 	set_var(c, prefix, "token.label", t->label);
+	set_var(c, prefix, "token.algorithm", t->algorithm);
 	set_var(c, prefix, "cert.serial", t->cert_serial);
 	set_var(c, prefix, "enc_cert.serial", t->enc_serial);
 	if (t->cert_der) {
@@ -886,8 +887,15 @@ static int do_token_keygen(tr_case *c, answer *a)
 	if ((error = step_role(c, &r)) < 0 ||
 	    (error = resolve_key(c, "algorithm", NULL, &alg)) < 0)
 		return error;
+	if (alg && strcmp(alg, "sm2") && strcmp(alg, "p256") && strcmp(alg, "rsa2048")) {
+		error = step_error(c, TR_EINVAL, "algorithm: sm2, p256 or rsa2048");
+		free(alg);
+		return error;
+	}
 	if ((error = role_ready(c, r)) == 0)
-		error = tr_token_generate_key(r->tok, alg && !strcmp(alg, "rsa2048"), &spki, &spki_len);
+		error = tr_token_generate_key(r->tok, !alg || !strcmp(alg, "sm2") ? TR_KEYGEN_UPGRADE :
+					      !strcmp(alg, "p256") ? TR_KEYGEN_P256 :
+					      TR_KEYGEN_RSA2048, &spki, &spki_len);
 	free(alg);
 	if (error < 0)
 		return token_step_result(c, r, error, a);

@@ -64,12 +64,13 @@ int tr_token_reset_pin(tr_token *tok, const char *so_secret, const char *new_pin
 	return tok->ops->reset_pin(tok, so_secret, new_pin);
 }
 
-int tr_token_generate_key(tr_token *tok, int rsa, unsigned char **spki, size_t *spki_len)
+int tr_token_generate_key(tr_token *tok, tr_keygen alg, unsigned char **spki,
+			  size_t *spki_len)
 {
 	*spki = NULL;
 	if (!tok->ops->generate_key)
 		return tr_error_set(TR_EDEPEND, "a %s token cannot generate keys here", tok->ops->kind);
-	return tok->ops->generate_key(tok, rsa, spki, spki_len);
+	return tok->ops->generate_key(tok, alg, spki, spki_len);
 }
 
 int tr_token_write_certificate(tr_token *tok, const unsigned char *der, size_t len)

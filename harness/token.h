@@ -115,13 +115,20 @@ tr_sign_alg tr_token_sign_alg(const tr_token *tok);
 int tr_token_sign(tr_token *tok, const unsigned char *data, size_t len,
 		  unsigned char **sig, size_t *sig_len, uint64_t *token_ns);
 
+/* The key pair a token generates. */
+typedef enum tr_keygen {
+	TR_KEYGEN_UPGRADE,  /* the upgrade's: SM2 where the token holds it, else P-256 */
+	TR_KEYGEN_P256,
+	TR_KEYGEN_RSA2048,
+} tr_keygen;
+
 /*
- * Generates a new key pair on the token, as an upgrade to a new algorithm
- * does (SM2 where the token holds it, else EC P-256; RSA-2048 when rsa).
+ * Generates a new key pair on the token, as an upgrade or a renewal does.
  * *spki (malloc'd) is its DER SubjectPublicKeyInfo. Needs a login.
- * TR_EDEPEND when the token kind cannot generate keys.
+ * TR_EDEPEND when the token kind cannot generate keys, or not of that kind.
  */
-int tr_token_generate_key(tr_token *tok, int rsa, unsigned char **spki, size_t *spki_len);
+int tr_token_generate_key(tr_token *tok, tr_keygen alg, unsigned char **spki,
+			  size_t *spki_len);
 
 /*
  * Makes a certificate (DER) the token's current one, stored next to the key
@@ -154,7 +161,8 @@ typedef struct tr_token_ops {
 	int (*sign)(tr_token *tok, const unsigned char *data, size_t len,
 		    unsigned char **sig, size_t *sig_len, uint64_t *token_ns);
 	/* Optional (NULL: the kind cannot): upgrades and renewals. */
-	int (*generate_key)(tr_token *tok, int rsa, unsigned char **spki, size_t *spki_len);
+	int (*generate_key)(tr_token *tok, tr_keygen alg, unsigned char **spki,
+			    size_t *spki_len);
 	int (*write_certificate)(tr_token *tok, const unsigned char *der, size_t len);
 	int (*restore)(tr_token *tok, const unsigned char *der, size_t len);
 	void (*close)(tr_token *tok);

@@ -489,12 +489,14 @@ static unsigned char key_id_of(p11_token *t, EVP_PKEY *pub)
 /* Keys written after provisioning get IDs from here on. */
 #define FIRST_NEW_ID 0x10
 
-static int p11_generate_key(tr_token *tok, int rsa, unsigned char **spki, size_t *spki_len)
+/* SoftHSM2 and OpenSC hold no SM2: the upgrade's key is P-256 there. */
+static int p11_generate_key(tr_token *tok, tr_keygen alg, unsigned char **spki,
+			    size_t *spki_len)
 {
 	p11_token *t = (p11_token *)tok;
 	CK_OBJECT_HANDLE keys[32], pub;
 	CK_ULONG n;
-	tr_p11_key spec = { .rsa = rsa, .label = "unit-new" };
+	tr_p11_key spec = { .rsa = alg == TR_KEYGEN_RSA2048, .label = "unit-new" };
 	EVP_PKEY *k = NULL;
 	int error, len;
 

@@ -51,6 +51,7 @@
 #include <openssl/crypto.h>
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 #include <openssl/x509.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -71,7 +72,9 @@
 #define KEY_REF 0x9A
 #define ALG_RSA2048 0x07
 #define ALG_P256 0x11
+#define ALG_SM2 0xE8
 #define ALG_SM2_MSG 0xE9
+#define MGMT_KEY_LEN 24                 /* 3DES */
 
 /* --- the worker: every PC/SC call of a token, with a deadline ---------- */
 
@@ -1305,6 +1308,316 @@ out:
 	return error;
 }
 
+/* --- keys and certificates (card management key 9B) -------------------- */
+
+/*
+ * The management key: TOKENRIG_PIV_MGMT_KEY (48 hex digits) for a vendor's
+ * card, else the well-known default of PIV test cards, 01..08 three times.
+ */
+static int mgmt_key(unsigned char key[MGMT_KEY_LEN])
+{
+	const char *hex = getenv("TOKENRIG_PIV_MGMT_KEY");
+
+	if (!hex || !*hex) {
+		for (int i = 0; i < MGMT_KEY_LEN; i++)
+			key[i] = (unsigned char)(i % 8 + 1);
+		return 0;
+	}
+	if (strlen(hex) != 2 * MGMT_KEY_LEN)
+		return tr_error_set(TR_EINVAL, "TOKENRIG_PIV_MGMT_KEY: 48 hex digits (3DES) expected");
+	for (int i = 0; i < MGMT_KEY_LEN; i++) {
+		unsigned v;
+
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return tr_error_set(TR_EINVAL, "TOKENRIG_PIV_MGMT_KEY: not hex at digit %d",
+					    2 * i + 1);
+		key[i] = (unsigned char)v;
+	}
+	return 0;
+}
+
+/*
+ * SP 800-73-4 external authentication with the management key: ask for a
+ * challenge (7C { 81 00 }), answer it encrypted (7C { 82 ... }). Grants
+ * GENERATE and PUT DATA until the card is reset.
+ */
+static int mgmt_authenticate(pcsc_token *t)
+{
+	static const unsigned char hdr[4] = { 0x00, 0x87, 0x03, 0x9B };
+	static const unsigned char ask[] = { 0x7C, 0x02, 0x81, 0x00 };
+	unsigned char key[MGMT_KEY_LEN], answer[12] = { 0x7C, 0x0A, 0x82, 0x08 };
+	const unsigned char *p, *end, *tmpl, *chal;
+	size_t tmpl_len, chal_len;
+	EVP_CIPHER_CTX *ctx = NULL;
+	unsigned sw, tag;
+	rbuf ans = { 0 };
+	int error, n = 0;
+
+	if ((error = mgmt_key(key)) < 0)
+		return error;
+	if ((error = exchange(t, "GENERAL AUTHENTICATE 9B (challenge)", hdr, ask, sizeof(ask),
+			      LE_SHORT, &ans, &sw)) < 0 ||
+	    (error = map_sw(t, sw, "GENERAL AUTHENTICATE 9B (challenge)")) < 0)
+		goto out;
+	p = ans.p;
+	end = ans.p + ans.len;
+	if (tlv_next(&p, end, &tag, &tmpl, &tmpl_len) < 0 || tag != 0x7C ||
+	    (p = tmpl, tlv_next(&p, tmpl + tmpl_len, &tag, &chal, &chal_len) < 0) ||
+	    tag != 0x81 || chal_len != 8) {
+		error = tr_error_set(TR_EIO, "GENERAL AUTHENTICATE 9B on %s: no 8-byte challenge "
+				     "in the answer", t->reader);
+		goto out;
+	}
+	if (!(ctx = EVP_CIPHER_CTX_new()) ||
+	    EVP_EncryptInit_ex(ctx, EVP_des_ede3_ecb(), NULL, key, NULL) != 1 ||
+	    EVP_CIPHER_CTX_set_padding(ctx, 0) != 1 ||
+	    EVP_EncryptUpdate(ctx, answer + 4, &n, chal, 8) != 1 || n != 8) {
+		error = tr_error_set_openssl(TR_ECRYPTO, "3DES of the management-key challenge");
+		goto out;
+	}
+	if ((error = simple(t, "GENERAL AUTHENTICATE 9B (response)", 0x87, 0x03, 0x9B, answer,
+			    sizeof(answer), &sw)) < 0)
+		goto out;
+	if (sw == 0x6982)
+		error = tr_error_set(TR_TOKEN_ENOT_LOGGED_IN, "the card in %s refused the management "
+				     "key (set TOKENRIG_PIV_MGMT_KEY for a card with its own)",
+				     t->reader);
+	else
+		error = map_sw(t, sw, "GENERAL AUTHENTICATE 9B (response)");
+out:
+	EVP_CIPHER_CTX_free(ctx);
+	OPENSSL_cleanse(key, sizeof(key));
+	OPENSSL_cleanse(answer, sizeof(answer));
+	free(ans.p);
+	return error;
+}
+
+/* The public key of a 7F49 template: RSA { 81 n, 82 e }, EC { 86 point }. */
+static int public_key_of(const unsigned char *der, size_t len, unsigned char alg, EVP_PKEY **out)
+{
+	const unsigned char *p = der, *end = der + len, *tmpl, *v, *n = NULL, *e = NULL, *pt = NULL;
+	size_t tmpl_len, vl, n_len = 0, e_len = 0, pt_len = 0;
+	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+	BIGNUM *bn_n = NULL, *bn_e = NULL;
+	unsigned tag;
+	int error = 0;
+
+	*out = NULL;
+	if (tlv_next(&p, end, &tag, &tmpl, &tmpl_len) < 0 || tag != 0x7F49) {
+		error = tr_error_set(TR_EIO, "GENERATE: the answer is not a 7F49 public key");
+		goto out;
+	}
+	for (p = tmpl; p < tmpl + tmpl_len;) {
+		if (tlv_next(&p, tmpl + tmpl_len, &tag, &v, &vl) < 0) {
+			error = tr_error_set(TR_EIO, "GENERATE: malformed TLV in the public key");
+			goto out;
+		}
+		if (tag == 0x81)
+			n = v, n_len = vl;
+		else if (tag == 0x82)
+			e = v, e_len = vl;
+		else if (tag == 0x86)
+			pt = v, pt_len = vl;
+	}
+	if (!bld) {
+		error = tr_error_set(TR_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (alg == ALG_RSA2048) {
+		if (!n || !e) {
+			error = tr_error_set(TR_EIO, "GENERATE: RSA key without modulus or exponent");
+			goto out;
+		}
+		bn_n = BN_bin2bn(n, (int)n_len, NULL);
+		bn_e = BN_bin2bn(e, (int)e_len, NULL);
+		if (!bn_n || !bn_e || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n) ||
+		    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e))
+			goto crypto;
+	} else {
+		if (!pt) {
+			error = tr_error_set(TR_EIO, "GENERATE: EC key without its point (86)");
+			goto out;
+		}
+		if (!OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
+						     alg == ALG_P256 ? "prime256v1" : "SM2", 0) ||
+		    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, pt_len))
+			goto crypto;
+	}
+	if (!(params = OSSL_PARAM_BLD_to_param(bld)) ||
+	    !(ctx = EVP_PKEY_CTX_new_from_name(NULL, alg == ALG_RSA2048 ? "RSA" :
+					       alg == ALG_P256 ? "EC" : "SM2", NULL)) ||
+	    EVP_PKEY_fromdata_init(ctx) != 1 ||
+	    EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) != 1)
+		goto crypto;
+	goto out;
+crypto:
+	error = tr_error_set_openssl(TR_EIO, "GENERATE: the card's public key does not decode");
+out:
+	BN_free(bn_n);
+	BN_free(bn_e);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
+	EVP_PKEY_CTX_free(ctx);
+	return error;
+}
+
+/*
+ * GENERATE ASYMMETRIC KEY PAIR in 9A; the upgrade's key is SM2 where the
+ * card takes it (6A80 otherwise), else P-256. The new key replaces the old
+ * one at once, as on a real card; the certificate follows with
+ * pcsc_write_certificate.
+ */
+static int pcsc_generate_key(tr_token *tok, tr_keygen alg, unsigned char **spki,
+			     size_t *spki_len)
+{
+	pcsc_token *t = (pcsc_token *)tok;
+	static const unsigned char hdr[4] = { 0x00, 0x47, 0x00, KEY_REF };
+	const unsigned char upgrade[] = { ALG_SM2, ALG_P256 }, p256[] = { ALG_P256 };
+	const unsigned char rsa2048[] = { ALG_RSA2048 };
+	const unsigned char *order = alg == TR_KEYGEN_RSA2048 ? rsa2048 :
+				     alg == TR_KEYGEN_P256 ? p256 : upgrade;
+	size_t n_order = alg == TR_KEYGEN_UPGRADE ? 2 : 1;
+	unsigned char data[5] = { 0xAC, 0x03, 0x80, 0x01, 0 };
+	EVP_PKEY *pub = NULL;
+	rbuf ans = { 0 };
+	unsigned sw = 0x6A80;
+	int error, len;
+
+	if (!t->logged_in)
+		return tr_error_set(TR_TOKEN_ENOT_LOGGED_IN, "key generation before login");
+	if ((error = mgmt_authenticate(t)) < 0)
+		return error;
+	for (size_t i = 0; i < n_order && sw == 0x6A80; i++) {
+		data[4] = order[i];
+		free(ans.p);
+		memset(&ans, 0, sizeof(ans));
+		if ((error = exchange(t, "GENERATE ASYMMETRIC KEY PAIR 9A", hdr, data, sizeof(data),
+				      LE_LONG, &ans, &sw)) < 0)
+			goto out;
+	}
+	if (sw == 0x6A80) {
+		error = tr_error_set(TR_EDEPEND, "the card in %s takes no %s key (GENERATE: 6A80)",
+				     t->reader, alg == TR_KEYGEN_RSA2048 ? "RSA-2048" :
+				     alg == TR_KEYGEN_P256 ? "P-256" : "SM2 or P-256");
+		goto out;
+	}
+	if ((error = map_sw(t, sw, "GENERATE ASYMMETRIC KEY PAIR 9A")) < 0 ||
+	    (error = public_key_of(ans.p, ans.len, data[4], &pub)) < 0)
+		goto out;
+	*spki = NULL;
+	if ((len = i2d_PUBKEY(pub, spki)) <= 0) {
+		error = tr_error_set_openssl(TR_ECRYPTO, "encoding the new public key");
+		goto out;
+	}
+	*spki_len = (size_t)len;
+out:
+	EVP_PKEY_free(pub);
+	free(ans.p);
+	return error;
+}
+
+/* PUT DATA 5FC105 = 53 { 70 cert, 71 00, FE }: the certificate of 9A. */
+static int put_certificate(pcsc_token *t, const unsigned char *der, size_t len)
+{
+	static const unsigned char hdr[4] = { 0x00, 0xDB, 0x3F, 0xFF };
+	static const unsigned char tag[] = { 0x5F, 0xC1, 0x05 };
+	size_t cap = len + 32, ooff = 0, off = 0;
+	unsigned char *obj = malloc(cap), *data = malloc(cap + 16);
+	unsigned sw;
+	rbuf ans = { 0 };
+	int error;
+
+	if (!obj || !data) {
+		error = tr_error_set(TR_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (tlv_put(obj, cap, &ooff, 0x70, der, len) < 0 ||
+	    tlv_put(obj, cap, &ooff, 0x71, (const unsigned char *)"\x00", 1) < 0 ||
+	    tlv_put(obj, cap, &ooff, 0xFE, NULL, 0) < 0 ||
+	    tlv_put(data, cap + 16, &off, 0x5C, tag, sizeof(tag)) < 0 ||
+	    tlv_put(data, cap + 16, &off, 0x53, obj, ooff) < 0) {
+		error = tr_error_set(TR_EINVAL, "a certificate of %zu bytes does not fit a PIV object",
+				     len);
+		goto out;
+	}
+	if ((error = exchange(t, "PUT DATA 5FC105", hdr, data, off, LE_NONE, &ans, &sw)) < 0)
+		goto out;
+	if (sw == 0x6A80)
+		error = tr_error_set(TR_TOKEN_EKEY_MISMATCH, "PUT DATA 5FC105 on %s: 6A80, the "
+				     "certificate does not certify the card's key 9A", t->reader);
+	else
+		error = map_sw(t, sw, "PUT DATA 5FC105");
+out:
+	free(obj);
+	free(data);
+	free(ans.p);
+	return error;
+}
+
+/* The token's copy of its certificate and algorithm follow the card's. */
+static int adopt_certificate(pcsc_token *t, const unsigned char *der, size_t len)
+{
+	unsigned char *copy = malloc(len);
+	tr_sign_alg alg;
+	int error;
+
+	if (!copy)
+		return tr_error_set(TR_ENOMEM, "out of memory");
+	if ((error = alg_of_cert(der, len, &alg)) < 0) {
+		free(copy);
+		return error;
+	}
+	memcpy(copy, der, len);
+	free(t->base.cert_der);
+	t->base.cert_der = copy;
+	t->base.cert_len = len;
+	t->base.alg = alg;
+	return 0;
+}
+
+static int pcsc_write_certificate(tr_token *tok, const unsigned char *der, size_t len)
+{
+	pcsc_token *t = (pcsc_token *)tok;
+	tr_sign_alg alg;
+	int error;
+
+	if (!t->logged_in)
+		return tr_error_set(TR_TOKEN_ENOT_LOGGED_IN, "writing a certificate before login");
+	/* Refused before anything reaches the card: not a certificate it can use. */
+	if ((error = alg_of_cert(der, len, &alg)) < 0)
+		return error;
+	if ((error = mgmt_authenticate(t)) < 0 || (error = put_certificate(t, der, len)) < 0)
+		return error;
+	return adopt_certificate(t, der, len);
+}
+
+/*
+ * Puts the provisioned certificate back. A card cannot take its old key
+ * back (PIV has no key import): after a GENERATE only the rig's reload of
+ * the card image restores it, and this says so.
+ */
+static int pcsc_restore(tr_token *tok, const unsigned char *der, size_t len)
+{
+	pcsc_token *t = (pcsc_token *)tok;
+	int error;
+
+	if (!t->logged_in)
+		return tr_error_set(TR_TOKEN_ENOT_LOGGED_IN, "restoring before login");
+	if (t->base.cert_der && t->base.cert_len == len && !memcmp(t->base.cert_der, der, len))
+		return 0;
+	if ((error = mgmt_authenticate(t)) < 0)
+		return error;
+	if ((error = put_certificate(t, der, len)) == TR_TOKEN_EKEY_MISMATCH)
+		return tr_error_set(error, "the card in %s holds a new key: a PIV card cannot take "
+				    "the old one back (the rig reloads its virtual cards instead)",
+				    t->reader);
+	if (error < 0)
+		return error;
+	return adopt_certificate(t, der, len);
+}
+
 static const tr_token_ops pcsc_ops = {
 	.kind = "pcsc",
 	.login = pcsc_login,
@@ -1313,9 +1626,8 @@ static const tr_token_ops pcsc_ops = {
 	.change_pin = pcsc_change_pin,
 	.reset_pin = pcsc_reset_pin,
 	.sign = pcsc_sign,
-	/* A PIV card takes no keys or certificates from the harness here. */
-	.generate_key = NULL,
-	.write_certificate = NULL,
-	.restore = NULL,
+	.generate_key = pcsc_generate_key,
+	.write_certificate = pcsc_write_certificate,
+	.restore = pcsc_restore,
 	.close = pcsc_close,
 };

@@ -17,7 +17,44 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <winscard.h>
+
+/* vpcd listens on every interface: ports clear of its default 35963. */
+#define PORT_LOW 36200
+#define PORT_SPAN 20000
+
+/* 1 when nobody listens on port (bound the way vpcd binds it: any address). */
+static int port_free(unsigned short port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_ANY) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), ok;
+
+	if (fd < 0)
+		return 0;
+	ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+	close(fd);
+	return ok;
+}
+
+int vc_pcscd_free_ports(unsigned n, unsigned short *base)
+{
+	unsigned start = PORT_LOW + ((unsigned)getpid() * 37u) % PORT_SPAN;
+
+	for (unsigned tries = 0; tries < 200; tries++) {
+		unsigned b = PORT_LOW + (start - PORT_LOW + tries * 97u) % PORT_SPAN, i;
+
+		for (i = 0; i < n && port_free((unsigned short)(b + i)); i++)
+			;
+		if (i == n) {
+			*base = (unsigned short)b;
+			return 0;
+		}
+	}
+	return tr_error_set(TR_EIO, "no %u free TCP ports for the card readers", n);
+}
 
 struct vc_pcscd {
 	pid_t pid;

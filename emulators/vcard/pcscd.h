@@ -40,6 +40,13 @@ typedef struct vc_pcscd vc_pcscd;
 int vc_pcscd_write_conf(const char *run_dir, unsigned short base_port,
 			unsigned ncards);
 
+/*
+ * n consecutive free TCP ports for vpcd (which listens on every interface),
+ * from a start that differs per process, so that a run, a test and a
+ * system vpcd never fight over one.
+ */
+int vc_pcscd_free_ports(unsigned n, unsigned short *base);
+
 /* The pcsc-lite reader name of card i of vc_pcscd_write_conf. */
 int vc_pcscd_reader_name(unsigned card, char *buf, size_t len);
 

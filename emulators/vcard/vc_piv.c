@@ -47,7 +47,17 @@ static const uint32_t obj_tags[OBJ_COUNT] = {
 #define INS_SELECT 0xA4
 #define INS_GET_RESPONSE 0xC0
 #define INS_GET_DATA 0xCB
+#define INS_GENERATE 0x47
+#define INS_PUT_DATA 0xDB
 #define CLA_CHAIN 0x10
+
+/*
+ * The card management key (9B): 3DES, the well-known default of PIV test
+ * cards (01..08 three times). It guards GENERATE and PUT DATA.
+ */
+static const uint8_t mgmt_key[24] = {
+	1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8
+};
 
 struct vc_piv {
 	vc_image *img;
@@ -66,6 +76,10 @@ struct vc_piv {
 	size_t obj_len[OBJ_COUNT];
 	/* Signing contexts kept per slot: init costs more than an ECDSA. */
 	EVP_PKEY_CTX *sign_ctx[VC_SLOT_COUNT];
+	/* Management-key authentication: the challenge out, then the status. */
+	uint8_t mgmt_challenge[8];
+	int mgmt_challenge_out;
+	int admin;
 };
 
 /* --- data objects ---------------------------------------------------- */
@@ -200,6 +214,8 @@ void vc_piv_free(vc_piv *piv)
 
 void vc_piv_reset(vc_piv *piv)
 {
+	piv->admin = 0;
+	piv->mgmt_challenge_out = 0;
 	piv->pin_verified = 0;
 	piv->pin_always = 0;
 	piv->chaining = 0;
@@ -477,10 +493,45 @@ out:
 	return ok ? 0 : -1;
 }
 
+/* 3DES-ECB of one block under the management key. */
+static int mgmt_encrypt(const uint8_t in[8], uint8_t out[8])
+{
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	int n = 0, ok;
+
+	ok = ctx && EVP_EncryptInit_ex(ctx, EVP_des_ede3_ecb(), NULL, mgmt_key, NULL) == 1 &&
+	     EVP_CIPHER_CTX_set_padding(ctx, 0) == 1 &&
+	     EVP_EncryptUpdate(ctx, out, &n, in, 8) == 1 && n == 8;
+	EVP_CIPHER_CTX_free(ctx);
+	if (!ok)
+		ERR_clear_error();
+	return ok ? 0 : -1;
+}
+
 /*
- * Challenge from the card management key (9B): OpenSC's C_GenerateRandom.
- * Only the challenge step: no management-key authentication follows.
+ * Management key (9B), SP 800-73-4 external authentication: 7C { 81 00 }
+ * asks for a challenge (also OpenSC's C_GenerateRandom); 7C { 82 8 bytes }
+ * answers it with the challenge encrypted under the key, which grants the
+ * right to GENERATE and PUT DATA until reset. 3DES (P1 00 or 03) only.
  */
+static unsigned do_mgmt_response(vc_piv *piv, const uint8_t *val, size_t vlen)
+{
+	uint8_t want[8];
+	int ok;
+
+	if (!piv->mgmt_challenge_out)
+		return VC_SW_CONDITIONS;
+	piv->mgmt_challenge_out = 0;
+	if (vlen != 8)
+		return VC_SW_WRONG_DATA;
+	if (mgmt_encrypt(piv->mgmt_challenge, want) < 0)
+		return VC_SW_UNKNOWN;
+	ok = CRYPTO_memcmp(want, val, 8) == 0;
+	OPENSSL_cleanse(want, sizeof(want));
+	piv->admin = ok;
+	return ok ? VC_SW_OK : VC_SW_SECURITY;
+}
+
 static unsigned do_mgmt_challenge(vc_piv *piv, const vc_apdu *a)
 {
 	const uint8_t *tmpl, *val;
@@ -499,13 +550,20 @@ static unsigned do_mgmt_challenge(vc_piv *piv, const vc_apdu *a)
 	if (vc_tlv_next(&r, &tag, &tmpl, &tmpl_len) != 1 || tag != 0x7C || r.p != r.end)
 		return VC_SW_WRONG_DATA;
 	vc_tlv_init(&r, tmpl, tmpl_len);
-	if (vc_tlv_next(&r, &tag, &val, &vlen) != 1 || tag != 0x81 || vlen != 0 ||
-	    r.p != r.end)
+	if (vc_tlv_next(&r, &tag, &val, &vlen) != 1 || r.p != r.end)
+		return VC_SW_WRONG_DATA;
+	if (tag == 0x82 && n == 8)
+		return do_mgmt_response(piv, val, vlen);
+	if (tag != 0x81 || vlen != 0)
 		return VC_SW_WRONG_DATA;
 	if (RAND_bytes(rnd, (int)n) != 1) {
 		ERR_clear_error();
 		return VC_SW_UNKNOWN;
 	}
+	piv->admin = 0;
+	piv->mgmt_challenge_out = n == 8;
+	if (n == 8)
+		memcpy(piv->mgmt_challenge, rnd, 8);
 	vc_tlv_put(inner, sizeof(inner), &off, 0x81, rnd, n);
 	n = off;
 	off = 0;
@@ -613,18 +671,190 @@ static unsigned do_general_auth(vc_piv *piv, const vc_apdu *a)
 	return queue(piv, resp, off);
 }
 
+/* --- key generation and certificates (management key) -------------- */
+
+static void free_objects(vc_piv *piv)
+{
+	for (int i = 0; i < OBJ_COUNT; i++) {
+		free(piv->obj[i]);
+		piv->obj[i] = NULL;
+		piv->obj_len[i] = 0;
+	}
+}
+
+/*
+ * A slot changed: its cached signing context goes, the objects are built
+ * again from the image, and the image is saved (atomically) at once.
+ */
+static unsigned slot_changed(vc_piv *piv, vc_slot slot)
+{
+	EVP_PKEY_CTX_free(piv->sign_ctx[slot]);
+	piv->sign_ctx[slot] = NULL;
+	free_objects(piv);
+	if (build_objects(piv) < 0 || vc_image_save(piv->img, NULL) < 0)
+		return VC_SW_MEMORY;
+	return VC_SW_OK;
+}
+
+/* 7F49 { 81 n, 82 e } or 7F49 { 86 04 || X || Y }: the new public key. */
+static unsigned public_key_template(vc_piv *piv, EVP_PKEY *key)
+{
+	uint8_t inner[560], out[570], buf[520];
+	size_t ioff = 0, off = 0, len = 0;
+	BIGNUM *n = NULL, *e = NULL;
+	int fail = 0;
+
+	if (EVP_PKEY_is_a(key, "RSA")) {
+		if (!EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &n) ||
+		    !EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e) ||
+		    BN_num_bytes(n) > (int)sizeof(buf))
+			fail = 1;
+		if (!fail) {
+			len = (size_t)BN_bn2bin(n, buf);
+			fail = vc_tlv_put(inner, sizeof(inner), &ioff, 0x81, buf, len) != 0;
+		}
+		if (!fail) {
+			len = (size_t)BN_bn2bin(e, buf);
+			fail = vc_tlv_put(inner, sizeof(inner), &ioff, 0x82, buf, len) != 0;
+		}
+		BN_free(n);
+		BN_free(e);
+	} else {
+		fail = !EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
+							buf, sizeof(buf), &len) ||
+		       vc_tlv_put(inner, sizeof(inner), &ioff, 0x86, buf, len) != 0;
+	}
+	if (fail || vc_tlv_put(out, sizeof(out), &off, 0x7F49, inner, ioff) != 0) {
+		ERR_clear_error();
+		return VC_SW_UNKNOWN;
+	}
+	return queue(piv, out, off);
+}
+
+/*
+ * GENERATE ASYMMETRIC KEY PAIR (47), P2 the key reference, data
+ * AC { 80 algorithm }: a new key replaces the slot's, whose certificate is
+ * gone until PUT DATA writes the new one, as on a real card. A blue card
+ * takes RSA-2048 only (6A80 for the others).
+ */
+static unsigned do_generate(vc_piv *piv, const vc_apdu *a)
+{
+	const uint8_t *tmpl, *val;
+	size_t tmpl_len, vlen;
+	vc_tlv_reader r;
+	unsigned tag, sw;
+	int slot;
+	EVP_PKEY *key = NULL;
+
+	if (a->p1 != 0x00 || (slot = vc_slot_from_ref(a->p2)) < 0)
+		return VC_SW_WRONG_P1P2;
+	if (!piv->admin)
+		return VC_SW_SECURITY;
+	vc_tlv_init(&r, a->data, a->lc);
+	if (vc_tlv_next(&r, &tag, &tmpl, &tmpl_len) != 1 || tag != 0xAC)
+		return VC_SW_WRONG_DATA;
+	vc_tlv_init(&r, tmpl, tmpl_len);
+	if (vc_tlv_next(&r, &tag, &val, &vlen) != 1 || tag != 0x80 || vlen != 1)
+		return VC_SW_WRONG_DATA;
+	switch (val[0]) {
+	case VC_ALG_RSA2048:
+		key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+		break;
+	case VC_ALG_P256:
+		key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+		break;
+	case VC_ALG_SM2:
+	case VC_ALG_SM2_MSG:
+		key = EVP_PKEY_Q_keygen(NULL, NULL, "SM2");
+		break;
+	default:
+		return VC_SW_WRONG_DATA;
+	}
+	if (!key) {
+		ERR_clear_error();
+		return VC_SW_UNKNOWN;
+	}
+	if (vc_image_set_slot(piv->img, (vc_slot)slot, key, NULL) < 0) {
+		EVP_PKEY_free(key);
+		return VC_SW_WRONG_DATA; /* the profile does not take it */
+	}
+	if ((sw = slot_changed(piv, (vc_slot)slot)) == VC_SW_OK)
+		sw = public_key_template(piv, key);
+	EVP_PKEY_free(key);
+	return sw;
+}
+
+/*
+ * PUT DATA (DB 3FFF) of a certificate object: 5C { tag } 53 { 70 cert,
+ * 71 00, FE }. The certificate must certify the slot's key (6A80
+ * otherwise); other objects are not writable here (6A81).
+ */
+static unsigned do_put_data(vc_piv *piv, const vc_apdu *a)
+{
+	const uint8_t *tagv, *obj, *val, *der = NULL, *p;
+	size_t tag_len, obj_len, vlen, der_len = 0;
+	uint32_t want = 0;
+	vc_tlv_reader r;
+	unsigned tag;
+	int slot = -1;
+	EVP_PKEY *key;
+	X509 *cert;
+	unsigned sw;
+
+	if (a->p1 != 0x3F || a->p2 != 0xFF)
+		return VC_SW_WRONG_P1P2;
+	if (!piv->admin)
+		return VC_SW_SECURITY;
+	vc_tlv_init(&r, a->data, a->lc);
+	if (vc_tlv_next(&r, &tag, &tagv, &tag_len) != 1 || tag != 0x5C || tag_len < 1 ||
+	    tag_len > 3 || vc_tlv_next(&r, &tag, &obj, &obj_len) != 1 || tag != 0x53 ||
+	    r.p != r.end)
+		return VC_SW_WRONG_DATA;
+	for (size_t i = 0; i < tag_len; i++)
+		want = want << 8 | tagv[i];
+	for (int s = 0; s < VC_SLOT_COUNT; s++)
+		if (obj_tags[OBJ_CERT_9A + s] == want)
+			slot = s;
+	if (slot < 0)
+		return VC_SW_FUNC_UNSUPPORTED;
+	if (!(key = vc_image_slot_key(piv->img, (vc_slot)slot)))
+		return VC_SW_CONDITIONS; /* no key to certify */
+	vc_tlv_init(&r, obj, obj_len);
+	while (r.p < r.end) {
+		if (vc_tlv_next(&r, &tag, &val, &vlen) != 1)
+			return VC_SW_WRONG_DATA;
+		if (tag == 0x70 && !der) {
+			der = val;
+			der_len = vlen;
+		} else if (tag == 0x71 && vlen >= 1 && (val[0] & 0x01)) {
+			return VC_SW_WRONG_DATA; /* compressed: not taken */
+		}
+	}
+	p = der;
+	if (!der || !(cert = d2i_X509(NULL, &p, (long)der_len)) || p != der + der_len) {
+		ERR_clear_error();
+		return VC_SW_WRONG_DATA;
+	}
+	if (vc_image_set_slot(piv->img, (vc_slot)slot, key, cert) < 0)
+		sw = VC_SW_WRONG_DATA; /* not this key's certificate */
+	else
+		sw = slot_changed(piv, (vc_slot)slot);
+	X509_free(cert);
+	return sw;
+}
+
 /* --- dispatch --------------------------------------------------------- */
 
 static int chainable(uint8_t ins)
 {
 	return ins == INS_GENERAL_AUTH || ins == INS_GET_DATA ||
-	       ins == INS_CHANGE || ins == INS_RESET_RETRY;
+	       ins == INS_CHANGE || ins == INS_RESET_RETRY || ins == INS_PUT_DATA;
 }
 
 static int known_ins(uint8_t ins)
 {
 	return chainable(ins) || ins == INS_SELECT || ins == INS_VERIFY ||
-	       ins == INS_GET_RESPONSE;
+	       ins == INS_GET_RESPONSE || ins == INS_GENERATE;
 }
 
 static unsigned dispatch(vc_piv *piv, const vc_apdu *a)
@@ -636,6 +866,8 @@ static unsigned dispatch(vc_piv *piv, const vc_apdu *a)
 	case INS_CHANGE: return do_change(piv, a);
 	case INS_RESET_RETRY: return do_reset_retry(piv, a);
 	case INS_GENERAL_AUTH: return do_general_auth(piv, a);
+	case INS_GENERATE: return do_generate(piv, a);
+	case INS_PUT_DATA: return do_put_data(piv, a);
 	default: return VC_SW_INS_UNSUPPORTED;
 	}
 }

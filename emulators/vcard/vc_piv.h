@@ -4,8 +4,10 @@
  * certificates and counters; the image saves itself on every change.
  *
  * Instructions: SELECT (A4), GET DATA (CB), VERIFY (20), CHANGE REFERENCE
- * DATA (24), RESET RETRY COUNTER (2C), GENERAL AUTHENTICATE (87), GET
- * RESPONSE (C0); command chaining (CLA 10) and extended length. The status
+ * DATA (24), RESET RETRY COUNTER (2C), GENERAL AUTHENTICATE (87, also the
+ * management key 9B), GENERATE ASYMMETRIC KEY PAIR (47), PUT DATA (DB) of
+ * certificates, GET RESPONSE (C0); command chaining (CLA 10) and extended
+ * length. The status
  * words of every refusal are listed in README.md.
  */
 #ifndef TR_EMULATORS_VCARD_VC_PIV_H

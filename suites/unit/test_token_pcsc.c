@@ -47,6 +47,7 @@ static const char puk[] = "87654321";
 static const char data[] = "tokenrig|hebei|login|challenge-0123456789";
 
 static char base_dir[] = "/tmp/tokenrig-pcsc-XXXXXX";
+static fx_pki *pki;      /* the cards' CAs, to certify keys the cards generate */
 static char run_dir[300];
 static char unit_names[NCARDS][128];
 static vc_pcscd *pcscd;
@@ -64,7 +65,6 @@ static const char *vcard_bin(char *buf, size_t len)
 static void base_setup(void)
 {
 	char pki_dir[300], img[300];
-	fx_pki *pki = NULL;
 	fx_unit unit;
 
 	ck_assert_ptr_nonnull(mkdtemp(base_dir));
@@ -81,11 +81,12 @@ static void base_setup(void)
 		ck_assert_int_eq(fx_unit_generate(&unit, 1, cards[i].province, 0), 0);
 		snprintf(unit_names[i], sizeof(unit_names[i]), "%s", unit.unit_name);
 	}
-	fx_pki_free(pki);
 }
 
 static void base_teardown(void)
 {
+	fx_pki_free(pki);
+	pki = NULL;
 	tr_fs_remove_tree(base_dir);
 }
 
@@ -103,10 +104,12 @@ static void ctl(int card, const char *command)
 static void setup(void)
 {
 	char bin[300], img[400], src[400], ctlp[400], port[16], log[400], *buf = NULL;
-	unsigned short base = (unsigned short)(41000 + (getpid() % 1000) * 4);
+	unsigned short base;
 	vc_pcscd_opts o = { .die_with_parent = 1 };
 	size_t len;
 
+	/* Fixed ports sit in the ephemeral range, where any connection may hold one. */
+	ck_assert_msg(vc_pcscd_free_ports(NCARDS + 1, &base) == 0, "%s", tr_error_last());
 	snprintf(run_dir, sizeof(run_dir), "%s/run-%ld", base_dir, (long)getpid());
 	ck_assert_int_eq(tr_fs_mkdirs(run_dir, 0700), 0);
 	for (int i = 0; i < NCARDS; i++) {
@@ -294,9 +297,10 @@ START_TEST(signs_every_algorithm)
 		ck_assert_int_eq(tr_token_certificate(tok, &der, &der_len), 0);
 		ck_assert_int_eq(tr_token_sign(tok, (const unsigned char *)data, strlen(data), &sig,
 					       &sig_len, &ns), TR_TOKEN_ENOT_LOGGED_IN);
-		ck_assert_int_eq(tr_token_generate_key(tok, 0, &sig, &sig_len), TR_EDEPEND);
-		ck_assert_int_eq(tr_token_write_certificate(tok, der, der_len), TR_EDEPEND);
-		ck_assert_int_eq(tr_token_restore(tok, der, der_len), TR_EDEPEND);
+		ck_assert_int_eq(tr_token_generate_key(tok, TR_KEYGEN_UPGRADE, &sig, &sig_len),
+				 TR_TOKEN_ENOT_LOGGED_IN);
+		ck_assert_int_eq(tr_token_write_certificate(tok, der, der_len), TR_TOKEN_ENOT_LOGGED_IN);
+		ck_assert_int_eq(tr_token_restore(tok, der, der_len), TR_TOKEN_ENOT_LOGGED_IN);
 		ck_assert_msg(tr_token_login(tok, cards[i].pin) == 0, "%s", tr_error_last());
 		sign_verifies(tok);
 		/* an empty message and a long one (chained / extended) */
@@ -620,6 +624,87 @@ START_TEST(pcscd_unreachable)
 }
 END_TEST
 
+/*
+ * A new key pair and its certificate through GENERATE and PUT DATA (with
+ * the management key), as an upgrade or a renewal writes them: extended
+ * APDUs for the upgrade's SM2 key, short chained ones for a P-256 renewal.
+ * A blue (RSA-only) card refuses the upgrade's key.
+ */
+START_TEST(generates_keys_and_takes_certificates)
+{
+	static const struct {
+		tr_keygen alg;
+		const char *key_type;
+		tr_sign_alg sign_alg;
+	} rounds[] = {
+		{ TR_KEYGEN_UPGRADE, "SM2", TR_SIGN_SM2_SM3 },
+		{ TR_KEYGEN_P256, "EC", TR_SIGN_ECDSA_SHA256 },
+	};
+	unsigned char *original = NULL, *spki = NULL, *der = NULL;
+	size_t original_len = 0, cur_len, spki_len;
+	const unsigned char *cur, *p;
+	tr_token *tok = NULL;
+	fx_unit unit;
+
+	ck_assert_int_eq(fx_unit_generate(&unit, 1, cards[P256].province, 0), 0);
+	for (size_t i = 0; i < sizeof(rounds) / sizeof(rounds[0]); i++) {
+		EVP_PKEY *pub;
+		X509 *cert = NULL;
+		int len;
+
+		if (i == 1)
+			setenv("TOKENRIG_PCSC_SHORT_APDUS", "1", 1);
+		ck_assert_msg(tr_token_open_pcsc(&tok, readers[P256]) == 0, "%s", tr_error_last());
+		unsetenv("TOKENRIG_PCSC_SHORT_APDUS");
+		ck_assert_msg(tr_token_login(tok, cards[P256].pin) == 0, "%s", tr_error_last());
+		ck_assert_int_eq(tr_token_certificate(tok, &cur, &cur_len), 0);
+		if (!original) {
+			original_len = cur_len;
+			original = malloc(original_len);
+			memcpy(original, cur, original_len);
+			/* Its own certificate again: the card takes it. */
+			ck_assert_msg(tr_token_write_certificate(tok, original, original_len) == 0, "%s",
+				      tr_error_last());
+		}
+		ck_assert_msg(tr_token_generate_key(tok, rounds[i].alg, &spki, &spki_len) == 0, "%s",
+			      tr_error_last());
+		p = spki;
+		pub = d2i_PUBKEY(NULL, &p, (long)spki_len);
+		OPENSSL_free(spki);
+		ck_assert_ptr_nonnull(pub);
+		ck_assert_msg(EVP_PKEY_is_a(pub, rounds[i].key_type), "not %s", rounds[i].key_type);
+		/* The old certificate no longer fits the card's key. */
+		ck_assert_msg(tr_token_write_certificate(tok, original, original_len) ==
+			      TR_TOKEN_EKEY_MISMATCH, "%s", tr_error_last());
+		ck_assert_int_eq(fx_pki_issue_unit(pki, cards[P256].province, pub, &unit,
+						   FX_VARIANT_VALID, &cert), 0);
+		der = NULL;
+		len = i2d_X509(cert, &der);
+		ck_assert_int_gt(len, 0);
+		ck_assert_msg(tr_token_write_certificate(tok, der, (size_t)len) == 0, "%s",
+			      tr_error_last());
+		ck_assert_int_eq(tr_token_sign_alg(tok), rounds[i].sign_alg);
+		sign_verifies(tok);
+		/* A card cannot take its old key back: restore says so. */
+		ck_assert_int_eq(tr_token_restore(tok, original, original_len), TR_TOKEN_EKEY_MISMATCH);
+		ck_assert_ptr_nonnull(strstr(tr_error_last(), "new key"));
+		OPENSSL_free(der);
+		X509_free(cert);
+		EVP_PKEY_free(pub);
+		tr_token_close(tok);
+		tok = NULL;
+	}
+	free(original);
+
+	/* A blue card: RSA-2048 only. */
+	ck_assert_msg(tr_token_open_pcsc(&tok, readers[RSA]) == 0, "%s", tr_error_last());
+	ck_assert_msg(tr_token_login(tok, cards[RSA].pin) == 0, "%s", tr_error_last());
+	ck_assert_int_eq(tr_token_generate_key(tok, TR_KEYGEN_UPGRADE, &spki, &spki_len), TR_EDEPEND);
+	ck_assert_ptr_nonnull(strstr(tr_error_last(), "6A80"));
+	tr_token_close(tok);
+}
+END_TEST
+
 Suite *token_pcsc_suite(void)
 {
 	Suite *s = suite_create("token_pcsc");
@@ -636,10 +721,11 @@ Suite *token_pcsc_suite(void)
 	tcase_add_test(tc, removed_during_signature);
 	tcase_add_test(tc, corrupt_answers);
 	tcase_add_test(tc, mute_card_is_bounded);
+	tcase_add_test(tc, generates_keys_and_takes_certificates);
 	if (geteuid() == 0)
 		suite_add_tcase(s, tc);
 	else
-		printf("token_pcsc: 7 card tests not run: the rig's pcscd needs root\n");
+		printf("token_pcsc: 8 card tests not run: the rig's pcscd needs root\n");
 	tcase_add_test(none, pcscd_unreachable);
 	tcase_set_timeout(none, 10);
 	suite_add_tcase(s, none);

@@ -23,6 +23,8 @@
 #include "fixtures/pki.h"
 
 static char base_dir[64];
+static fx_pki *pki;
+static fx_unit unit;
 static EVP_PKEY *rsa_key, *ec_key, *sm2_key;
 static X509 *rsa_cert, *ec_cert, *sm2_cert;
 static vc_image *img;
@@ -39,8 +41,6 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 static void keys_setup(void)
 {
 	char dir[128];
-	fx_pki *pki = NULL;
-	fx_unit unit;
 
 	snprintf(base_dir, sizeof(base_dir), "/tmp/tokenrig-vcard-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(base_dir));
@@ -56,7 +56,6 @@ static void keys_setup(void)
 					   &ec_cert), 0);
 	ck_assert_int_eq(fx_pki_issue_unit(pki, "suzhou", sm2_key, &unit, FX_VARIANT_VALID,
 					   &sm2_cert), 0);
-	fx_pki_free(pki);
 }
 
 static void keys_teardown(void)
@@ -67,6 +66,8 @@ static void keys_teardown(void)
 	X509_free(rsa_cert);
 	X509_free(ec_cert);
 	X509_free(sm2_cert);
+	fx_pki_free(pki);
+	pki = NULL;
 	nftw(base_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -247,7 +248,8 @@ START_TEST(test_bad_input)
 	ck_assert_uint_eq(txh("00 20 00 80 09 31"), 0x6700);
 	ck_assert_uint_eq(txh("80 CB 3F FF 03 5C 01 7E 00"), 0x6E00);
 	ck_assert_uint_eq(txh("04 CB 3F FF 03 5C 01 7E 00"), 0x6E00);
-	ck_assert_uint_eq(txh("00 47 00 9A 05 AC 03 80 01 07"), 0x6D00);
+	ck_assert_uint_eq(txh("00 47 00 9A 05 AC 03 80 01 07"), 0x6982); /* no management key */
+	ck_assert_uint_eq(txh("00 E2 00 00 01 00"), 0x6D00);
 	ck_assert_uint_eq(txh("00 C0 01 00 10"), 0x6A86);
 	ck_assert_uint_eq(txh("00 C0 00 00"), 0x6700);
 }
@@ -472,7 +474,8 @@ START_TEST(test_chaining_abuse)
 	ck_assert_uint_eq(txh("00 CB 3F FF 03 5C 01 7E 00"), 0x9000);   /* then normal */
 	ck_assert_uint_eq(txh("10 A4 04 00 05 A0 00 00 03 08"), 0x6884);
 	ck_assert_uint_eq(txh("10 20 00 80 08 31 32 33 34 35 36 FF FF"), 0x6884);
-	ck_assert_uint_eq(txh("10 47 00 9A 01 00"), 0x6D00);
+	ck_assert_uint_eq(txh("10 47 00 9A 01 00"), 0x6884);
+	ck_assert_uint_eq(txh("10 E2 00 00 01 00"), 0x6D00);
 	ck_assert_uint_eq(txh("10 87 07 9A 01 7C"), 0x9000);
 	ck_assert_uint_eq(txh("10 87 07 9C 01 00"), 0x6883);            /* other P2 */
 	/* Oversized chained data. */
@@ -532,6 +535,153 @@ START_TEST(test_blue_profile)
 }
 END_TEST
 
+/* 3DES-ECB under the default management key, as a host does. */
+static void mgmt_encrypt(const uint8_t in[8], uint8_t out[8])
+{
+	static const uint8_t key[24] = { 1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8,
+					 1, 2, 3, 4, 5, 6, 7, 8 };
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	int n = 0;
+
+	ck_assert_ptr_nonnull(ctx);
+	ck_assert_int_eq(EVP_EncryptInit_ex(ctx, EVP_des_ede3_ecb(), NULL, key, NULL), 1);
+	EVP_CIPHER_CTX_set_padding(ctx, 0);
+	ck_assert_int_eq(EVP_EncryptUpdate(ctx, out, &n, in, 8), 1);
+	ck_assert_int_eq(n, 8);
+	EVP_CIPHER_CTX_free(ctx);
+}
+
+/* Management-key authentication; wrong: the response is corrupted first. */
+static unsigned mgmt_auth(int wrong)
+{
+	uint8_t cmd[32] = { 0x00, 0x87, 0x03, 0x9B, 0x0C, 0x7C, 0x0A, 0x82, 0x08 };
+
+	ck_assert_uint_eq(txh("00 87 03 9B 04 7C 02 81 00 00"), 0x9000);
+	ck_assert_uint_eq(rlen, 14);
+	ck_assert_uint_eq(resp[0], 0x7C);
+	ck_assert_uint_eq(resp[2], 0x81);
+	mgmt_encrypt(resp + 4, cmd + 9);
+	cmd[9] ^= (uint8_t)wrong;
+	return tx(cmd, 17);
+}
+
+/* PUT DATA of a certificate object, chained in 255-byte pieces. */
+static unsigned put_cert(uint32_t tag, X509 *cert)
+{
+	uint8_t *der = NULL, obj[2048], data[2100], cmd[300];
+	size_t ooff = 0, off = 0;
+	int len = i2d_X509(cert, &der);
+	uint8_t tagv[3] = { (uint8_t)(tag >> 16), (uint8_t)(tag >> 8), (uint8_t)tag };
+	unsigned sw = 0;
+
+	ck_assert_int_gt(len, 0);
+	ck_assert_int_eq(vc_tlv_put(obj, sizeof(obj), &ooff, 0x70, der, (size_t)len), 0);
+	ck_assert_int_eq(vc_tlv_put(obj, sizeof(obj), &ooff, 0x71, (const uint8_t *)"\x00", 1), 0);
+	ck_assert_int_eq(vc_tlv_put(obj, sizeof(obj), &ooff, 0xFE, NULL, 0), 0);
+	ck_assert_int_eq(vc_tlv_put(data, sizeof(data), &off, 0x5C, tagv, 3), 0);
+	ck_assert_int_eq(vc_tlv_put(data, sizeof(data), &off, 0x53, obj, ooff), 0);
+	OPENSSL_free(der);
+	for (size_t at = 0; at < off;) {
+		size_t piece = off - at > 255 ? 255 : off - at;
+
+		cmd[0] = at + piece < off ? 0x10 : 0x00;
+		cmd[1] = 0xDB;
+		cmd[2] = 0x3F;
+		cmd[3] = 0xFF;
+		cmd[4] = (uint8_t)piece;
+		memcpy(cmd + 5, data + at, piece);
+		sw = tx(cmd, 5 + piece);
+		at += piece;
+		if (at < off)
+			ck_assert_uint_eq(sw, 0x9000);
+	}
+	return sw;
+}
+
+START_TEST(test_generate_and_put_certificate)
+{
+	uint8_t buf[2048], point[80];
+	size_t len, plen;
+	const uint8_t *der;
+	size_t der_len;
+	vc_tlv_reader r;
+	const uint8_t *t, *v;
+	size_t tl, vl;
+	unsigned tag;
+	X509 *cert = NULL;
+	char *text = NULL;
+	vc_image *again = NULL;
+
+	ck_assert_uint_eq(txh("00 A4 04 00 09 A0 00 00 03 08 00 00 10 00 00"), 0x9000);
+	/* Without the management key: refused. */
+	ck_assert_uint_eq(txh("00 47 00 9A 05 AC 03 80 01 11 00"), 0x6982);
+	ck_assert_uint_eq(put_cert(0x5FC10A, ec_cert), 0x6982);
+	/* A response without a challenge, then a wrong one. */
+	ck_assert_uint_eq(txh("00 87 03 9B 0C 7C 0A 82 08 00 00 00 00 00 00 00 00"), 0x6985);
+	ck_assert_uint_eq(mgmt_auth(1), 0x6982);
+	ck_assert_uint_eq(txh("00 47 00 9A 05 AC 03 80 01 11 00"), 0x6982);
+	ck_assert_uint_eq(mgmt_auth(0), 0x9000);
+
+	/* A certificate that is not the slot key's: 6A80; its own: written. */
+	ck_assert_uint_eq(put_cert(0x5FC10A, rsa_cert), 0x6A80);
+	ck_assert_uint_eq(put_cert(0x5FC10A, ec_cert), 0x9000);
+	ck_assert_uint_eq(txh("00 DB 3F FF 06 5C 01 7E 53 01 00"), 0x6A81);
+	ck_assert_uint_eq(txh("00 47 00 9A 05 AC 03 80 01 42 00"), 0x6A80);
+	ck_assert_uint_eq(txh("00 47 00 99 05 AC 03 80 01 11 00"), 0x6A86);
+
+	/* A P-256 key replaces the RSA one in 9A; its certificate is gone. */
+	ck_assert_uint_eq(collect(txh("00 47 00 9A 05 AC 03 80 01 11 00"), buf, &len), 0x9000);
+	vc_tlv_init(&r, buf, len);
+	ck_assert_int_eq(vc_tlv_next(&r, &tag, &t, &tl), 1);
+	ck_assert_uint_eq(tag, 0x7F49);
+	vc_tlv_init(&r, t, tl);
+	ck_assert_int_eq(vc_tlv_next(&r, &tag, &v, &vl), 1);
+	ck_assert_uint_eq(tag, 0x86);
+	ck_assert_uint_eq(vl, 65);
+	ck_assert_int_eq(EVP_PKEY_get_octet_string_param(vc_image_slot_key(img, VC_SLOT_9A),
+							 OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
+							 point, sizeof(point), &plen), 1);
+	ck_assert_mem_eq(point, v, 65);
+	ck_assert_uint_eq(vc_image_slot_alg(img, VC_SLOT_9A), VC_ALG_P256);
+	ck_assert_uint_eq(txh("00 CB 3F FF 05 5C 03 5F C1 05 00"), 0x6A82);
+
+	/* The CA certifies the new key; the certificate goes in, chained. */
+	ck_assert_int_eq(fx_pki_issue_unit(pki, "suzhou", vc_image_slot_key(img, VC_SLOT_9A),
+					   &unit, FX_VARIANT_VALID, &cert), 0);
+	ck_assert_uint_eq(put_cert(0x5FC105, cert), 0x9000);
+	ck_assert_uint_eq(collect(txh("00 CB 3F FF 05 5C 03 5F C1 05 00"), buf, &len), 0x9000);
+	vc_image_slot_cert(img, VC_SLOT_9A, &der, &der_len);
+	ck_assert_ptr_nonnull(memmem(buf, len, der, der_len));
+	/* The image keeps it across a save and a load. */
+	ck_assert_int_eq(vc_image_format(img, &text, &len), 0);
+	ck_assert_int_eq(vc_image_parse(&again, text, len), 0);
+	ck_assert_uint_eq(vc_image_slot_alg(again, VC_SLOT_9A), VC_ALG_P256);
+	free(text);
+	vc_image_free(again);
+	X509_free(cert);
+
+	/* A reset drops the management-key status. */
+	vc_piv_reset(piv);
+	ck_assert_uint_eq(txh("00 47 00 9A 05 AC 03 80 01 11 00"), 0x6982);
+}
+END_TEST
+
+START_TEST(test_blue_generates_rsa_only)
+{
+	uint8_t buf[600];
+	size_t len;
+
+	ck_assert_uint_eq(mgmt_auth(0), 0x9000);
+	ck_assert_uint_eq(txh("00 47 00 9A 05 AC 03 80 01 E8 00"), 0x6A80);
+	ck_assert_uint_eq(txh("00 47 00 9A 05 AC 03 80 01 11 00"), 0x6A80);
+	ck_assert_uint_eq(vc_image_slot_alg(img, VC_SLOT_9A), VC_ALG_RSA2048);
+	ck_assert_uint_eq(collect(txh("00 47 00 9A 05 AC 03 80 01 07 00"), buf, &len), 0x9000);
+	ck_assert_uint_eq(buf[0], 0x7F);
+	ck_assert_uint_eq(buf[1], 0x49);
+	ck_assert_ptr_nonnull(memmem(buf, len, "\x82\x03\x01\x00\x01", 5)); /* e = 65537 */
+}
+END_TEST
+
 Suite *vcard_piv_suite(void)
 {
 	Suite *s = suite_create("vcard_piv");
@@ -553,12 +703,14 @@ Suite *vcard_piv_suite(void)
 	tcase_add_test(tc, test_sm2_both_modes);
 	tcase_add_test(tc, test_chaining_abuse);
 	tcase_add_test(tc, test_reset_clears_state);
+	tcase_add_test(tc, test_generate_and_put_certificate);
 	suite_add_tcase(s, tc);
 
 	tcase_add_unchecked_fixture(blue, keys_setup, keys_teardown);
 	tcase_add_checked_fixture(blue, blue_setup, card_teardown);
 	tcase_set_timeout(blue, 30);
 	tcase_add_test(blue, test_blue_profile);
+	tcase_add_test(blue, test_blue_generates_rsa_only);
 	suite_add_tcase(s, blue);
 	return s;
 }
