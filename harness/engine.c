@@ -20,6 +20,7 @@
 /* A column of the matrix: one token kind and algorithm of one portal. */
 typedef struct column {
 	char portal[16], kind[16], algorithm[16];
+	const char *absent;  /* why this column has no token in the run, else NULL */
 	int passed, failed, skipped, errors;
 	tr_samples sign_ns, login_ns;
 } column;
@@ -67,7 +68,8 @@ static int build_columns(engine *eng)
 	size_t n;
 
 	t = tr_env_tokens(eng->env, &n);
-	eng->cols = calloc(n ? n : 1, sizeof(*eng->cols));
+	/* Room for the card columns of every portal, when there are no cards. */
+	eng->cols = calloc(n + 64, sizeof(*eng->cols));
 	if (!eng->cols)
 		return tr_error_set(TR_ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {
@@ -84,6 +86,27 @@ static int build_columns(engine *eng)
 		snprintf(c->portal, sizeof(c->portal), "%s", t[i].portal);
 		snprintf(c->kind, sizeof(c->kind), "%s", t[i].kind);
 		snprintf(c->algorithm, sizeof(c->algorithm), "%s", t[i].algorithm);
+	}
+	if (*tr_env_cards_missing(eng->env)) {
+		/* Never silently dropped: no cards, their columns are skipped with the reason. */
+		size_t portals = eng->n_cols;
+
+		for (size_t p = 0; p < portals; p++) {
+			const char *kind, *alg;
+			int seen = 0;
+
+			for (size_t q = 0; q < p; q++)
+				seen |= !strcmp(eng->cols[q].portal, eng->cols[p].portal);
+			for (size_t i = 0; !seen && tr_env_card_column(i, &kind, &alg) == 0 &&
+					   eng->n_cols < n + 64; i++) {
+				column *c = &eng->cols[eng->n_cols++];
+
+				memcpy(c->portal, eng->cols[p].portal, sizeof(c->portal));
+				snprintf(c->kind, sizeof(c->kind), "%s", kind);
+				snprintf(c->algorithm, sizeof(c->algorithm), "%s", alg);
+				c->absent = tr_env_cards_missing(eng->env);
+			}
+		}
 	}
 	return 0;
 }
@@ -284,6 +307,18 @@ static void run_column_case(engine *eng, const tr_scenario *sc, column *col)
 		record(eng, col, &res);
 		return;
 	}
+	if (col->absent) {
+		tr_case_result res = {
+			.ids = (const char *const *)sc->ids, .n_ids = sc->n_ids,
+			.title = sc->title, .scenario = sc->path, .portal = sc->portal,
+			.kind = col->kind, .algorithm = col->algorithm,
+			.status = TR_CASE_SKIPPED, .message = reason,
+		};
+
+		snprintf(reason, sizeof(reason), "no virtual cards in this run: %s", col->absent);
+		record(eng, col, &res);
+		return;
+	}
 	run_case(eng, sc, col);
 }
 
@@ -400,7 +435,7 @@ int tr_engine_run(tr_env *env, const tr_engine_opts *opts, tr_run_totals *totals
 		column *col = &eng.cols[k];
 		int cards = strcmp(col->kind, "softhsm") != 0;
 
-		if (cards && tr_env_show_cards(env, col->portal, col->algorithm) < 0)
+		if (cards && !col->absent && tr_env_show_cards(env, col->portal, col->algorithm) < 0)
 			fprintf(stderr, "tokenrig: cards for %s/%s: %s\n", col->portal,
 				col->algorithm, tr_error_last());
 		for (size_t i = 0; i < files.n; i++)

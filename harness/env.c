@@ -581,6 +581,25 @@ const char *tr_env_cards_missing(const tr_env *env)
 	return env->cards_missing;
 }
 
+int tr_env_card_column(size_t i, const char **kind, const char **algorithm)
+{
+	if (i < N_OF(card_algorithms)) {
+		*kind = "vcard";
+		*algorithm = card_algorithms[i].name;
+		return 0;
+	}
+	for (size_t a = 0, k = N_OF(card_algorithms); a < N_OF(card_algorithms); a++) {
+		if (card_algorithms[a].alg == FX_KEY_SM2)
+			continue; /* OpenSC does not know SM2 */
+		if (k++ == i) {
+			*kind = "opensc";
+			*algorithm = card_algorithms[a].name;
+			return 0;
+		}
+	}
+	return -1;
+}
+
 /* The interposer's base configuration: SoftHSM behind it, real PIN limits. */
 static int write_shim_conf(tr_env *env)
 {

@@ -103,4 +103,12 @@ int tr_env_wait_card(tr_env *env, int card, int present);
 /* Why the env has no virtual cards ("" when it has them). */
 const char *tr_env_cards_missing(const tr_env *env);
 
+/*
+ * The i-th kind and algorithm the virtual cards give a portal (vcard on
+ * every card algorithm, opensc where OpenSC knows it), whether or not this
+ * env has cards: a run without them lists those columns as skipped.
+ * -1 past the last.
+ */
+int tr_env_card_column(size_t i, const char **kind, const char **algorithm);
+
 #endif
