@@ -59,7 +59,8 @@ static void usage(void)
 		"       tokenrig-vcard ctl CONTROL-PATH COMMAND [ARGS...]\n"
 		"       tokenrig-vcard pcscd --dir DIR --base-port P --cards N\n"
 		"       tokenrig-vcard wait --readers N --cards N [--timeout MS]\n"
-		"       tokenrig-vcard bench --reader NAME [--iterations N]\n");
+		"       tokenrig-vcard bench --reader NAME [--iterations N]\n"
+		"       tokenrig-vcard free-ports N     (prints the first of N free vpcd ports)\n");
 }
 
 static int parse_ul(const char *s, unsigned long long max, unsigned long long *out)
@@ -365,6 +366,24 @@ bad:
 	return 2;
 }
 
+/* For scripts: fixed ports would sit where any connection may hold one. */
+static int cmd_free_ports(int argc, char **argv)
+{
+	unsigned long long n;
+	unsigned short base;
+
+	if (argc != 2 || parse_ul(argv[1], 64, &n) < 0 || !n) {
+		usage();
+		return 2;
+	}
+	if (vc_pcscd_free_ports((unsigned)n, &base) < 0) {
+		fprintf(stderr, "tokenrig-vcard: %s\n", tr_error_last());
+		return 1;
+	}
+	printf("%u\n", (unsigned)base);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -383,6 +402,8 @@ int main(int argc, char **argv)
 		return cmd_wait(argc - 1, argv + 1);
 	if (strcmp(argv[1], "bench") == 0)
 		return cmd_bench(argc - 1, argv + 1);
+	if (strcmp(argv[1], "free-ports") == 0)
+		return cmd_free_ports(argc - 1, argv + 1);
 	usage();
 	return 2;
 }

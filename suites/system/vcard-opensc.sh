@@ -37,7 +37,7 @@ poll() {
 }
 fail() { echo "FAIL: $*"; exit 1; }
 
-base=$((36000 + ($$ % 1500) * 2))
+base=$("$VC" free-ports 2) || fail "no free ports for vpcd"
 PIN0=246810
 PUK0=87654321
 
