@@ -7,12 +7,15 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct id_row {
 	char id[40];
 	int in_catalog;
 	int scenarios;
 	int passed, failed, skipped;  /* token columns */
+	int pending_line;             /* its line in pending-ids.txt, 0: not pending */
+	char pending_why[160];
 } id_row;
 
 typedef struct table {
@@ -79,6 +82,63 @@ static int read_catalog(const char *path, table *t)
 	return 0;
 }
 
+int tr_pending_each(const char *suites_dir,
+		    int (*fn)(void *arg, int line, const char *id, const char *why),
+		    void *arg)
+{
+	char path[4096], *text, *line, *next;
+	int error, lineno = 0;
+
+	if ((error = tr_fs_join(path, sizeof(path), suites_dir, TR_PENDING_FILE)) < 0)
+		return error;
+	if (access(path, F_OK) != 0)
+		return 0;  /* no list: nothing is pending */
+	if ((error = tr_fs_read_all(path, 1 << 20, &text, NULL)) < 0)
+		return error;
+	for (line = text; line; line = next) {
+		char *why;
+		size_t n;
+
+		lineno++;
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (*line == '#' || *line == '\0')
+			continue;
+		n = strcspn(line, " \t");
+		why = line + n + strspn(line + n, " \t");
+		line[n] = '\0';
+		if (!tr_scenario_id_valid(line)) {
+			error = tr_error_set(TR_EPARSE, "%s:%d: '%s' is not a catalog ID", path,
+					     lineno, line);
+			break;
+		}
+		if (!*why) {
+			error = tr_error_set(TR_EPARSE, "%s:%d: %s: say why it is pending", path,
+					     lineno, line);
+			break;
+		}
+		if ((error = fn(arg, lineno, line, why)) < 0)
+			break;
+	}
+	free(text);
+	return error;
+}
+
+static int mark_pending(void *arg, int line, const char *id, const char *why)
+{
+	id_row *r = row(arg, id);
+
+	if (!r)
+		return tr_error_set(TR_ENOMEM, "out of memory");
+	if (r->pending_line)
+		return tr_error_set(TR_EPARSE, TR_PENDING_FILE ":%d: %s is listed twice (line %d)",
+				    line, id, r->pending_line);
+	r->pending_line = line;
+	snprintf(r->pending_why, sizeof(r->pending_why), "%s", why);
+	return 0;
+}
+
 static void count_results(json_t *coverage, table *t)
 {
 	const char *portal, *column;
@@ -109,12 +169,13 @@ int tr_coverage_check(const char *catalog_path, const char *suites_dir,
 	table t = { 0 };
 	tr_paths files;
 	json_t *results = NULL;
-	int error, in_catalog = 0, with_scenario = 0, passed = 0;
+	int error, in_catalog = 0, with_scenario = 0, passed = 0, pending = 0;
 
 	*problems = 0;
 	if ((error = read_catalog(catalog_path, &t)) < 0)
 		goto out;
-	if ((error = tr_scenario_find(suites_dir, &files)) < 0)
+	if ((error = tr_pending_each(suites_dir, mark_pending, &t)) < 0 ||
+	    (error = tr_scenario_find(suites_dir, &files)) < 0)
 		goto out;
 	for (size_t i = 0; i < files.n; i++) {
 		tr_scenario *sc;
@@ -148,20 +209,31 @@ int tr_coverage_check(const char *catalog_path, const char *suites_dir,
 	for (size_t i = 0; i < t.n; i++) {
 		id_row *r = &t.rows[i];
 		const char *why = !r->in_catalog ? "  <- not in the catalog" :
+				  r->pending_line && r->passed ?
+					"  <- pending, yet it passed: remove it from " TR_PENDING_FILE :
+				  r->pending_line ? "" :
 				  !r->scenarios ? "  <- no scenario" :
 				  results && !r->passed ? "  <- passed on no token kind" : "";
 
-		fprintf(out, "%-18s %9d %7d %7d %8d%s\n", r->id, r->scenarios, r->passed, r->failed,
-			r->skipped, why);
+		fprintf(out, "%-18s %9d %7d %7d %8d%s%s\n", r->id, r->scenarios, r->passed, r->failed,
+			r->skipped, why, r->pending_line && !*why ? "  PENDING" : "");
 		*problems += *why != '\0';
 		in_catalog += r->in_catalog;
 		with_scenario += r->in_catalog && r->scenarios;
 		passed += r->in_catalog && r->passed;
+		pending += r->pending_line != 0;
 	}
 	fprintf(out, "\ncatalog: %d IDs, %d with a scenario", in_catalog, with_scenario);
 	if (results)
 		fprintf(out, ", %d passed on at least one token kind", passed);
-	fprintf(out, "; %d problem(s)\n", *problems);
+	fprintf(out, "; %d pending; %d problem(s)\n", pending, *problems);
+	if (pending) {
+		fprintf(out, "\nPENDING: %d catalog ID(s) are not covered yet (%s/%s):\n", pending,
+			suites_dir, TR_PENDING_FILE);
+		for (size_t i = 0; i < t.n; i++)
+			if (t.rows[i].pending_line)
+				fprintf(out, "PENDING  %-14s %s\n", t.rows[i].id, t.rows[i].pending_why);
+	}
 out:
 	json_decref(results);
 	free(t.rows);

@@ -148,6 +148,17 @@ static void progress_start(engine *eng, const char *name)
 	}
 }
 
+static void print_warnings(const json_t *warnings)
+{
+	size_t i;
+	json_t *w;
+
+	json_array_foreach(warnings, i, w)
+		printf("      WARNING: %s (step: %s)\n",
+		       json_string_value(json_object_get(w, "message")),
+		       json_string_value(json_object_get(w, "step")));
+}
+
 static void progress_end(engine *eng, const tr_case_result *res, const char *name)
 {
 	static const char *const tags[] = { "PASS", "FAIL", "SKIP", "ERROR" };
@@ -158,6 +169,9 @@ static void progress_end(engine *eng, const tr_case_result *res, const char *nam
 		if (res->status == TR_CASE_FAILED || res->status == TR_CASE_ERROR)
 			printf("%-5s %s\n      %s\n", tags[res->status], name,
 			       res->message ? res->message : "");
+		else if (json_array_size(res->warnings))
+			printf("WARN  %s\n", name);
+		print_warnings(res->warnings);
 		fflush(stdout);
 		return;
 	}
@@ -167,6 +181,7 @@ static void progress_end(engine *eng, const tr_case_result *res, const char *nam
 		printf("      %s\n", res->message);
 	if (res->status == TR_CASE_FAILED && res->expected && *res->expected)
 		printf("      expected: %s\n      actual:   %s\n", res->expected, res->actual);
+	print_warnings(res->warnings);
 	fflush(stdout);
 }
 
@@ -217,6 +232,7 @@ static void run_case(engine *eng, const tr_scenario *sc, column *col)
 	tr_case *c = NULL;
 	tr_token_ctl *ctl;
 	char cleanup[1100];
+	json_t *warnings = NULL;
 	uint64_t start = tr_clock_ns();
 	int error;
 
@@ -265,6 +281,8 @@ static void run_case(engine *eng, const tr_scenario *sc, column *col)
 		res.expected = fail.expected;
 		res.actual = fail.actual;
 	}
+	warnings = json_incref((json_t *)tr_case_warnings(c));
+	res.warnings = warnings;
 	/* A token the case could not put back would fail the next ones. */
 	if (tr_case_finish(c) < 0) {
 		snprintf(cleanup, sizeof(cleanup), "%s%safter the case: %s",
@@ -277,6 +295,7 @@ out:
 	atomic_store(&case_deadline, 0);
 	res.duration_ms = (double)(tr_clock_ns() - start) / 1e6;
 	record(eng, col, &res);
+	json_decref(warnings);
 }
 
 static void run_column_case(engine *eng, const tr_scenario *sc, column *col)

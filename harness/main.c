@@ -46,6 +46,13 @@ static void usage(FILE *f)
 	      "      significantly slower by more than the threshold, 2 on bad input.\n", f);
 }
 
+/* Pending catalog IDs are said on every run, not only by `coverage`. */
+static int print_pending(void *arg, int line, const char *id, const char *why)
+{
+	printf("PENDING  %-14s %s\n", id, why);
+	return 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -114,6 +121,8 @@ static int cmd_run(int argc, char **argv)
 	printf("results: %s/results.json %s/junit.xml\n", opts.out_dir, opts.out_dir);
 	if (totals.errors)
 		printf("errors: %d case(s) could not run\n", totals.errors);
+	if (tr_pending_each(opts.suites_dir, print_pending, NULL) < 0)
+		fprintf(stderr, "tokenrig: %s\n", tr_error_last());
 	printf("scenarios: %d passed, %d failed, %d skipped\n", totals.passed,
 	       totals.failed + totals.errors, totals.skipped);
 	return totals.failed + totals.errors ? 1 : 0;

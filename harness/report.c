@@ -55,9 +55,10 @@ int tr_report_open(tr_report **out, const char *out_dir)
 		return error;
 	}
 	iso_now(started, sizeof(started));
-	rep->root = json_pack("{s:s, s:s, s:{s:i, s:i, s:i, s:i}, s:[], s:{}, s:[]}",
+	rep->root = json_pack("{s:s, s:s, s:{s:i, s:i, s:i, s:i, s:i}, s:[], s:{}, s:[]}",
 			      "schema", "tokenrig-results/1", "started", started,
 			      "summary", "passed", 0, "failed", 0, "skipped", 0, "error", 0,
+			      "warnings", 0,
 			      "cases", "coverage", "latency");
 	if (!rep->root) {
 		free(rep);
@@ -155,6 +156,34 @@ static const char *jstr(json_t *o, const char *key)
 	return s ? s : "";
 }
 
+/*
+ * JUnit has no warning element: a warning is a property of the case (for
+ * tools) and a line of its output (what CI pages show), on passed cases too.
+ */
+static void junit_warnings(buf *b, json_t *warnings)
+{
+	size_t i;
+	json_t *w;
+
+	if (!json_array_size(warnings))
+		return;
+	buf_str(b, "      <properties>\n");
+	json_array_foreach(warnings, i, w) {
+		buf_str(b, "        <property name=\"warning\" value=\"");
+		buf_xml(b, jstr(w, "message"));
+		buf_str(b, "\"/>\n");
+	}
+	buf_str(b, "      </properties>\n      <system-out>");
+	json_array_foreach(warnings, i, w) {
+		buf_str(b, "WARNING (step: ");
+		buf_xml(b, jstr(w, "step"));
+		buf_str(b, "): ");
+		buf_xml(b, jstr(w, "message"));
+		buf_str(b, "\n");
+	}
+	buf_str(b, "</system-out>\n");
+}
+
 /* One <testsuite> per portal + token kind/algorithm, in order of appearance. */
 static int write_junit(tr_report *rep)
 {
@@ -211,11 +240,17 @@ static int write_junit(tr_report *rep)
 			buf_xml(&b, jstr(c, "name"));
 			buf_fmt(&b, "\" time=\"%.3f\"",
 				json_real_value(json_object_get(c, "duration_ms")) / 1000.0);
-			if (!strcmp(st, "passed")) {
+			if (!strcmp(st, "passed") && !json_array_size(json_object_get(c, "warnings"))) {
 				buf_str(&b, "/>\n");
 				continue;
 			}
-			buf_str(&b, ">\n      <");
+			buf_str(&b, ">\n");
+			junit_warnings(&b, json_object_get(c, "warnings"));
+			if (!strcmp(st, "passed")) {
+				buf_str(&b, "    </testcase>\n");
+				continue;
+			}
+			buf_str(&b, "      <");
 			buf_str(&b, !strcmp(st, "skipped") ? "skipped" :
 				    !strcmp(st, "failed") ? "failure" : "error");
 			buf_str(&b, " message=\"");
@@ -306,6 +341,13 @@ int tr_report_add(tr_report *rep, const tr_case_result *res)
 		json_object_set_new(c, "step", json_string(res->step));
 		json_object_set_new(c, "expected", json_string(res->expected ? res->expected : ""));
 		json_object_set_new(c, "actual", json_string(res->actual ? res->actual : ""));
+	}
+	if (json_array_size(res->warnings)) {
+		json_object_set_new(c, "warnings", json_deep_copy(res->warnings));
+		json_object_set_new(summary, "warnings",
+				    json_integer(json_integer_value(json_object_get(summary,
+									   "warnings")) +
+						 (json_int_t)json_array_size(res->warnings)));
 	}
 	json_array_append_new(rep->cases, c);
 	json_object_set_new(summary, st,

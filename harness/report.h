@@ -6,6 +6,7 @@
 #ifndef TR_HARNESS_REPORT_H
 #define TR_HARNESS_REPORT_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "harness/stats.h"
@@ -33,6 +34,8 @@ typedef struct tr_case_result {
 	const char *step;       /* the step that failed */
 	const char *expected;
 	const char *actual;
+	/* What the portals warned of, [{"step","message"}]; NULL for none. */
+	const json_t *warnings;
 } tr_case_result;
 
 int tr_report_open(tr_report **out, const char *out_dir);

@@ -37,6 +37,7 @@ struct tr_case {
 	size_t n_roles;
 	const tr_step *step;  /* the step running, for error positions */
 	fx_pki *pki;          /* the rig as the CA (renew, revoke), opened on need */
+	json_t *warnings;     /* [{"step","message"}]: what the portals warned of */
 };
 
 /* --- variables ---------------------------------------------------------- */
@@ -1193,6 +1194,7 @@ int tr_case_new(tr_case **out, const tr_scenario *sc, tr_env *env,
 	c->timing = timing;
 	c->vars = json_object();
 	c->texts = json_object();
+	c->warnings = json_array();
 	tokens = tr_env_tokens(env, &n);
 	for (size_t i = 0; i < n && c->n_roles < MAX_ROLES; i++) {
 		const tr_token_ref *t = &tokens[i];
@@ -1263,7 +1265,36 @@ void tr_case_free(tr_case *c)
 	fx_pki_free(c->pki);
 	json_decref(c->vars);
 	json_decref(c->texts);
+	json_decref(c->warnings);
 	free(c);
+}
+
+/*
+ * A portal's "warnings" (SC-W01's environment check) do not stop a flow, yet
+ * a person must see them: each becomes a warning of the case, once.
+ */
+static void keep_warnings(tr_case *c, const answer *a)
+{
+	json_t *list = a->status ? json_object_get(a->json, "warnings") : NULL, *w, *seen;
+	size_t i, k;
+
+	json_array_foreach(list, i, w) {
+		int dup = 0;
+
+		if (!json_is_string(w))
+			continue;
+		json_array_foreach(c->warnings, k, seen)
+			dup |= json_equal(json_object_get(seen, "message"), w);
+		if (!dup)
+			json_array_append_new(c->warnings,
+					      json_pack("{s:s, s:O}", "step", c->step->name,
+							"message", w));
+	}
+}
+
+const json_t *tr_case_warnings(const tr_case *c)
+{
+	return c->warnings;
 }
 
 int tr_case_run(tr_case *c, tr_case_failure *fail)
@@ -1319,6 +1350,7 @@ int tr_case_run(tr_case *c, tr_case_failure *fail)
 			answer_clear(&a);
 			return TR_ERROR;
 		}
+		keep_warnings(c, &a);
 		error = check_answer(c, &a, fail);
 		if (!error)
 			error = save_vars(c, &a, fail);

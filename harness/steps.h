@@ -12,6 +12,8 @@
 #include "harness/stats.h"
 #include "harness/token_ctl.h"
 
+#include <jansson.h>
+
 typedef struct tr_case tr_case;
 
 /* Where and why a case failed; strings are safe to report (no PINs). */
@@ -42,6 +44,12 @@ int tr_case_new(tr_case **out, const tr_scenario *sc, tr_env *env,
  * negative: the case could not run.
  */
 int tr_case_run(tr_case *c, tr_case_failure *fail);
+
+/*
+ * What the portals warned of during the run, whatever its outcome: an array
+ * of {"step","message"}, owned by the case.
+ */
+const json_t *tr_case_warnings(const tr_case *c);
 
 /*
  * Puts the tokens back as provisioned (controls reset, PINs restored with

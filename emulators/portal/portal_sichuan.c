@@ -15,7 +15,8 @@
 
 /* Catalog texts (seed 003). */
 #define SC_TXT_PLUGIN "插件异常"
-#define SC_TXT_FTSCCACTRL "数字证书安全控件-ftsccactrl V3:未安装"
+/* The seed has a no-break space (U+00A0) before "V3": kept byte for byte. */
+#define SC_TXT_FTSCCACTRL "数字证书安全控件-ftsccactrl\u00A0V3:未安装"
 #define SC_MIN_ASSISTANT "5.0.22.606"
 
 /* The mock's own texts (API.md). */

@@ -499,7 +499,7 @@ START_TEST(test_sc_flow)
 	ck_ok(get("/sso/env-check"), 200);
 	ck_assert_str_eq(json_string_value(json_array_get(
 		json_object_get(last.body, "warnings"), 0)),
-		"数字证书安全控件-ftsccactrl V3:未安装");
+		"数字证书安全控件-ftsccactrl\xC2\xA0" "V3:未安装");
 	/* SC-E01 */
 	assistant = "5.0.22.605";
 	ck_error(login("sso", &u), 403, "SC_PLUGIN_ERROR");

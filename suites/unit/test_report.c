@@ -85,6 +85,50 @@ START_TEST(files_are_complete_after_each_case)
 }
 END_TEST
 
+/* SC-W01: a warning is a first-class result, on a passed case too. */
+START_TEST(warnings_are_carried_by_the_case)
+{
+	tr_report *rep;
+	const char *ids[] = { "SC-W01" };
+	json_t *warnings = json_pack("[{s:s, s:s}]", "step", "env <check>",
+				     "message", "控件-ftsccactrl\xC2\xA0" "V3:未安装");
+	tr_case_result ok = { .ids = ids, .n_ids = 1, .title = "warn", .scenario = "w.scn",
+			      .portal = "sichuan", .kind = "softhsm", .algorithm = "p256",
+			      .status = TR_CASE_PASSED, .warnings = warnings };
+	tr_case_result quiet = ok;
+	json_t *root, *c;
+	char *xml, *json;
+
+	quiet.warnings = NULL;
+	ck_assert_int_eq(tr_report_open(&rep, dir), 0);
+	ck_assert_int_eq(tr_report_add(rep, &ok), 0);
+	ck_assert_int_eq(tr_report_add(rep, &quiet), 0);
+	json_decref(warnings);  /* the report keeps its own copy */
+	ck_assert_int_eq(tr_report_finish(rep, 1.0), 0);
+	tr_report_free(rep);
+
+	json = slurp("results.json");
+	root = json_loads(json, 0, NULL);
+	ck_assert_ptr_nonnull(root);
+	c = json_array_get(json_object_get(root, "cases"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(
+		json_object_get(c, "warnings"), 0), "message")), "控件-ftsccactrl\xC2\xA0" "V3:未安装");
+	ck_assert_ptr_null(json_object_get(json_array_get(json_object_get(root, "cases"), 1),
+					   "warnings"));
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(root, "summary"),
+							    "warnings")), 1);
+	json_decref(root);
+	free(json);
+
+	xml = slurp("junit.xml");
+	ck_assert_ptr_nonnull(strstr(xml, "<property name=\"warning\" value=\"控件-ftsccactrl\xC2\xA0" "V3:未安装\"/>"));
+	ck_assert_ptr_nonnull(strstr(xml, "WARNING (step: env &lt;check&gt;): 控件"));
+	/* The quiet case stays a one-line testcase. */
+	ck_assert_ptr_nonnull(strstr(xml, "name=\"SC-W01 warn [softhsm/p256]\" time=\"0.000\"/>"));
+	free(xml);
+}
+END_TEST
+
 Suite *report_suite(void)
 {
 	Suite *s = suite_create("report");
@@ -92,6 +136,7 @@ Suite *report_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, files_are_complete_after_each_case);
+	tcase_add_test(tc, warnings_are_carried_by_the_case);
 	suite_add_tcase(s, tc);
 	return s;
 }
