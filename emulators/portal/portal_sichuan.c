@@ -38,6 +38,9 @@
 #define SC_TXT_NO_APP "未查询到证书更新申请"
 #define SC_TXT_DONE "该证书更新申请已完成"
 #define SC_TXT_UPDATED "证书更新成功"
+#define SC_TXT_ISSUANCE_FILED \
+	"证书新办申请已提交，请收到业务完成的通知短信后在证书助手（i信）完成证书更新"
+#define SC_TXT_BAD_METHOD "请选择办理方式：在线办理、寄送办理或窗口办理"
 
 typedef struct sc_state {
 	json_t *persons;  /* username -> {"password","name","id_number","phone","uscc"?} */
@@ -300,6 +303,47 @@ static void h_updates(pt_ctx *ctx)
 					"pending"));
 }
 
+/*
+ * SC-E05's remedy, seed 003: "过期证书更新申请参见证书新办《办理方式列表》":
+ * an expired certificate is renewed through the new-issuance application
+ * (one of the three ways of the list); once it is done, "用户在证书助手（i信）
+ * 完成证书更新": the same download as an update, allowed for the expired
+ * certificate the application was filed with.
+ */
+static const char *const issuance_methods[] = { "在线办理", "寄送办理", "窗口办理" };
+
+static const pt_field issuance_fields[] = {
+	{ "method", PT_FIELD_STRING, 0 },
+};
+
+static void h_issuances(pt_ctx *ctx)
+{
+	sc_state *st = ctx->state;
+	const char *method = pt_body_str(ctx, "method");
+	char id[32];
+	size_t i;
+
+	for (i = 0; i < sizeof(issuance_methods) / sizeof(issuance_methods[0]); i++)
+		if (!strcmp(method, issuance_methods[i]))
+			break;
+	if (i == sizeof(issuance_methods) / sizeof(issuance_methods[0])) {
+		pt_reply_error(ctx, 400, "SC_BAD_METHOD", 0, "%s", SC_TXT_BAD_METHOD);
+		return;
+	}
+	if (pt_new_id("SCN", id, sizeof(id)) < 0) {
+		pt_reply_error(ctx, 500, "INTERNAL", 0, "random");
+		return;
+	}
+	json_object_set_new(st->apps, id,
+			    json_pack("{s:s, s:s, s:s, s:s, s:s}", "uscc", ctx->session->uscc,
+				      "unit_name", ctx->session->unit_name,
+				      "state", "pending", "kind", "issuance",
+				      "method", method));
+	pt_reply_ok(ctx, 201, json_pack("{s:s, s:s, s:s, s:s}", "application", id,
+					"state", "pending", "method", method,
+					"message", SC_TXT_ISSUANCE_FILED));
+}
+
 static const pt_field download_fields[] = {
 	{ "application", PT_FIELD_STRING, 0 },
 	{ "public_key", PT_FIELD_STRING, 0 },
@@ -309,7 +353,7 @@ static void h_update_download(pt_ctx *ctx)
 {
 	sc_state *st = ctx->state;
 	json_t *app = json_object_get(st->apps, pt_body_str(ctx, "application"));
-	const char *state;
+	const char *state, *kind;
 	char serial[80], *b64 = NULL;
 	EVP_PKEY *pub = NULL;
 
@@ -328,7 +372,8 @@ static void h_update_download(pt_ctx *ctx)
 		pt_reply_error(ctx, 409, "SC_UPDATE_DONE", 0, "%s", SC_TXT_DONE);
 		goto out;
 	}
-	if (session_expired(ctx)) {
+	kind = json_string_value(json_object_get(app, "kind"));
+	if (session_expired(ctx) && !(kind && !strcmp(kind, "issuance"))) {
 		pt_reply_error(ctx, 403, "SC_UPDATE_EXPIRED", 0, "%s",
 			       SC_TXT_EXPIRED);
 		goto out;
@@ -443,6 +488,8 @@ static const pt_route sc_routes[] = {
 	{ "POST", "/sso/declarations", "sso", decl_fields, N(decl_fields),
 	  h_declarations },
 	{ "POST", "/wt/updates", "wt", NULL, 0, h_updates },
+	{ "POST", "/wt/issuances", "wt", issuance_fields, N(issuance_fields),
+	  h_issuances },
 	{ "POST", "/wt/updates/download", "wt", download_fields,
 	  N(download_fields), h_update_download },
 	{ "POST", "/admin/sichuan/approve", NULL, approve_fields,

@@ -543,7 +543,19 @@ START_TEST(test_sc_flow)
 	ck_error(login("sso", &u), 403, "CERT_EXPIRED");
 	login_ok("wt", &u, wt, sizeof(wt));
 	ck_error(post("/wt/updates", wt, "{}"), 403, "SC_UPDATE_EXPIRED");
-	unit_renew(&u, "sichuan", FX_VARIANT_VALID);
+	/* ...the new issuance instead, then the same key updated in i信 */
+	ck_error(post("/wt/issuances", wt, "{\"method\":\"上门办理\"}"), 400, "SC_BAD_METHOD");
+	ck_ok(post("/wt/issuances", wt, "{\"method\":\"寄送办理\"}"), 201);
+	snprintf(app, sizeof(app), "%s", str("application"));
+	spki = spki_b64(u.key);
+	ck_error(post("/wt/updates/download", wt,
+		      "{\"application\":\"%s\",\"public_key\":\"%s\"}", app, spki),
+		 409, "SC_UPDATE_PENDING");
+	ck_ok(post("/admin/sichuan/approve", NULL, "{\"application\":\"%s\"}", app), 200);
+	ck_ok(post("/wt/updates/download", wt,
+		   "{\"application\":\"%s\",\"public_key\":\"%s\"}", app, spki), 201);
+	take_cert(&u, str("certificate"));
+	free(spki);
 	ck_ok(login("sso", &u), 200);
 	unit_free(&other);
 	unit_free(&u);
@@ -555,7 +567,7 @@ START_TEST(test_sc_malformed)
 	static const char *const paths[] = {
 		"/sso/persons", "/sso/pwlogin", "/sso/legal-persons",
 		"/sso/cert-bindings", "/sso/declarations", "/wt/updates",
-		"/wt/updates/download", "/admin/sichuan/approve", NULL,
+		"/wt/issuances", "/wt/updates/download", "/admin/sichuan/approve", NULL,
 	};
 
 	malformed_all(paths, NULL);
