@@ -32,6 +32,13 @@ int tr_login_run(tr_portal_client *pc, tr_token *tok, const char *site,
 		 const char *assistant, tr_login_unlock unlock, void *arg,
 		 tr_login_result *res)
 {
+	return tr_login_run_signing(pc, tok, site, assistant, NULL, unlock, arg, res);
+}
+
+int tr_login_run_signing(tr_portal_client *pc, tr_token *tok, const char *site,
+			 const char *assistant, const char *sign_text,
+			 tr_login_unlock unlock, void *arg, tr_login_result *res)
+{
 	char path[256], *body = NULL, *sig64 = NULL, *cert64 = NULL;
 	const unsigned char *der;
 	unsigned char *sig = NULL;
@@ -49,6 +56,8 @@ int tr_login_run(tr_portal_client *pc, tr_token *tok, const char *site,
 	nonce = json_string_value(json_object_get(res->answer.json, "nonce"));
 	if (!challenge || !nonce)
 		return 0; /* the portal refused: its answer is the outcome */
+	if (sign_text)
+		challenge = sign_text;
 
 	if ((unlock && (error = unlock(arg)) < 0) ||
 	    (error = tr_token_sign(tok, (const unsigned char *)challenge, strlen(challenge),

@@ -30,6 +30,15 @@ int tr_login_run(tr_portal_client *pc, tr_token *tok, const char *site,
 		 const char *assistant, tr_login_unlock unlock, void *arg,
 		 tr_login_result *res);
 
+/*
+ * The same, but the assistant signs sign_text instead of the challenge it
+ * got (NULL: the challenge): e.g. another challenge of the site, as a stale
+ * page does (JS-E05: the portal answers 800).
+ */
+int tr_login_run_signing(tr_portal_client *pc, tr_token *tok, const char *site,
+			 const char *assistant, const char *sign_text,
+			 tr_login_unlock unlock, void *arg, tr_login_result *res);
+
 void tr_login_result_clear(tr_login_result *res);
 
 /* Base64 of data (malloc'd), as the portal API wants certificates and signatures. */

@@ -19,7 +19,8 @@ typedef struct action_def {
 } action_def;
 
 static const action_def actions[] = {
-	{ "ca-login", { "site" }, { "pin", "token", "assistant", "select" }, NULL },
+	{ "ca-login", { "site" }, { "pin", "token", "assistant", "select", "challenge",
+			"browser" }, NULL },
 	{ "request", { "method", "path" }, { "session", "body" }, "json." },
 	{ "sign-submit", { "site", "document" },
 	  { "path", "token", "pin", "session", "send_document" }, NULL },
@@ -30,11 +31,12 @@ static const action_def actions[] = {
 	{ "token-change-pin", { "new" }, { "old", "token" }, NULL },
 	{ "token-reset-pin", { 0 }, { "so", "new", "token" }, NULL },
 	{ "token-sign", { "data" }, { "pin", "token" }, NULL },
-	{ "token-info", { 0 }, { "token", "select" }, NULL },
+	{ "token-info", { 0 }, { "token", "select", "at" }, NULL },
 	{ "token-keygen", { 0 }, { "token", "algorithm" }, NULL },
 	{ "token-write-cert", { "certificate" }, { "token" }, NULL },
 	{ "token-renew", { 0 }, { "token", "valid_from", "name" }, NULL },
 	{ "token-revoke", { 0 }, { "token" }, NULL },
+	{ "page-refresh", { "site" }, { 0 }, NULL },
 };
 
 static const char *const scenario_keys[] = {

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_ROLES 32
 #define ASSISTANT_VERSION "5.0.22.606"
@@ -22,6 +23,7 @@ typedef struct role {
 	int logged_in;
 	int pin_dirty;  /* a PIN was refused, changed or reset: restore at the end */
 	int cert_dirty; /* keys or certificates written: restore at the end */
+	int module_gone; /* OpenSC's module "not installed" (driver = missing) */
 } role;
 
 struct tr_case {
@@ -37,6 +39,7 @@ struct tr_case {
 	size_t n_roles;
 	const tr_step *step;  /* the step running, for error positions */
 	fx_pki *pki;          /* the rig as the CA (renew, revoke), opened on need */
+	json_t *stale;        /* site -> true: its page is stale since an assistant exception */
 	json_t *warnings;     /* [{"step","message"}]: what the portals warned of */
 };
 
@@ -60,6 +63,25 @@ static void wrong_pin_of(const char *pin, char *out, size_t len)
 		out[n - 1] = out[n - 1] >= '0' && out[n - 1] <= '8' ? out[n - 1] + 1 : '0';
 }
 
+/*
+ * A serial typed by hand from a certificate viewer (HN-E08): lower case,
+ * sep between the bytes ("4a:1b:..." as `openssl x509 -text` shows it).
+ */
+static void typed_serial(tr_case *c, const char *prefix, const char *name,
+			 const char *hex, char sep)
+{
+	char out[3 * 64];
+	size_t i, n = 0;
+
+	for (i = 0; hex[i] && n + 3 < sizeof(out); i++) {
+		if (i && i % 2 == 0)
+			out[n++] = sep;
+		out[n++] = (char)(hex[i] >= 'A' && hex[i] <= 'F' ? hex[i] + ('a' - 'A') : hex[i]);
+	}
+	out[n] = '\0';
+	set_var(c, prefix, name, out);
+}
+
 static void add_role_vars(tr_case *c, const tr_token_ref *t, const char *prefix)
 {
 	char wrong[32];
@@ -71,13 +93,22 @@ static void add_role_vars(tr_case *c, const tr_token_ref *t, const char *prefix)
 	set_var(c, prefix, "unit.name", t->unit.unit_name);
 	set_var(c, prefix, "unit.uscc", t->unit.uscc);
 	set_var(c, prefix, "unit.ss_number", t->unit.ss_number);
+	set_var(c, prefix, "unit.hf_number", t->unit.hf_number);
 	set_var(c, prefix, "operator.name", t->unit.operator_name);
 	set_var(c, prefix, "operator.id", t->unit.operator_id);
+	/* What a new Jiangsu token's PIN is made of (JS-E11's replacement). */
+	set_var(c, prefix, "operator.id_last6",
+		t->unit.operator_id + (strlen(t->unit.operator_id) > 6 ?
+				       strlen(t->unit.operator_id) - 6 : 0));
 	set_var(c, prefix, "operator.phone", t->unit.operator_phone);
 	set_var(c, prefix, "token.label", t->label);
 	set_var(c, prefix, "token.algorithm", t->algorithm);
 	set_var(c, prefix, "cert.serial", t->cert_serial);
 	set_var(c, prefix, "enc_cert.serial", t->enc_serial);
+	typed_serial(c, prefix, "cert.serial_colons", t->cert_serial, ':');
+	typed_serial(c, prefix, "cert.serial_spaces", t->cert_serial, ' ');
+	typed_serial(c, prefix, "enc_cert.serial_colons", t->enc_serial, ':');
+	typed_serial(c, prefix, "enc_cert.serial_spaces", t->enc_serial, ' ');
 	if (t->cert_der) {
 		char *b64 = tr_base64(t->cert_der, t->cert_len);
 
@@ -211,6 +242,12 @@ static void answer_from_token(answer *a, tr_case *c, const char *site, int code,
 	a->status = 0;
 	a->json = json_pack("{s:b, s:s, s:s, s:s}", "ok", 0, "code", tr_token_error_name(code),
 			    "message", msg ? msg : tr_error_last(), "detail", tr_error_last());
+	/*
+	 * JS-E04: an assistant call that failed (no named token outcome) leaves
+	 * the page in a broken state that only a forced refresh clears.
+	 */
+	if (site && !strcmp(tr_token_error_name(code), "TOKEN_ERROR"))
+		json_object_set_new(c->stale, site, json_true());
 	if ((code == TR_TOKEN_EPIN_INCORRECT || code == TR_TOKEN_EPIN_LOCKED) && r && r->tok)
 		json_object_set_new(a->json, "tries", json_integer(tr_token_pin_tries(r->tok)));
 }
@@ -277,6 +314,14 @@ static int role_open(role *r, const char *select)
 {
 	int pcsc = !strcmp(r->ref->kind, "vcard");
 
+	if (r->module_gone) {
+		/* Looked for where it would be installed: not there (JS-E01). */
+		char absent[4200];
+
+		role_close(r);
+		snprintf(absent, sizeof(absent), "%s.not-installed", r->ref->module);
+		return tr_token_open_p11(&r->tok, absent, r->ref->uri);
+	}
 	if (select) {
 		role_close(r);
 		return pcsc ? tr_token_open_pcsc_unit(&r->tok, select) :
@@ -369,6 +414,45 @@ static int site_texts(tr_case *c, const char *site)
 	return 0;
 }
 
+/*
+ * A stale page (JS-E04) answers every assistant call with its exception
+ * text, without reaching the token, until page-refresh: 1 when it did.
+ */
+static int stale_page(tr_case *c, const char *site, answer *a)
+{
+	json_t *texts = json_object_get(c->texts, site);
+	const char *msg = json_string_value(json_object_get(texts, "assistant_exception"));
+
+	if (!json_is_true(json_object_get(c->stale, site)))
+		return 0;
+	a->status = 0;
+	a->json = json_pack("{s:b, s:s, s:s, s:s}", "ok", 0, "code", "TOKEN_ERROR", "message",
+			    msg ? msg : "assistant exception", "detail",
+			    "the page still holds the state of the failed assistant call: refresh it");
+	return 1;
+}
+
+/*
+ * The forced refresh (Ctrl+F5): the page reloads without the browser's
+ * cache, so its state and its texts are fetched anew.
+ */
+static int do_page_refresh(tr_case *c, answer *a)
+{
+	char *site = NULL;
+	int error;
+
+	if ((error = resolve_key(c, "site", NULL, &site)) < 0)
+		return error;
+	json_object_del(c->stale, site);
+	json_object_del(c->texts, site);
+	error = site_texts(c, site);
+	free(site);
+	if (error < 0)
+		return error;
+	a->json = json_pack("{s:b, s:s}", "ok", 1, "code", "OK");
+	return 0;
+}
+
 typedef struct unlock_arg {
 	tr_case *c;
 	role *r;
@@ -382,9 +466,34 @@ static int unlock_role(void *arg)
 	return role_login(u->c, u->r, u->pin);
 }
 
+/*
+ * POST /<site>/browser-check {"user_agent"}: 0 when the page accepts the
+ * browser, 1 when it refuses (a holds the refusal), or an error.
+ */
+static int browser_check(tr_case *c, const char *site, const char *browser, answer *a)
+{
+	json_t *body = json_pack("{s:s}", "user_agent", browser);
+	char path[256];
+	int error;
+
+	if (!body)
+		return tr_error_set(TR_ENOMEM, "out of memory");
+	snprintf(path, sizeof(path), "/%s/browser-check", site);
+	error = http(c, "POST", path, NULL, body, a);
+	json_decref(body);
+	if (error < 0)
+		return error;
+	if (!answer_ok(a))
+		return 1;
+	answer_clear(a);
+	return 0;
+}
+
 static int do_ca_login(tr_case *c, answer *a)
 {
 	char *site = NULL, *pin = NULL, *assistant = NULL, *select = NULL, fallback[48];
+	char *challenge = NULL, *other = NULL;
+	char *browser = NULL; /* the page's browser check (HN-E07) */
 	tr_login_result res;
 	unlock_arg unlock;
 	role *r;
@@ -397,8 +506,45 @@ static int do_ca_login(tr_case *c, answer *a)
 	if ((error = resolve_key(c, "pin", fallback, &pin)) < 0 ||
 	    (error = resolve_key(c, "assistant", ASSISTANT_VERSION, &assistant)) < 0 ||
 	    (error = resolve_key(c, "select", NULL, &select)) < 0 ||
+	    (error = resolve_key(c, "challenge", NULL, &challenge)) < 0 ||
+	    (error = resolve_key(c, "browser", NULL, &browser)) < 0 ||
 	    (error = site_texts(c, site)) < 0)
 		goto out;
+	if (stale_page(c, site, a))
+		goto out;
+	/*
+	 * challenge = other (JS-E05): the assistant signs another challenge of
+	 * the site than the one the login sends, as a page mixing up two does.
+	 */
+	if (challenge) {
+		char path[256];
+		answer ch = { 0 };
+		json_t *none;
+
+		if (strcmp(challenge, "other")) {
+			error = step_error(c, TR_EINVAL, "challenge must be 'other'");
+			goto out;
+		}
+		snprintf(path, sizeof(path), "/%s/challenge", site);
+		none = json_object();
+		error = http(c, "POST", path, NULL, none, &ch);
+		json_decref(none);
+		if (error < 0)
+			goto out;
+		if (json_string_value(json_object_get(ch.json, "challenge")))
+			other = strdup(json_string_value(json_object_get(ch.json, "challenge")));
+		answer_clear(&ch);
+		if (!other) {
+			error = step_error(c, TR_EIO, "the site gave no other challenge");
+			goto out;
+		}
+	}
+
+	/* A named browser: the page checks it first; a refusal is the answer. */
+	if (browser && (error = browser_check(c, site, browser, a)) != 0) {
+		error = error > 0 ? 0 : error;
+		goto out;
+	}
 
 	/*
 	 * The assistant enumerates the keys anew at every login, and nothing
@@ -411,7 +557,8 @@ static int do_ca_login(tr_case *c, answer *a)
 		goto out;
 	}
 	unlock = (unlock_arg){ c, r, pin };
-	if ((error = tr_login_run(c->pc, r->tok, site, assistant, unlock_role, &unlock, &res)) < 0)
+	if ((error = tr_login_run_signing(c->pc, r->tok, site, assistant, other, unlock_role,
+					  &unlock, &res)) < 0)
 		goto out;
 	if (res.token_error) {
 		answer_from_token(a, c, site, res.token_error, r);
@@ -435,6 +582,9 @@ out:
 	free(pin);
 	free(assistant);
 	free(select);
+	free(browser);
+	free(challenge);
+	free(other);
 	return error;
 }
 
@@ -520,6 +670,8 @@ static int do_sign_submit(tr_case *c, answer *a)
 	if ((error = resolve_key(c, "path", fallback, &path)) < 0 ||
 	    (error = site_texts(c, site)) < 0)
 		goto out;
+	if (stale_page(c, site, a))
+		goto out;
 	if ((error = role_open(r, NULL)) < 0)
 		goto token_failed;
 	if (pin || !r->logged_in) {
@@ -601,8 +753,10 @@ static const char *const control_keys[] = {
 
 /*
  * The same controls on a virtual card: pull and insert (waiting until pcscd
- * sees it), pull during the next signature; an empty slot list is, to PC/SC,
- * a reader without a card. The rest has no card meaning.
+ * sees it), pull during the next signature. The rest has no card meaning:
+ * an empty slot list while the key is in (`driver = empty`, JS-E01) is not
+ * a reader without a card (TK-E04), and a card cannot show itself to the
+ * system while its driver hides it.
  */
 static int card_control(tr_case *c, role *r, const char *key, const char *value)
 {
@@ -615,6 +769,12 @@ static int card_control(tr_case *c, role *r, const char *key, const char *value)
 	}
 	if (!strcmp(key, "remove_during") && !strcmp(value, "C_Sign"))
 		return tr_env_card_command(c->env, r->ref->card, "remove-during-sign");
+	/* Through OpenSC the driver is its PKCS#11 module, which can be absent. */
+	if (!strcmp(key, "driver") && !strcmp(value, "missing") && strcmp(r->ref->kind, "vcard")) {
+		r->module_gone = 1;
+		role_close(r);
+		return 0;
+	}
 	return tr_error_set(TR_EDEPEND, "a virtual card has no control '%s = %s'", key, value);
 }
 
@@ -639,10 +799,10 @@ static int do_token_control(tr_case *c, answer *a)
 				continue;
 			if (!strcmp(key, "present") && (!strcmp(value, "yes") || !strcmp(value, "no")))
 				presence = !strcmp(value, "yes") ? "yes" : "no";
-			else if (!strcmp(key, "driver") && !strcmp(value, "empty"))
-				presence = "no";
-			else if (!strcmp(key, "driver") && !strcmp(value, "present"))
+			else if (!strcmp(key, "driver") && !strcmp(value, "present")) {
 				presence = "yes";
+				r->module_gone = 0;
+			}
 			else
 				error = card_control(c, r, key, value);
 			free(value);
@@ -843,25 +1003,78 @@ out:
 	return error;
 }
 
+/* An ASN1_TIME as unix seconds (UTC). */
+static long long asn1_unix(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
+		return -1;
+	return (long long)timegm(&tm);
+}
+
+/*
+ * What the assistant shows of the certificate's validity (JS-E06: "请在证书
+ * 助手中确认有效期延长后"): not_before, not_after (unix seconds), the
+ * certificate itself (base64 DER, for a counter binding it) and, with
+ * at (unix seconds, e.g. the portal's clock), whether it is valid then.
+ */
+static int validity_facts(tr_case *c, tr_token *tok, const char *at, json_t *o)
+{
+	const unsigned char *der, *p;
+	size_t len;
+	long long nb, na, when;
+	char *b64, *end;
+	X509 *cert;
+	int error;
+
+	if ((error = tr_token_certificate(tok, &der, &len)) < 0)
+		return error;
+	p = der;
+	if (!(cert = d2i_X509(NULL, &p, (long)len)))
+		return tr_error_set_openssl(TR_EINVAL, "the token's certificate does not parse");
+	nb = asn1_unix(X509_get0_notBefore(cert));
+	na = asn1_unix(X509_get0_notAfter(cert));
+	X509_free(cert);
+	json_object_set_new(o, "not_before", json_integer(nb));
+	json_object_set_new(o, "not_after", json_integer(na));
+	if ((b64 = tr_base64(der, len)) != NULL)
+		json_object_set_new(o, "certificate", json_string(b64));
+	free(b64);
+	if (!at)
+		return 0;
+	when = strtoll(at, &end, 10);
+	if (!*at || *end)
+		return step_error(c, TR_EINVAL, "at: unix seconds, e.g. ${clock}");
+	json_object_set_new(o, "valid_at", json_boolean(nb <= when && when <= na));
+	return 0;
+}
+
 static int do_token_info(tr_case *c, answer *a)
 {
-	char *select = NULL;
+	char *select = NULL, *at = NULL;
 	role *r;
 	int error;
 
 	if ((error = step_role(c, &r)) < 0 ||
-	    (error = resolve_key(c, "select", NULL, &select)) < 0)
-		return error;
+	    (error = resolve_key(c, "select", NULL, &select)) < 0 ||
+	    (error = resolve_key(c, "at", NULL, &at)) < 0)
+		goto out;
 	error = role_open(r, select);
-	free(select);
-	if (error < 0)
-		return token_step_result(c, r, error, a);
+	if (error < 0) {
+		error = token_step_result(c, r, error, a);
+		goto out;
+	}
 	a->json = json_pack("{s:b, s:s, s:i, s:s, s:s}", "ok", 1, "code", "OK", "tries",
 			    tr_token_pin_tries(r->tok), "algorithm",
 			    tr_sign_alg_name(tr_token_sign_alg(r->tok)), "kind",
 			    tr_token_kind(r->tok));
 	cert_facts(r->tok, a->json);
-	return 0;
+	error = validity_facts(c, r->tok, at, a->json);
+out:
+	free(select);
+	free(at);
+	return error;
 }
 
 /* Opens and, when needed, logs in the role's token for a write. */
@@ -873,6 +1086,15 @@ static int role_ready(tr_case *c, role *r)
 		return error;
 	if (!r->logged_in)
 		return role_login(c, r, r->ref->pin);
+	return 0;
+}
+
+/* 1 when the step checks its answer (expect.*). */
+static int step_checks(const tr_case *c)
+{
+	for (size_t i = 0; i < c->step->n_kv; i++)
+		if (!strncmp(c->step->kv[i].key, "expect.", 7))
+			return 1;
 	return 0;
 }
 
@@ -898,6 +1120,18 @@ static int do_token_keygen(tr_case *c, answer *a)
 					      !strcmp(alg, "p256") ? TR_KEYGEN_P256 :
 					      TR_KEYGEN_RSA2048, &spki, &spki_len);
 	free(alg);
+	if (error == TR_EDEPEND && r->tok && !strcmp(tr_token_kind(r->tok), "pcsc") &&
+	    step_checks(c)) {
+		/*
+		 * The card itself refused the key (GENERATE: 6A80), as a blue
+		 * RSA-only key refuses SM2 and P-256 (JS-E11): what the
+		 * assistant learns from the token, answered for the step to
+		 * check. Unchecked, the flow cannot go on: skipped as before.
+		 */
+		a->json = json_pack("{s:b, s:s, s:s, s:s}", "ok", 0, "code", "KEY_UNSUPPORTED",
+				    "message", tr_error_last(), "detail", tr_error_last());
+		return 0;
+	}
 	if (error < 0)
 		return token_step_result(c, r, error, a);
 	r->cert_dirty = 1;
@@ -1024,6 +1258,14 @@ static int do_token_renew(tr_case *c, answer *a)
 		goto out;
 	}
 	error = write_cert(c, r, der, (size_t)len, a);
+	if (error == 0 && answer_ok(a)) {
+		/* The renewed certificate, for the CA counter's binding (JS-E02, JS-E13). */
+		char *b64 = tr_base64(der, (size_t)len);
+
+		if (b64)
+			json_object_set_new(a->json, "certificate", json_string(b64));
+		free(b64);
+	}
 out:
 	OPENSSL_free(der);
 	X509_free(old);
@@ -1194,6 +1436,7 @@ int tr_case_new(tr_case **out, const tr_scenario *sc, tr_env *env,
 	c->timing = timing;
 	c->vars = json_object();
 	c->texts = json_object();
+	c->stale = json_object();
 	c->warnings = json_array();
 	tokens = tr_env_tokens(env, &n);
 	for (size_t i = 0; i < n && c->n_roles < MAX_ROLES; i++) {
@@ -1265,6 +1508,7 @@ void tr_case_free(tr_case *c)
 	fx_pki_free(c->pki);
 	json_decref(c->vars);
 	json_decref(c->texts);
+	json_decref(c->stale);
 	json_decref(c->warnings);
 	free(c);
 }
@@ -1333,6 +1577,8 @@ int tr_case_run(tr_case *c, tr_case_failure *fail)
 			error = do_token_renew(c, &a);
 		else if (!strcmp(c->step->action, "token-revoke"))
 			error = do_token_revoke(c, &a);
+		else if (!strcmp(c->step->action, "page-refresh"))
+			error = do_page_refresh(c, &a);
 		else
 			error = do_token_info(c, &a);
 

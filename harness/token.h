@@ -18,8 +18,8 @@ typedef struct tr_token tr_token;
 enum tr_token_error {
 	TR_TOKEN_EPIN_INCORRECT = -101, /* wrong PIN; tries may be known */
 	TR_TOKEN_EPIN_LOCKED = -102,    /* PIN blocked, right PIN refused too */
-	TR_TOKEN_ENOTOKEN = -103,       /* no reader, no token, empty slot list */
-	TR_TOKEN_ENODRIVER = -104,      /* module or reader driver missing */
+	TR_TOKEN_ENOTOKEN = -103,       /* no reader, no token in the reader/slot */
+	TR_TOKEN_ENODRIVER = -104,      /* driver missing, or blind to the key plugged in */
 	TR_TOKEN_EREMOVED = -105,       /* pulled out or I/O failed mid-operation */
 	TR_TOKEN_EKEY_MISMATCH = -106,  /* certificate is not the key's */
 	TR_TOKEN_ENOT_LOGGED_IN = -107,
@@ -42,7 +42,9 @@ const char *tr_token_error_name(int code);
  * Opens the key selected by uri (pkcs11:token=...;object=...) in the PKCS#11
  * module at module_path (or the URI's module-path attribute when
  * module_path is NULL). The certificate with the key's CKA_ID is read; no
- * login happens yet.
+ * login happens yet. Nothing listed for the URI is TR_TOKEN_ENOTOKEN, or
+ * TR_TOKEN_ENODRIVER when the module (the interposer) tells that more keys
+ * are plugged in than it lists (a driver blind to the key, JS-E01).
  */
 int tr_token_open_p11(tr_token **out, const char *module_path, const char *uri);
 

@@ -222,6 +222,26 @@ out:
 	return error;
 }
 
+/*
+ * Nothing listed for the URI: no key (TK-E04), or a key plugged in that the
+ * module does not show (JS-E01: an empty slot list while the key is in, a
+ * driver that does not know it). A real assistant sees the USB device apart
+ * from the PKCS#11 module; the interposer tells what is plugged in, other
+ * modules cannot, and their empty list reads as no token.
+ */
+static int not_listed(p11_token *t, CK_ULONG listed, const char *what)
+{
+	long (*inserted)(void) = (long (*)(void))tr_p11mod_symbol(t->mod,
+								   "tokenrig_shim_keys_inserted");
+	long n = inserted ? inserted() : -1;
+
+	if (n > (long)listed)
+		return tr_error_set(TR_TOKEN_ENODRIVER,
+				    "%ld key(s) plugged in, %lu listed by %s: its driver does not recognise the key",
+				    n, (unsigned long)listed, tr_p11mod_path(t->mod));
+	return tr_error_set(TR_TOKEN_ENOTOKEN, "%s", what);
+}
+
 /* Opens the first token the URI matches that holds a fitting certificate. */
 static int select_token(p11_token *t, P11KitUri *uri, const char *unit_name, int valid_only)
 {
@@ -234,9 +254,7 @@ static int select_token(p11_token *t, P11KitUri *uri, const char *unit_name, int
 	if ((error = tr_p11mod_slot_list_once(t->mod, slots, &count)) < 0)
 		return error;
 	if (count == 0)
-		return tr_error_set(TR_TOKEN_ENOTOKEN,
-				    "no token present: the slot list of %s is empty",
-				    tr_p11mod_path(t->mod));
+		return not_listed(t, count, "no token present: the slot list is empty");
 	for (CK_ULONG i = 0; i < count; i++) {
 		CK_SLOT_INFO slot_info;
 
@@ -262,8 +280,7 @@ static int select_token(p11_token *t, P11KitUri *uri, const char *unit_name, int
 			return error;
 	}
 	if (!matched)
-		return tr_error_set(TR_TOKEN_ENOTOKEN, "no token matching the URI among %lu present",
-				    (unsigned long)count);
+		return not_listed(t, count, "no token matching the URI among those present");
 	if (unit_name)
 		return tr_error_set(TR_ENOTFOUND, "no certificate of '%s' on the %d token(s) matching the URI",
 				    unit_name, matched);

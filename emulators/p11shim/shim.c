@@ -675,6 +675,7 @@ static CK_SLOT_ID session_slot(CK_SESSION_HANDLE h)
 
 SHIM_EXPORT int tokenrig_shim_pin_tries(CK_SLOT_ID slot);
 SHIM_EXPORT void tokenrig_shim_reload(void);
+SHIM_EXPORT long tokenrig_shim_keys_inserted(void);
 
 /*
  * Re-reads the configuration at once: a caller in this process that has just
@@ -702,6 +703,43 @@ SHIM_EXPORT int tokenrig_shim_pin_tries(CK_SLOT_ID slot)
 		return -1;
 	max = shim_conf_max_tries(conf, label);
 	return wrong >= (unsigned)max ? 0 : max - (int)wrong;
+}
+
+/*
+ * What the operating system sees on USB whatever the driver lists (JS-E01):
+ * the real module's initialised tokens that are plugged in (not pulled).
+ * With `driver = empty` the slot list shows none of them; a caller
+ * comparing the two tells "key in, driver blind" from "no key" (TK-E04).
+ */
+SHIM_EXPORT long tokenrig_shim_keys_inserted(void)
+{
+	const shim_conf *conf;
+	CK_SLOT_ID *all = NULL;
+	CK_ULONG n = 0;
+	long kept = 0;
+
+	if (!shim_real)
+		return -1;
+	conf = atomic_load(&shim_conf_cur);
+	if (shim_real->C_GetSlotList(CK_TRUE, NULL, &n) != CKR_OK)
+		return -1;
+	if (n == 0)
+		return 0;
+	if (!(all = calloc(n, sizeof(*all))))
+		return -1;
+	if (shim_real->C_GetSlotList(CK_TRUE, all, &n) != CKR_OK)
+		kept = -1;
+	/* An uninitialised token (SoftHSM's spare slot) is no key. */
+	for (CK_ULONG i = 0; kept >= 0 && i < n; i++) {
+		CK_TOKEN_INFO info;
+
+		if (!slot_absent(conf, all[i]) &&
+		    shim_real->C_GetTokenInfo(all[i], &info) == CKR_OK &&
+		    (info.flags & CKF_TOKEN_INITIALIZED))
+			kept++;
+	}
+	free(all);
+	return kept;
 }
 
 /* ---- the functions with semantics of their own ---- */

@@ -137,7 +137,20 @@ void pt_reply_error(pt_ctx *ctx, unsigned http, const char *code, int status,
 
 void pt_reply_ca_failure(pt_ctx *ctx, int status)
 {
+	const pt_portal_def *def = ctx->portal->def;
 	const char *code;
+	size_t i;
+
+	for (i = 0; i < def->nca_texts; i++) {
+		const pt_ca_text *t = &def->ca_texts[i];
+
+		if (t->status == status) {
+			pt_reply_error_x(ctx, 403, t->code,
+					 t->remedy ? json_pack("{s:s}", "remedy", t->remedy) : NULL,
+					 "%s", t->message);
+			return;
+		}
+	}
 
 	switch (status) {
 	case PT_STATUS_CHAIN: code = "CERT_CHAIN"; break;

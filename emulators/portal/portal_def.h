@@ -86,6 +86,18 @@ typedef struct pt_route {
 	void (*handler)(pt_ctx *ctx);
 } pt_route;
 
+/*
+ * A portal's own answer to a failed certificate check (status PT_STATUS_*)
+ * where its guide gives no status code: 403 code, message, no "status",
+ * plus "remedy" when non-NULL (where the remedy starts).
+ */
+typedef struct pt_ca_text {
+	int status;
+	const char *code;
+	const char *message;
+	const char *remedy;
+} pt_ca_text;
+
 typedef struct pt_portal_def {
 	const char *name;
 	const pt_site_def *sites;
@@ -97,6 +109,12 @@ typedef struct pt_portal_def {
 	 * accepts (pt_login.legacy), NULL for none; ignored when absent.
 	 */
 	const char *legacy_ca;
+	/*
+	 * Replies of pt_reply_ca_failure for the statuses listed (logins and
+	 * bindings); NULL, or a status not listed: the Jiangsu text.
+	 */
+	const pt_ca_text *ca_texts;
+	size_t nca_texts;
 	int (*state_new)(void **out);
 	void (*state_reset)(void *state); /* POST /admin/reset */
 	void (*state_free)(void *state);
@@ -131,7 +149,10 @@ const char *pt_body_str(pt_ctx *ctx, const char *name);
 int pt_check_signature(pt_ctx *ctx, X509 *cert, const char *algorithm,
 		       const void *data, size_t len, const char *signature_b64);
 
-/* "CA验签结果失败，状态码：<n>" replies (403 with code and status). */
+/*
+ * "CA验签结果失败，状态码：<n>" replies (403 with code and status), or the
+ * portal's own ca_texts row for that status.
+ */
 void pt_reply_ca_failure(pt_ctx *ctx, int status);
 
 /* pt_reply_error plus the members of extra (stolen, may be NULL). */

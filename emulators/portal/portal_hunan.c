@@ -3,8 +3,11 @@
  * (hall: institutions and manufacturers/agents, "机构登录" -> CA login) and
  * its drug and consumables procurement subsystem (tps: distribution
  * enterprises, "CA账号登录"). Bindings use the signature certificate's
- * serial as the client read it from the token; an encryption certificate's
- * serial is a different number and never matches a login (HN-E04).
+ * serial as the client read it from the token or typed it by hand (HN-E08);
+ * an encryption certificate's serial is a different number and never
+ * matches a login (HN-E04). They take effect 24 working hours after they
+ * are submitted (HN-E03). Both sites' login pages check the browser first
+ * (HN-E07).
  */
 #include "portal_def.h"
 
@@ -37,6 +40,8 @@
 #define HN_TXT_BOUND "绑定成功"
 #define HN_TXT_DIST_ONLY "请使用配送企业账号登录后进行CA绑定"
 #define HN_TXT_CA_REQUIRED "请使用CA登录后办理"
+#define HN_TXT_BROWSER \
+	"当前浏览器不支持数字证书登录，请更换浏览器（推荐谷歌Chrome浏览器或360浏览器极速模式）"
 #define HN_TPS_NAME "湖南省医保信息平台药品和医用耗材招采管理子系统"
 
 #define HN_TICKET_TTL 600
@@ -49,6 +54,17 @@ typedef struct hn_state {
 	unsigned long receipts;
 } hn_state;
 
+/* Midnight CST (UTC+8) after t, in portal (UTC) seconds; floored, so a
+ * time before 1970 lands on its own next midnight too. */
+static int64_t cst_next_midnight(int64_t t)
+{
+	int64_t local = t + 8 * 3600, day = local / 86400;
+
+	if (local % 86400 < 0)
+		day--;
+	return (day + 1) * 86400 - 8 * 3600;
+}
+
 /* "24小时（工作日）", see portal_def.h. */
 int64_t pt_hunan_effective_at(int64_t submitted)
 {
@@ -56,10 +72,10 @@ int64_t pt_hunan_effective_at(int64_t submitted)
 	int mday, wday;
 
 	while (left > 0) {
-		/* Midnight CST after t, in portal (UTC) seconds. */
-		day_end = ((t + 8 * 3600) / 86400 + 1) * 86400 - 8 * 3600;
+		day_end = cst_next_midnight(t);
 		pt_cst_day(t, &mday, &wday);
 		if (wday >= 1 && wday <= 5) {
+			/* A working day: its seconds up to midnight count. */
 			step = day_end - t < left ? day_end - t : left;
 			left -= step;
 			t += step;
@@ -68,6 +84,30 @@ int64_t pt_hunan_effective_at(int64_t submitted)
 		}
 	}
 	return t;
+}
+
+/*
+ * A serial as the portal keeps and compares it: what the user typed or
+ * copied (keyInfo, a certificate viewer: "4a:1b", "4A 1B", "004a1b") with
+ * separators dropped, upper-cased, then written in whole bytes without
+ * leading zero bytes, the way the certificate's own serial is written
+ * (pt_cert_serial_hex): "a:bc" and "00:0a:bc" are both "0ABC" (HN-E08).
+ */
+static int hn_serial(const char *in, char *out, size_t len)
+{
+	char digits[80];
+	size_t n;
+	int odd;
+
+	if (pt_serial_normalize(in, digits, sizeof(digits)) < 0)
+		return TR_EINVAL;
+	n = strlen(digits);
+	odd = (int)(n % 2);
+	if (n + (size_t)odd + 1 > len)
+		return TR_EINVAL;
+	out[0] = '0'; /* overwritten when n is even */
+	memcpy(out + odd, digits, n + 1);
+	return 0;
 }
 
 /* The hall or distribution account holding serial, if any. */
@@ -249,10 +289,10 @@ static void h_hall_ca_bindings(pt_ctx *ctx)
 
 	if (!common_unit_fields(ctx))
 		return;
-	if (pt_serial_normalize(pt_body_str(ctx, "serial"), serial,
-				sizeof(serial)) < 0) {
+	if (hn_serial(pt_body_str(ctx, "serial"), serial, sizeof(serial)) < 0) {
 		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
-			       "field 'serial' must be a hexadecimal serial number");
+			       "field 'serial' must be a hexadecimal serial number "
+			       "(hex digits, optionally separated by spaces, ':' or '-')");
 		return;
 	}
 	if (!(acct = by_uscc(st->accounts, uscc, NULL))) {
@@ -290,18 +330,33 @@ static void h_hall_ca_bindings(pt_ctx *ctx)
 					"message", HN_TXT_BIND_SUBMITTED));
 }
 
+/*
+ * A certificate's serial (pt_cert_serial_hex) as bindings keep it; a
+ * negative one (never issued by a CA) is "" and matches nothing.
+ */
+static int cert_serial(const char *hex, char *out, size_t len)
+{
+	if (hex[0] == '-' || hn_serial(hex, out, len) < 0) {
+		out[0] = '\0';
+		return TR_EINVAL;
+	}
+	return 0;
+}
+
 /* HN-LOGIN-OK; HN-E01 (unbound) and HN-E03 (not yet effective). */
 static int hall_login_rules(pt_ctx *ctx, pt_login *login)
 {
 	hn_state *st = ctx->state;
 	const char *user;
+	char serial[80];
 	json_t *acct;
 
+	cert_serial(login->serial, serial, sizeof(serial));
 	json_object_foreach(st->accounts, user, acct) {
 		json_t *b = json_object_get(acct, "binding");
 		const char *s = json_string_value(json_object_get(b, "serial"));
 
-		if (!s || strcmp(s, login->serial) != 0 ||
+		if (!s || !serial[0] || strcmp(s, serial) != 0 ||
 		    ctx->now < json_integer_value(json_object_get(b, "effective_at")))
 			continue;
 		json_object_set_new(b, "confirmed", json_true());
@@ -327,6 +382,51 @@ static void h_hall_procurement(pt_ctx *ctx)
 	}
 	pt_reply_ok(ctx, 200, json_pack("{s:s, s:s}", "session", s->id, "system",
 					HN_TPS_NAME));
+}
+
+/* ---- the login pages' browser check (HN-E07) ---- */
+
+/*
+ * What the page's script makes of the user agent, first match wins. The
+ * seed names no browser ("安装驱动后登陆系统如有其他报错提示请选择更换浏览器");
+ * the pages refuse the IE engine: Internet Explorer, and the compatibility
+ * mode of dual-core browsers (360, QQ, Sogou), which renders with it and
+ * says so in the user agent ("Trident/", "MSIE").
+ */
+static const struct hn_engine {
+	const char *mark; /* in the user agent */
+	const char *name;
+	int supported;
+} hn_engines[] = {
+	{ "Trident/", "ie", 0 },
+	{ "MSIE ", "ie", 0 },
+	{ "Edg/", "edge", 1 },
+	{ "Chrome/", "chromium", 1 },
+	{ "Firefox/", "firefox", 1 },
+};
+
+static const pt_field browser_fields[] = {
+	{ "user_agent", PT_FIELD_STRING, 0 },
+};
+
+static void h_browser_check(pt_ctx *ctx)
+{
+	const char *ua = pt_text_field(ctx, "user_agent", 1, 512);
+	const struct hn_engine *e = NULL;
+	size_t i;
+
+	if (!ua)
+		return;
+	for (i = 0; !e && i < sizeof(hn_engines) / sizeof(hn_engines[0]); i++)
+		if (strstr(ua, hn_engines[i].mark))
+			e = &hn_engines[i];
+	if (e && !e->supported) {
+		pt_reply_error_x(ctx, 403, "HN_BROWSER_UNSUPPORTED",
+				 json_pack("{s:s}", "engine", e->name), "%s",
+				 HN_TXT_BROWSER);
+		return;
+	}
+	pt_reply_ok(ctx, 200, json_pack("{s:s}", "engine", e ? e->name : "other"));
 }
 
 /* ---- procurement system: distribution enterprises ---- */
@@ -413,12 +513,13 @@ static int tps_login_rules(pt_ctx *ctx, pt_login *login)
 	hn_state *st = ctx->state;
 	const char *user;
 	json_t *acct;
-	char ticket[32];
+	char ticket[32], serial[80];
 
+	cert_serial(login->serial, serial, sizeof(serial));
 	json_object_foreach(st->dist, user, acct) {
 		const char *s = json_string_value(json_object_get(acct, "serial"));
 
-		if (s && !strcmp(s, login->serial) && approved(acct)) {
+		if (s && serial[0] && !strcmp(s, serial) && approved(acct)) {
 			snprintf(login->account, sizeof(login->account), "%s", user);
 			login->extra = json_pack("{s:s}", "account", user);
 			return 0;
@@ -434,7 +535,7 @@ static int tps_login_rules(pt_ctx *ctx, pt_login *login)
 			       HN_TXT_PENDING);
 		return 1;
 	}
-	if (!json_is_null(json_object_get(acct, "serial"))) {
+	if (!json_is_null(json_object_get(acct, "serial")) || !serial[0]) {
 		pt_reply_error(ctx, 403, "HN_NOT_BOUND", 0, "%s", HN_TXT_NOT_BOUND);
 		return 1;
 	}
@@ -444,7 +545,7 @@ static int tps_login_rules(pt_ctx *ctx, pt_login *login)
 	}
 	json_object_set_new(st->tickets, ticket,
 			    json_pack("{s:s, s:s, s:I}", "username", user, "serial",
-				      login->serial, "at", (json_int_t)ctx->now));
+				      serial, "at", (json_int_t)ctx->now));
 	pt_reply_error_x(ctx, 403, "HN_ACTIVATION_REQUIRED",
 			 json_pack("{s:{s:s, s:{s:s, s:O, s:O, s:O}}}",
 				   "activation", "ticket", ticket, "account",
@@ -523,7 +624,7 @@ static void h_tps_ca_bindings(pt_ctx *ctx)
 	hn_state *st = ctx->state;
 	const char *user = pt_body_str(ctx, "username");
 	json_t *acct = json_object_get(st->dist, ctx->session->account);
-	char name[256], uscc[64], serial[80];
+	char name[256], uscc[64], hex[80], serial[80];
 	X509 *cert = NULL;
 	int status;
 
@@ -550,7 +651,12 @@ static void h_tps_ca_bindings(pt_ctx *ctx)
 			       HN_TXT_UNIT_MISMATCH);
 		goto out;
 	}
-	pt_cert_serial_hex(cert, serial, sizeof(serial));
+	pt_cert_serial_hex(cert, hex, sizeof(hex));
+	if (cert_serial(hex, serial, sizeof(serial)) < 0) {
+		pt_reply_error(ctx, 400, "CERT_INVALID", 0,
+			       "the certificate's serial number is not positive");
+		goto out;
+	}
 	dist_bind(ctx, acct, user, serial, HN_TXT_BOUND);
 out:
 	X509_free(cert);
@@ -643,6 +749,10 @@ static const pt_route hn_routes[] = {
 	{ "POST", "/hall/ca-bindings", NULL, binding_fields,
 	  N(binding_fields), h_hall_ca_bindings },
 	{ "POST", "/hall/procurement", "hall", NULL, 0, h_hall_procurement },
+	{ "POST", "/hall/browser-check", NULL, browser_fields,
+	  N(browser_fields), h_browser_check },
+	{ "POST", "/tps/browser-check", NULL, browser_fields,
+	  N(browser_fields), h_browser_check },
 	{ "POST", "/tps/accounts", NULL, dist_fields, N(dist_fields),
 	  h_tps_accounts },
 	{ "POST", "/tps/pwlogin", NULL, pwlogin_fields, N(pwlogin_fields),

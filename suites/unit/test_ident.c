@@ -242,6 +242,12 @@ static void check_unit(const fx_unit *u, const char *province)
 
 	ck_assert_msg(all_digits(u->ss_number, strlen(u->ss_number)) &&
 		      strlen(u->ss_number) >= 8, "%s", u->ss_number);
+	/* The housing-fund number (JS-E14) is digits too, never the ss one. */
+	ck_assert_msg(all_digits(u->hf_number, strlen(u->hf_number)) &&
+		      strlen(u->hf_number) == 13 && strlen(u->ss_number) == 12,
+		      "%s %s", u->hf_number, u->ss_number);
+	ck_assert_int_eq(strncmp(u->hf_number, u->ss_number, 4), 0);
+	ck_assert_str_ne(u->hf_number, u->ss_number);
 
 	ck_assert_msg(utf8_valid(u->operator_name), "operator not UTF-8");
 	/* Two to four Chinese characters, 3 bytes each. */
@@ -268,6 +274,7 @@ START_TEST(test_units_valid_and_distinct)
 			ck_assert_str_ne(units[i].operator_phone,
 					 units[j].operator_phone);
 			ck_assert_str_ne(units[i].ss_number, units[j].ss_number);
+			ck_assert_str_ne(units[i].hf_number, units[j].hf_number);
 		}
 	}
 	free(units);

@@ -841,6 +841,38 @@ START_TEST(test_driver_missing)
 }
 END_TEST
 
+/*
+ * JS-E01 against TK-E04: the USB side still sees the keys an empty driver
+ * hides, and does not see a pulled one.
+ */
+START_TEST(test_keys_inserted)
+{
+	long (*inserted)(void);
+	CK_SLOT_ID list[4];
+	CK_ULONG n = 4;
+
+	write_conf("driver = empty\n");
+	shim_up();
+	inserted = (long (*)(void))dlsym(shim_dl, "tokenrig_shim_keys_inserted");
+	ck_assert_ptr_nonnull(inserted);
+	ASSERT_RV(fn->C_GetSlotList(CK_TRUE, list, &n), CKR_OK);
+	ck_assert_int_eq(n, 0);
+	ck_assert_int_eq(inserted(), 2);
+
+	/* SoftHSM's spare uninitialised slot is listed, but is no key. */
+	write_conf("token." TOK_A ".present = no\n");
+	ck_assert(wait_listed(TOK_B, 1, 3000));
+	ck_assert(wait_listed(TOK_A, 0, 3000));
+	ck_assert_int_eq(inserted(), 1);
+
+	write_conf("\n");
+	ck_assert(wait_listed(TOK_A, 1, 3000));
+	ck_assert_int_eq(inserted(), 2);
+	fn->C_Finalize(NULL);
+	ck_assert_int_eq(inserted(), -1);
+}
+END_TEST
+
 struct worker {
 	CK_SLOT_ID slot;
 	int ok;
@@ -934,6 +966,7 @@ Suite *p11shim_suite(void)
 	tcase_add_test(tc, test_malformed_config);
 	tcase_add_test(tc, test_config_reread);
 	tcase_add_test(tc, test_driver_missing);
+	tcase_add_test(tc, test_keys_inserted);
 	tcase_add_test(tc, test_threads);
 	tcase_add_test(tc, test_bench_overhead);
 	suite_add_tcase(s, tc);

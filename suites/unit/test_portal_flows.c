@@ -187,6 +187,75 @@ START_TEST(test_js_mapping)
 }
 END_TEST
 
+static const answer *ca_mapping_cert(X509 *cert, const char *ss)
+{
+	char *b = cert_b64(cert);
+
+	post("/admin/suzhou/ca-mappings", NULL,
+	     "{\"certificate\":\"%s\",\"ss_number\":\"%s\"}", b, ss);
+	free(b);
+	return &last;
+}
+
+/*
+ * JS-E02/E13: the CA counter binds one certificate; a renewed one (new
+ * serial) is not found until it is bound too. The registry is untouched.
+ */
+START_TEST(test_js_mapping_cert)
+{
+	unit_id u, other;
+	char serial[80];
+	X509 *old;
+
+	unit_make(&u, "suzhou", "suzhou", 24, FX_VARIANT_VALID);
+	hr_unit(u.unit.ss_number, u.unit.unit_name, u.unit.uscc);
+	ck_ok(ca_mapping_cert(u.cert, u.unit.hf_number), 200);
+	serial_of(u.cert, serial, sizeof(serial));
+	ck_assert_str_eq(json_string_value(json_object_get(
+		json_object_get(last.body, "mapping"), "serial")), serial);
+	ck_error(login("hr", &u), 403, "JS_UNIT_NOT_FOUND");
+	ck_ok(ca_mapping_cert(u.cert, u.unit.ss_number), 200);
+	ck_ok(login("hr", &u), 200);
+	/* A renewal: same key, same unit, another certificate. */
+	old = X509_dup(u.cert);
+	X509_free(u.cert);
+	ck_assert_int_eq(fx_pki_issue_unit(pki, "suzhou", u.key, &u.unit,
+					   FX_VARIANT_VALID, &u.cert), 0);
+	ck_error(login("hr", &u), 403, "JS_NO_CA_MAPPING");
+	ck_assert_str_eq(msg(), "未查询到CA对照信息");
+	ck_ok(ca_mapping_cert(u.cert, u.unit.ss_number), 200);
+	ck_ok(login("hr", &u), 200);
+	ck_assert_str_eq(str("ss_number"), u.unit.ss_number);
+	/* The entry names one certificate: the old one is out now. */
+	X509_free(u.cert);
+	u.cert = old;
+	ck_error(login("hr", &u), 403, "JS_NO_CA_MAPPING");
+	/* A unit-level entry takes any certificate of the USCC again. */
+	ca_mapping(u.unit.uscc, u.unit.ss_number);
+	ck_ok(login("hr", &u), 200);
+
+	/* Bad requests. */
+	ck_error(post("/admin/suzhou/ca-mappings", NULL, "{\"ss_number\":\"1\"}"),
+		 400, "BAD_FIELD");
+	ck_error(post("/admin/suzhou/ca-mappings", NULL,
+		      "{\"uscc\":\"%s\",\"certificate\":\"AAAA\",\"ss_number\":\"1\"}",
+		      u.unit.uscc), 400, "BAD_FIELD");
+	ck_error(post("/admin/suzhou/ca-mappings", NULL,
+		      "{\"certificate\":\"AAAA\",\"ss_number\":\"1\"}"),
+		 400, "CERT_INVALID");
+	ck_error(ca_mapping_cert(u.cert, "12a"), 400, "BAD_FIELD");
+	unit_make(&other, "suzhou", "suzhou", 25, FX_VARIANT_EXPIRED);
+	ck_error(ca_mapping_cert(other.cert, other.unit.ss_number), 403,
+		 "CERT_EXPIRED");
+	unit_free(&other);
+	unit_make(&other, "suzhou", "other", 26, FX_VARIANT_VALID);
+	ck_error(ca_mapping_cert(other.cert, other.unit.ss_number), 403,
+		 "CERT_CHAIN");
+	unit_free(&other);
+	unit_free(&u);
+}
+END_TEST
+
 START_TEST(test_js_settlement)
 {
 	unit_id u;
@@ -236,22 +305,69 @@ START_TEST(test_js_upgrade)
 		   u.unit.operator_phone), 200);
 	snprintf(code, sizeof(code), "%s", str("sms_code"));
 	ck_assert_int_eq(strlen(code), 6);
-#define ORDER(model, sms)                                                    \
+#define ORDER(ss, address, sms)                                              \
 	post("/upg/orders", upg,                                             \
 	     "{\"uscc\":\"%s\",\"ss_number\":\"%s\",\"operator_name\":\"%s\"," \
-	     "\"operator_phone\":\"%s\",\"operator_id\":\"%s\","             \
-	     "\"email\":\"a@b.cn\",\"sms_code\":\"%s\",\"key_model\":\"%s\"}", \
-	     u.unit.uscc, u.unit.ss_number, u.unit.operator_name,             \
-	     u.unit.operator_phone, u.unit.operator_id, sms, model)
-	ck_error(ORDER("silver", "000000"), 403, "JS_UPG_SMS_INVALID");
-	/* JS-E11 (the code is spent by it) */
-	ck_error(ORDER("blue", code), 403, "JS_UPG_BLUE_KEY");
-	ck_error(ORDER("silver", code), 403, "JS_UPG_SMS_INVALID");
-	ck_ok(post("/upg/sms", upg, "{\"phone\":\"%s\"}", u.unit.operator_phone), 200);
-	ck_ok(post("/admin/suzhou/sms", NULL, "{\"phone\":\"%s\"}",
-		   u.unit.operator_phone), 200);
-	snprintf(code, sizeof(code), "%s", str("sms_code"));
-	ck_ok(ORDER("silver", code), 201);
+	     "\"operator_phone\":\"%s\",\"operator_id\":\"%s\",%s"          \
+	     "\"email\":\"a@b.cn\",\"sms_code\":\"%s\"}",                     \
+	     u.unit.uscc, ss, u.unit.operator_name, u.unit.operator_phone,    \
+	     u.unit.operator_id, address, sms)
+#define NEW_SMS()                                                             \
+	do {                                                                  \
+		ck_ok(post("/upg/sms", upg, "{\"phone\":\"%s\"}",              \
+			   u.unit.operator_phone), 200);                      \
+		ck_ok(post("/admin/suzhou/sms", NULL, "{\"phone\":\"%s\"}",     \
+			   u.unit.operator_phone), 200);                      \
+		snprintf(code, sizeof(code), "%s", str("sms_code"));          \
+	} while (0)
+	ck_error(ORDER(u.unit.ss_number, "", "000000"), 403, "JS_UPG_SMS_INVALID");
+	/* The old declared key model is gone: an unknown field. */
+	ck_error(post("/upg/orders", upg, "{\"key_model\":\"blue\"}"), 400,
+		 "BAD_FIELD");
+	ck_error(ORDER("12ab", "", code), 400, "BAD_FIELD");
+
+	/* JS-E11: the token refuses the new key; a blue key needs an address. */
+	ck_ok(ORDER(u.unit.ss_number, "", code), 201);
+	snprintf(order, sizeof(order), "%s", str("order"));
+	ck_assert_ptr_null(json_object_get(last.body, "key_model"));
+	ck_error(post("/upg/orders/confirm", upg, "{\"order\":\"%s\"}", order), 400,
+		 "BAD_FIELD");
+	ck_error(post("/upg/orders/confirm", upg,
+		      "{\"order\":\"%s\",\"public_key\":\"AAAA\",\"token_error\":\"x\"}",
+		      order), 400, "BAD_FIELD");
+	ck_error(post("/upg/orders/confirm", upg,
+		      "{\"order\":\"%s\",\"token_error\":\"\"}", order), 400,
+		 "BAD_FIELD");
+	ck_error(post("/upg/orders/confirm", upg,
+		      "{\"order\":\"%s\",\"token_error\":\"GENERATE: 6A80\"}", order),
+		 409, "JS_UPG_ADDRESS_REQUIRED");
+	ck_assert_ptr_nonnull(strstr(msg(), "需要邮寄"));
+	NEW_SMS();
+	ck_ok(ORDER(u.unit.ss_number, "\"address\":\"苏州市姑苏区1号\",", code), 201);
+	snprintf(order, sizeof(order), "%s", str("order"));
+	ck_error(post("/upg/orders/confirm", upg,
+		      "{\"order\":\"%s\",\"token_error\":\"GENERATE: 6A80\"}", order),
+		 403, "JS_UPG_BLUE_KEY");
+	{
+		json_t *r = json_object_get(last.body, "replacement");
+
+		ck_assert_str_eq(json_string_value(json_object_get(r, "mail_to")),
+				 "苏州市姑苏区1号");
+		ck_assert_str_eq(json_string_value(json_object_get(r, "operator_id")),
+				 u.unit.operator_id);
+		ck_assert_str_eq(json_string_value(json_object_get(r, "notice")),
+				 "新Ukey密码为上面填写的经办人身份证后6位！！！");
+		ck_assert_int_eq(strncmp(json_string_value(json_object_get(r, "id")),
+					 "SZR", 3), 0);
+	}
+	/* A replaced order is over. */
+	ck_error(post("/upg/orders/confirm", upg,
+		      "{\"order\":\"%s\",\"token_error\":\"x\"}", order), 409,
+		 "JS_UPG_ORDER_DONE");
+
+	/* JS-E14: no number at all goes through; the HR hall finds no unit. */
+	NEW_SMS();
+	ck_ok(ORDER("", "", code), 201);
 	snprintf(order, sizeof(order), "%s", str("order"));
 	ck_error(post("/upg/orders/confirm", upg,
 		      "{\"order\":\"%s\",\"public_key\":\"AAAA\"}", order), 400,
@@ -270,12 +386,17 @@ START_TEST(test_js_upgrade)
 		      "{\"order\":\"%s\",\"public_key\":\"%s\"}", order, spki), 409,
 		 "JS_UPG_ORDER_DONE");
 	free(spki);
-	/* The order bound the social-security number. */
+	/* The order bound its (empty) number to the new certificate. */
+	ck_error(login("hr", &u), 403, "JS_UNIT_NOT_FOUND");
+	ck_assert_str_eq(msg(), "未查询到单位信息");
+	/* The counter binds the right number to the upgraded certificate. */
+	ck_ok(ca_mapping_cert(u.cert, u.unit.ss_number), 200);
 	login_ok("hr", &u, hr, sizeof(hr));
 	ck_ok(login("reg", &u), 200);
 	/* A current certificate needs no upgrade. */
 	login_ok("upg", &u, upg, sizeof(upg));
-	ck_error(ORDER("silver", "123456"), 409, "JS_UPG_NOT_NEEDED");
+	ck_error(ORDER(u.unit.ss_number, "", "123456"), 409, "JS_UPG_NOT_NEEDED");
+#undef NEW_SMS
 #undef ORDER
 	unit_free(&u);
 }
@@ -292,11 +413,81 @@ START_TEST(test_sz_assistant)
 	assistant = "2.9.9";
 	ck_error(login("hall", &u), 403, "SZ_ASSISTANT_OUTDATED");
 	ck_assert_ptr_nonnull(strstr(msg(), "3.0.0"));
+	/* SZ-E03: the seed's symptom, byte for byte. */
+	ck_assert_ptr_nonnull(strstr(msg(), "校验完密码后，登录按钮不可点击，无法登录"));
 	assistant = "3.0";
 	ck_ok(login("hall", &u), 200);
 	assistant = "5.0.22.606";
 	ck_ok(login("hall", &u), 200);
 	unit_free(&u);
+}
+END_TEST
+
+/* SZ-E07: the operator's phone changed in the hall, refused while taken. */
+START_TEST(test_sz_operator_phone)
+{
+	unit_id a, b;
+	char reg[80], hall[80];
+
+	unit_make(&a, "suzhou", "suzhou", 24, FX_VARIANT_VALID);
+	unit_make(&b, "suzhou", "suzhou", 25, FX_VARIANT_VALID);
+	login_ok("reg", &b, reg, sizeof(reg));
+	ck_ok(register_unit(reg, &b.unit, a.unit.operator_phone), 201);
+	login_ok("reg", &a, reg, sizeof(reg));
+	ck_error(register_unit(reg, &a.unit, NULL), 409, "SZ_PHONE_TAKEN");
+	ck_ok(register_unit(reg, &a.unit, "19900000001"), 201);
+
+	login_ok("hall", &a, hall, sizeof(hall));
+	ck_error(post("/hall/operator", hall, "{\"operator_phone\":\"%s\"}",
+		      a.unit.operator_phone), 409, "SZ_PHONE_TAKEN");
+	ck_assert_str_eq(msg(), "经办人手机号已注册");
+	ck_error(post("/hall/operator", hall, "{\"operator_phone\":\"2123\"}"),
+		 400, "BAD_FIELD");
+	ck_error(post("/hall/operator", reg, "{\"operator_phone\":\"%s\"}",
+		      a.unit.operator_phone), 401, "NO_SESSION");
+	/* Its own number again is no conflict. */
+	ck_ok(post("/hall/operator", hall, "{\"operator_phone\":\"19900000001\"}"), 200);
+
+	login_ok("hall", &b, hall, sizeof(hall));
+	ck_ok(post("/hall/operator", hall, "{\"operator_phone\":\"%s\"}",
+		   b.unit.operator_phone), 200);
+	login_ok("hall", &a, hall, sizeof(hall));
+	ck_ok(post("/hall/operator", hall, "{\"operator_phone\":\"%s\"}",
+		   a.unit.operator_phone), 200);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(last.body, "unit"),
+							   "operator_phone")),
+			 a.unit.operator_phone);
+	/* The number a gave up is free: a new registration may use it. */
+	unit_free(&b);
+	unit_make(&b, "suzhou", "suzhou", 26, FX_VARIANT_VALID);
+	login_ok("reg", &b, reg, sizeof(reg));
+	ck_ok(register_unit(reg, &b.unit, "19900000001"), 201);
+	unit_free(&a);
+	unit_free(&b);
+}
+END_TEST
+
+/* JS-E01, SZ-E09: the sites' client-side texts. */
+START_TEST(test_sz_texts)
+{
+	json_t *t;
+	char hall_driver[512];
+
+	ck_ok(get("/hall/ui"), 200);
+	t = json_object_get(last.body, "texts");
+	snprintf(hall_driver, sizeof(hall_driver), "%s",
+		 json_string_value(json_object_get(t, "driver_missing")));
+	ck_assert_str_eq(json_string_value(json_object_get(t, "pin_locked")),
+			 "证书密码已锁定，如果PIN码忘记了需要去CA服务网点柜台重置，"
+			 "请带好CA，经办人身份证，营业执照复印件加盖公章前往办理。");
+	/* The HR hall's page is the Jiangsu HR certificate assistant's. */
+	ck_ok(get("/hr/ui"), 200);
+	t = json_object_get(last.body, "texts");
+	ck_assert_str_ne(json_string_value(json_object_get(t, "driver_missing")), hall_driver);
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(t, "driver_missing")),
+				     "江苏人社证书助手"));
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(t, "driver_missing")),
+				     "选择“华申（苏州）”驱动进行安装，安装后重启电脑"));
 }
 END_TEST
 
@@ -318,7 +509,7 @@ END_TEST
 START_TEST(test_sz_malformed)
 {
 	static const char *const paths[] = {
-		"/hr/declarations", "/upg/sms", "/upg/orders",
+		"/hr/declarations", "/hall/operator", "/upg/sms", "/upg/orders",
 		"/upg/orders/confirm", "/admin/suzhou/hr-units",
 		"/admin/suzhou/ca-mappings", "/admin/suzhou/sms", NULL,
 	};
@@ -328,6 +519,14 @@ START_TEST(test_sz_malformed)
 END_TEST
 
 /* ---- Hebei ---- */
+
+/* Seed 002 and the rig's own Hebei texts (API.md), byte for byte. */
+#define HB_VENDOR "河北 CA"
+#define HB_TXT_NOT_INSURED "若您还未参保，请点击我去做单位参保登记"
+#define HB_TXT_CERT_EXPIRED \
+	"该数字证书已过期。可网上办理证书延期，也可携带河北 CA 证书到河北 CA 当地办事处现场办理"
+#define HB_TXT_CERT_LOST \
+	"该数字证书已挂失，请登录河北 CA 网站 www.hebca.com，点击首页“丢失补办”，按照流程办理"
 
 static const answer *hb_register(const char *site, const char *user,
 				 const char *region)
@@ -394,9 +593,10 @@ START_TEST(test_hb_flow)
 		      "{\"username\":\"provunit\",\"password\":\"wrong-123\"}"), 401,
 		 "HB_BAD_PASSWORD");
 	hb_pwlogin("provunit", s, sizeof(s));
-	/* HB-E01 */
+	/* HB-E01: the seed's pointer */
 	ck_error(hb_bind_unit(s, "enterprise_pension", &u, u.unit.ss_number), 403,
 		 "HB_NOT_INSURED");
+	ck_assert_str_eq(msg(), HB_TXT_NOT_INSURED);
 	ck_assert_str_eq(str("insurance_state"), "未参保");
 	hb_insured("enterprise_pension", &u, u.unit.ss_number);
 	hb_insured("institution_pension", &u, "99990001");
@@ -407,14 +607,18 @@ START_TEST(test_hb_flow)
 	ck_error(hb_bind_unit(s, "institution_pension", &u, "99990001"), 409,
 		 "HB_ONE_PENSION_NUMBER");
 	ck_ok(hb_bind_unit(s, "unemployment", &u, "99990002"), 201);
-	/* HB-E04 */
+	/* HB-E04: either spelling of the vendor passes the vendor check. */
 	ck_error(hb_ca_bind(s, "CFCA", u.cert), 403, "HB_WRONG_VENDOR");
+	ck_assert_str_eq(msg(), "证书厂商选择错误，请选择“" HB_VENDOR "”");
+	ck_error(hb_ca_bind(s, "河北  CA", u.cert), 403, "HB_WRONG_VENDOR");
+	ck_error(hb_ca_bind(s, "河南 CA", u.cert), 403, "HB_WRONG_VENDOR");
 	unit_make(&foreign, "hebei", "sichuan", 1, FX_VARIANT_VALID);
+	ck_error(hb_ca_bind(s, HB_VENDOR, foreign.cert), 403, "HB_NOT_HEBEI_CA");
 	ck_error(hb_ca_bind(s, "河北CA", foreign.cert), 403, "HB_NOT_HEBEI_CA");
 	/* Not bound yet */
 	ck_error(login("prov", &u), 403, "HB_CERT_NOT_BOUND");
 	/* HB-CA-BIND-OK, HB-E09 */
-	ck_ok(hb_ca_bind(s, "河北CA", u.cert), 200);
+	ck_ok(hb_ca_bind(s, HB_VENDOR, u.cert), 200);
 	ck_assert_str_eq(msg(), "绑定成功，请重新登录");
 	ck_error(post("/prov/unit-bindings", s, "{}"), 401, "NO_SESSION");
 	/* HB-LOGIN-OK, HB-SIGN-OK */
@@ -427,26 +631,166 @@ START_TEST(test_hb_flow)
 	ck_ok(hb_register("prov", "second", "130000"), 201);
 	hb_pwlogin("second", s2, sizeof(s2));
 	ck_ok(hb_bind_unit(s2, "institution_pension", &u, "99990001"), 201);
-	ck_error(hb_ca_bind(s2, "河北CA", u.cert), 409, "HB_CERT_BOUND_ELSEWHERE");
+	ck_error(hb_ca_bind(s2, HB_VENDOR, u.cert), 409, "HB_CERT_BOUND_ELSEWHERE");
 	ck_ok(login("prov", &u), 200);
 	ck_assert_str_eq(str("account"), "provunit");
-	/* HB-E06: expired, then the renewed certificate keeps the binding. */
+	/* HB-E06: expired (Hebei's own text, no status code), then the
+	 * renewed certificate keeps the binding. */
 	advance(400L * 86400);
-	ck_error(login("prov", &u), 403, "CERT_EXPIRED");
+	ck_error(login("prov", &u), 403, "HB_CERT_EXPIRED");
+	ck_assert_str_eq(msg(), HB_TXT_CERT_EXPIRED);
+	ck_assert_str_eq(str("remedy"), "老用户延期");
+	ck_assert_ptr_null(json_object_get(last.body, "status"));
 	fx_pki_set_now(pki, time(NULL) + 400L * 86400);
 	unit_renew(&u, "hebei", FX_VARIANT_VALID);
 	ck_ok(login("prov", &u), 200);
 	ck_assert_str_eq(str("account"), "provunit");
 	/* HB-E07: lost, the re-issued one must be bound again. */
 	ck_assert_int_eq(fx_pki_revoke(pki, u.cert), 0);
-	ck_error(login("prov", &u), 403, "CERT_REVOKED");
+	ck_error(login("prov", &u), 403, "HB_CERT_REVOKED");
+	ck_assert_str_eq(msg(), HB_TXT_CERT_LOST);
+	ck_assert_str_eq(str("remedy"), "丢失补办");
+	ck_assert_ptr_null(json_object_get(last.body, "status"));
+	/* The same text when the lost certificate is bound again. */
+	hb_pwlogin("provunit", s, sizeof(s));
+	ck_error(hb_ca_bind(s, HB_VENDOR, u.cert), 403, "HB_CERT_REVOKED");
 	unit_renew(&u, "hebei", FX_VARIANT_VALID);
 	ck_error(login("prov", &u), 403, "HB_CERT_NOT_BOUND");
-	hb_pwlogin("provunit", s, sizeof(s));
-	ck_ok(hb_ca_bind(s, "河北CA", u.cert), 200);
+	ck_ok(hb_ca_bind(s, HB_VENDOR, u.cert), 200);
 	ck_ok(login("prov", &u), 200);
 	fx_pki_set_now(pki, time(NULL));
 	unit_free(&foreign);
+	unit_free(&u);
+}
+END_TEST
+
+/* HB-BIND-EMP-OK: the two rows bound by unit number alone. */
+START_TEST(test_hb_emp_bindings)
+{
+	unit_id u;
+	char s[80];
+
+	unit_make(&u, "hebei", "hebei", 2, FX_VARIANT_VALID);
+	ck_ok(hb_register("prov", "empunit", "130000"), 201);
+	hb_pwlogin("empunit", s, sizeof(s));
+	ck_error(raw(portal, "GET", "/prov/unit-bindings", NULL, NULL, NULL, 0),
+		 401, "NO_SESSION");
+	ck_error(post("/prov/unit-bindings", s,
+		      "{\"system\":\"labour_filing\",\"unit_number\":\"L001\"}"),
+		 403, "HB_NO_LABOUR_FILING");
+	ck_assert_str_eq(msg(), "未查询到该单位编号的劳动用工备案信息");
+	ck_assert_ptr_null(json_object_get(last.body, "insurance_state"));
+	ck_error(post("/prov/unit-bindings", s,
+		      "{\"system\":\"employment\",\"unit_number\":\"E001\"}"),
+		 403, "HB_NO_EMPLOYMENT_UNIT");
+	/* No person on these rows; an insured row still needs one. */
+	ck_error(post("/prov/unit-bindings", s,
+		      "{\"system\":\"employment\",\"unit_number\":\"E001\","
+		      "\"person_id\":\"x\"}"), 400, "BAD_FIELD");
+	ck_error(post("/prov/unit-bindings", s,
+		      "{\"system\":\"unemployment\",\"unit_number\":\"E001\"}"),
+		 400, "BAD_FIELD");
+	ck_error(post("/prov/unit-bindings", s,
+		      "{\"system\":\"housing_fund\",\"unit_number\":\"E001\"}"),
+		 400, "BAD_FIELD");
+	/* Each admin route takes only its own kind of row. */
+	ck_error(post("/admin/hebei/units", NULL,
+		      "{\"system\":\"unemployment\",\"unit_number\":\"L001\","
+		      "\"uscc\":\"%s\"}", u.unit.uscc), 400, "BAD_FIELD");
+	ck_error(post("/admin/hebei/insured", NULL,
+		      "{\"system\":\"labour_filing\",\"unit_number\":\"L001\","
+		      "\"uscc\":\"%s\",\"person_name\":\"a\",\"person_id\":\"b\"}",
+		      u.unit.uscc), 400, "BAD_FIELD");
+	ck_ok(post("/admin/hebei/units", NULL,
+		   "{\"system\":\"labour_filing\",\"unit_number\":\"L001\","
+		   "\"uscc\":\"%s\"}", u.unit.uscc), 200);
+	ck_ok(post("/admin/hebei/units", NULL,
+		   "{\"system\":\"employment\",\"unit_number\":\"E001\","
+		   "\"uscc\":\"%s\"}", u.unit.uscc), 200);
+	ck_ok(post("/prov/unit-bindings", s,
+		   "{\"system\":\"labour_filing\",\"unit_number\":\"L001\"}"), 201);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(
+		last.body, "binding"), "action")), "劳动用工备案单位绑定");
+	ck_ok(post("/prov/unit-bindings", s,
+		   "{\"system\":\"employment\",\"unit_number\":\"E001\"}"), 201);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(
+		last.body, "binding"), "business_system")), "就业创业系统");
+	ck_error(post("/prov/unit-bindings", s,
+		      "{\"system\":\"employment\",\"unit_number\":\"E001\"}"),
+		 409, "HB_UNIT_ALREADY_BOUND");
+	/* The window: every row of 图4, the bound numbers. */
+	{
+		char auth[128];
+		json_t *rows;
+
+		snprintf(auth, sizeof(auth), "Bearer %s", s);
+		raw(portal, "GET", "/prov/unit-bindings", NULL, auth, NULL, 0);
+		ck_ok(&last, 200);
+		rows = json_object_get(last.body, "systems");
+		ck_assert_uint_eq(json_object_size(rows), 7);
+		ck_assert_str_eq(json_string_value(json_object_get(json_object_get(
+			rows, "employment"), "action")), "就业单位注册与绑定");
+		ck_assert_str_eq(json_string_value(json_object_get(json_object_get(
+			rows, "labour_filing"), "unit_number")), "L001");
+		ck_assert(json_is_null(json_object_get(json_object_get(
+			rows, "work_injury"), "unit_number")));
+		ck_assert_str_eq(json_string_value(json_object_get(json_object_get(
+			rows, "work_injury"), "asks")), "unit_number person_name person_id");
+	}
+	/* A unit-number binding is a unit of the account for "CA 绑定". */
+	ck_ok(hb_ca_bind(s, HB_VENDOR, u.cert), 200);
+	unit_free(&u);
+}
+END_TEST
+
+/* "CA 证书登录" / "CA 绑定": the vendor as the guide spells it. */
+START_TEST(test_hb_vendors)
+{
+	json_t *v;
+
+	ck_ok(get("/prov/ca-vendors"), 200);
+	v = json_object_get(last.body, "vendors");
+	ck_assert_uint_eq(json_array_size(v), 1);
+	ck_assert_str_eq(json_string_value(json_array_get(v, 0)), HB_VENDOR);
+	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(
+		last.body, "logins"), 0)), "河北 CA 登录");
+	ck_ok(get("/prov/ui"), 200);
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(json_object_get(
+		last.body, "texts"), "pin_locked")), "河北 CA 网站"));
+}
+END_TEST
+
+/* Checks 2-3 in Hebei's words, at login and at "CA 绑定". */
+START_TEST(test_hb_cert_texts)
+{
+	unit_id u;
+	char s[80];
+
+	unit_make(&u, "hebei", "hebei", 3, FX_VARIANT_NOT_YET_VALID);
+	ck_error(login("prov", &u), 403, "HB_CERT_NOT_YET_VALID");
+	ck_assert_str_eq(msg(), "该数字证书尚未生效，请在证书生效后使用");
+	ck_assert_ptr_null(json_object_get(last.body, "status"));
+	ck_assert_ptr_null(json_object_get(last.body, "remedy"));
+	unit_free(&u);
+	unit_make(&u, "hebei", "hebei", 3, FX_VARIANT_EXPIRED);
+	ck_error(login("prov", &u), 403, "HB_CERT_EXPIRED");
+	ck_assert_str_eq(msg(), HB_TXT_CERT_EXPIRED);
+	ck_ok(hb_register("prov", "expunit", "130000"), 201);
+	hb_pwlogin("expunit", s, sizeof(s));
+	hb_insured("enterprise_pension", &u, u.unit.ss_number);
+	ck_ok(hb_bind_unit(s, "enterprise_pension", &u, u.unit.ss_number), 201);
+	ck_error(hb_ca_bind(s, "河北CA", u.cert), 403, "HB_CERT_EXPIRED");
+	ck_assert_ptr_null(json_object_get(last.body, "status"));
+	/* A bad signature is not a certificate check: the generic answer. */
+	unit_free(&u);
+	unit_make(&u, "hebei", "hebei", 3, FX_VARIANT_VALID);
+	{
+		char nonce[64], text[256];
+
+		challenge("prov", nonce, sizeof(nonce), text, sizeof(text));
+		ck_error(login_with("prov", &u, nonce, "tampered"), 403,
+			 "SIGNATURE_INVALID");
+	}
 	unit_free(&u);
 }
 END_TEST
@@ -456,7 +800,7 @@ START_TEST(test_hb_malformed)
 	static const char *const paths[] = {
 		"/prov/accounts", "/prov/pwlogin", "/prov/unit-bindings",
 		"/prov/ca-bindings", "/prov/declarations", "/city/accounts",
-		"/admin/hebei/insured", NULL,
+		"/admin/hebei/insured", "/admin/hebei/units", NULL,
 	};
 
 	malformed_all(paths, NULL);
@@ -661,6 +1005,121 @@ START_TEST(test_hn_working_hours)
 	/* Saturday 12:00 -> Tuesday 00:00 CST */
 	ck_assert_int_eq(pt_hunan_effective_at(fri + 86400 + 7200),
 			 fri + 4 * 86400 - 10 * 3600);
+	/* Sunday 23:59:59 -> Tuesday 00:00 CST: all of Monday counts */
+	ck_assert_int_eq(pt_hunan_effective_at(fri + 3 * 86400 - 10 * 3600 - 1),
+			 fri + 4 * 86400 - 10 * 3600);
+	/* Wednesday 10:00 -> Thursday 10:00 */
+	ck_assert_int_eq(pt_hunan_effective_at(fri - 2 * 86400), fri - 86400);
+	/* Thursday 10:00 -> Friday 10:00; Friday 23:00 -> Monday 23:00 */
+	ck_assert_int_eq(pt_hunan_effective_at(fri - 86400), fri);
+	ck_assert_int_eq(pt_hunan_effective_at(fri + 13 * 3600),
+			 fri + 3 * 86400 + 13 * 3600);
+	/* A working-hour count, not clock hours: Friday 10:00 is not
+	 * effective on Saturday 10:00, nor on Monday 09:59:59. */
+	ck_assert_int_gt(pt_hunan_effective_at(fri), fri + 86400);
+	ck_assert_int_gt(pt_hunan_effective_at(fri), fri + 3 * 86400 - 1);
+	/* Before 1970 too (midnights floored): 1969-12-31 22:00 CST, a
+	 * Wednesday -> Thursday 22:00. */
+	ck_assert_int_eq(pt_hunan_effective_at(-10 * 3600), -10 * 3600 + 86400);
+}
+END_TEST
+
+/* HN-E08: serials typed by hand bind as the certificate's serial. */
+START_TEST(test_hn_typed_serial)
+{
+	static const char *const bad[] = {
+		"", "  ", "::", "00", "4g", "0x4A1B", "4a;1b", "４Ａ", NULL,
+	};
+	unit_id u;
+	char serial[80], typed[200], hall[80];
+	size_t i, n;
+
+	unit_make(&u, "hunan", "hunan", 2, FX_VARIANT_VALID);
+	serial_of(u.cert, serial, sizeof(serial));
+	ck_ok(post("/hall/accounts", NULL,
+		   "{\"unit_type\":\"manufacturer\",\"unit_name\":\"%s\",\"uscc\":\"%s\","
+		   "\"operator_name\":\"%s\",\"operator_id\":\"%s\",\"operator_phone\":\"%s\","
+		   "\"username\":\"maker1\",\"password\":\"secret-123\"}",
+		   u.unit.unit_name, u.unit.uscc, u.unit.operator_name,
+		   u.unit.operator_id, u.unit.operator_phone), 201);
+	for (i = 0; bad[i]; i++) {
+		ck_error(hn_bind(&u, bad[i]), 400, "BAD_FIELD");
+		ck_assert_ptr_nonnull(strstr(msg(), "'serial'"));
+	}
+	/* Whole bytes, no leading zero byte: as the certificate writes it. */
+	ck_ok(hn_bind(&u, "a:bc:de"), 202);
+	ck_assert_str_eq(str("serial"), "0ABCDE");
+	ck_ok(hn_bind(&u, "00 00 0a bc de"), 202);
+	ck_assert_str_eq(str("serial"), "0ABCDE");
+	/* Lower case, a space between the bytes, a leading 00 byte (a viewer
+	 * showing the DER integer): the same serial. */
+	n = (size_t)snprintf(typed, sizeof(typed), "00");
+	for (i = 0; serial[i] && n + 4 < sizeof(typed); i += 2)
+		n += (size_t)snprintf(typed + n, sizeof(typed) - n, " %c%c",
+				      serial[i] | 0x20, serial[i + 1] | 0x20);
+	ck_ok(post("/admin/clock", NULL, "{\"wday\":3,\"hour\":10}"), 200);
+	ck_ok(hn_bind(&u, typed), 202);
+	ck_assert_str_eq(str("serial"), serial);
+	advance(86400); /* Thursday 10:00 */
+	login_ok("hall", &u, hall, sizeof(hall));
+	ck_assert_str_eq(str("account"), "maker1");
+	/* Typed with colons it is the confirmed serial, not another one. */
+	for (i = 0, n = 0; serial[i] && n + 4 < sizeof(typed); i += 2)
+		n += (size_t)snprintf(typed + n, sizeof(typed) - n, "%s%c%c",
+				      i ? ":" : "", serial[i] | 0x20, serial[i + 1] | 0x20);
+	ck_error(hn_bind(&u, typed), 409, "HN_ALREADY_BOUND");
+	unit_free(&u);
+}
+END_TEST
+
+/* HN-E07: the login pages' browser check. */
+START_TEST(test_hn_browser)
+{
+	static const struct {
+		const char *ua, *engine;
+		unsigned http;
+	} cases[] = {
+		{ "Mozilla/5.0 (Windows NT 10.0; WOW64; Trident/7.0; rv:11.0) like Gecko",
+		  "ie", 403 },
+		{ "Mozilla/4.0 (compatible; MSIE 7.0; Windows NT 10.0; WOW64; "
+		  "Trident/7.0; .NET4.0C; .NET4.0E; 360SE)", "ie", 403 },
+		{ "Mozilla/4.0 (compatible; MSIE 8.0; Windows NT 5.1)", "ie", 403 },
+		{ "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+		  "(KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36", "chromium", 200 },
+		{ "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+		  "(KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0",
+		  "edge", 200 },
+		{ "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) "
+		  "Gecko/20100101 Firefox/121.0", "firefox", 200 },
+		{ "curl/8.5.0", "other", 200 },
+	};
+	static const char *const sites[] = { "/hall/browser-check",
+					     "/tps/browser-check" };
+	char big[600];
+	size_t i, j;
+
+	for (j = 0; j < 2; j++) {
+		for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			const answer *a = post(sites[j], NULL,
+					       "{\"user_agent\":\"%s\"}", cases[i].ua);
+
+			ck_assert_msg(a->status == cases[i].http, "%s: %u",
+				      cases[i].ua, a->status);
+			ck_assert_str_eq(str("engine"), cases[i].engine);
+			if (cases[i].http == 403) {
+				ck_error(a, 403, "HN_BROWSER_UNSUPPORTED");
+				ck_assert_str_eq(msg(), "当前浏览器不支持数字证书登录，"
+					"请更换浏览器（推荐谷歌Chrome浏览器或360浏览器极速模式）");
+			}
+		}
+		ck_error(post(sites[j], NULL, "{\"user_agent\":\"\"}"), 400, "BAD_FIELD");
+		ck_error(post(sites[j], NULL, "{}"), 400, "BAD_FIELD");
+		ck_error(post(sites[j], NULL, "{\"user_agent\":1}"), 400, "BAD_FIELD");
+		memset(big, 'a', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		ck_error(post(sites[j], NULL, "{\"user_agent\":\"%s\"}", big), 400,
+			 "BAD_FIELD");
+	}
 }
 END_TEST
 
@@ -732,7 +1191,8 @@ START_TEST(test_hn_malformed)
 		"/hall/accounts", "/hall/pwlogin", "/hall/ca-bindings",
 		"/hall/procurement", "/tps/accounts", "/tps/pwlogin",
 		"/tps/activate", "/tps/ca-bindings", "/tps/quotes",
-		"/admin/hunan/approve", NULL,
+		"/admin/hunan/approve", "/hall/browser-check",
+		"/tps/browser-check", NULL,
 	};
 
 	malformed_all(paths, NULL);
@@ -776,9 +1236,12 @@ Suite *portal_suzhou_suite(void)
 	TCase *tc = tcase("suzhou", suzhou_setup);
 
 	tcase_add_test(tc, test_js_mapping);
+	tcase_add_test(tc, test_js_mapping_cert);
 	tcase_add_test(tc, test_js_settlement);
 	tcase_add_test(tc, test_js_upgrade);
 	tcase_add_test(tc, test_sz_assistant);
+	tcase_add_test(tc, test_sz_operator_phone);
+	tcase_add_test(tc, test_sz_texts);
 	tcase_add_test(tc, test_version_cmp);
 	tcase_add_test(tc, test_sz_malformed);
 	suite_add_tcase(s, tc);
@@ -791,6 +1254,9 @@ Suite *portal_hebei_suite(void)
 	TCase *tc = tcase("hebei", hebei_setup);
 
 	tcase_add_test(tc, test_hb_flow);
+	tcase_add_test(tc, test_hb_emp_bindings);
+	tcase_add_test(tc, test_hb_vendors);
+	tcase_add_test(tc, test_hb_cert_texts);
 	tcase_add_test(tc, test_hb_malformed);
 	tcase_add_test(tc, test_portals_separate);
 	suite_add_tcase(s, tc);
@@ -815,6 +1281,8 @@ Suite *portal_hunan_suite(void)
 
 	tcase_add_test(tc, test_hn_hall);
 	tcase_add_test(tc, test_hn_working_hours);
+	tcase_add_test(tc, test_hn_typed_serial);
+	tcase_add_test(tc, test_hn_browser);
 	tcase_add_test(tc, test_hn_dist);
 	tcase_add_test(tc, test_hn_malformed);
 	suite_add_tcase(s, tc);

@@ -395,6 +395,43 @@ START_TEST(test_cert_checks)
 }
 END_TEST
 
+/*
+ * A portal's own texts for checks 2-3 (pt_portal_def.ca_texts, Hebei):
+ * its rows replace the status-code answer, a status it does not list keeps
+ * it, and a portal without rows (Suzhou) is unchanged.
+ */
+START_TEST(test_cert_checks_own_texts)
+{
+	unit_id u;
+
+	pt_portal_free(portal);
+	ck_assert_int_eq(pt_portal_new(&portal, "hebei", pki_dir, 1), 0);
+	memset(&u, 0, sizeof(u));
+	u.alg = FX_KEY_EC_P256;
+	ck_assert_int_eq(fx_unit_generate(&u.unit, SEED, "hebei", 1), 0);
+	ck_assert_int_eq(fx_key_generate(u.alg, &u.key), 0);
+	ck_assert_int_eq(fx_pki_issue_unit(pki, "hebei", u.key, &u.unit,
+					   FX_VARIANT_REVOKED, &u.cert), 0);
+	ck_error(login("prov", &u), 403, "HB_CERT_REVOKED");
+	ck_assert_ptr_null(json_object_get(last.body, "status"));
+	ck_assert_str_eq(str("remedy"), "丢失补办");
+	ck_assert_ptr_null(strstr(str("message"), "状态码"));
+	unit_free(&u);
+
+	/* Not listed by Hebei: the chain keeps the status-code answer. */
+	unit_make(&u, 1, FX_KEY_EC_P256, FX_VARIANT_VALID);
+	expect_ca_failure(login("prov", &u), "CERT_CHAIN", 820);
+	unit_free(&u);
+
+	pt_portal_free(portal);
+	ck_assert_int_eq(pt_portal_new(&portal, "suzhou", pki_dir, 1), 0);
+	unit_make(&u, 2, FX_KEY_EC_P256, FX_VARIANT_REVOKED);
+	expect_ca_failure(login("reg", &u), "CERT_REVOKED", 823);
+	ck_assert_ptr_null(json_object_get(last.body, "remedy"));
+	unit_free(&u);
+}
+END_TEST
+
 START_TEST(test_signature_checks)
 {
 	unit_id u;
@@ -627,6 +664,7 @@ Suite *portal_request_suite(void)
 	tcase_add_test(cert, test_nonce_expired);
 	tcase_add_test(cert, test_login_format);
 	tcase_add_test(cert, test_cert_checks);
+	tcase_add_test(cert, test_cert_checks_own_texts);
 	tcase_add_test(cert, test_signature_checks);
 	tcase_add_test(cert, test_algorithms);
 	suite_add_tcase(s, cert);

@@ -123,6 +123,49 @@ START_TEST(clear_errors_in_bounded_time)
 }
 END_TEST
 
+/* The token layer through the interposer, configured with conf_text. */
+static int open_via_shim(const char *conf_text, const char *label, tr_token **tok)
+{
+	char conf[300], shim[4096], uri[128];
+	const char *env = getenv("TOKENRIG_SHIM"), *build = getenv("BUILD");
+
+	if (env && *env)
+		snprintf(shim, sizeof(shim), "%s", env);
+	else
+		snprintf(shim, sizeof(shim), "%s/tokenrig-p11shim.so",
+			 build && *build ? build : "build");
+	snprintf(conf, sizeof(conf), "%s/shim.conf", dir);
+	ck_assert_int_eq(tr_fs_write_atomic(conf, conf_text, strlen(conf_text), 0600), 0);
+	setenv("TOKENRIG_SHIM_CONF", conf, 1);
+	snprintf(uri, sizeof(uri), "pkcs11:token=%s;object=unit", label);
+	return tr_token_open_p11(tok, shim, uri);
+}
+
+/* JS-E01: the module lists no slot while the key is in: the driver's case. */
+START_TEST(empty_list_with_key_in_is_the_driver)
+{
+	tr_token *tok = NULL;
+
+	ck_assert_int_eq(open_via_shim("module = " SH_SOFTHSM_MODULE "\ndriver = empty\n",
+				       "t-p256", &tok), TR_TOKEN_ENODRIVER);
+	ck_assert_ptr_nonnull(strstr(tr_error_last(), "does not recognise the key"));
+}
+END_TEST
+
+/* TK-E04: a pulled key under a working driver is no token, not the driver. */
+START_TEST(pulled_key_is_no_token)
+{
+	tr_token *tok = NULL;
+
+	ck_assert_int_eq(open_via_shim("module = " SH_SOFTHSM_MODULE
+				       "\ntoken.t-p256.present = no\n", "t-p256", &tok),
+			 TR_TOKEN_ENOTOKEN);
+	ck_assert_int_eq(open_via_shim("module = " SH_SOFTHSM_MODULE
+				       "\ntoken.t-p256.present = no\n", "t-rsa", &tok), 0);
+	tr_token_close(tok);
+}
+END_TEST
+
 Suite *token_p11_suite(void)
 {
 	Suite *s = suite_create("token_p11");
@@ -133,6 +176,8 @@ Suite *token_p11_suite(void)
 	tcase_add_test(tc, p256_signs_verifiably);
 	tcase_add_test(tc, rsa_signs_verifiably);
 	tcase_add_test(tc, clear_errors_in_bounded_time);
+	tcase_add_test(tc, empty_list_with_key_in_is_the_driver);
+	tcase_add_test(tc, pulled_key_is_no_token);
 	suite_add_tcase(s, tc);
 	return s;
 }
