@@ -307,6 +307,15 @@ const char *pt_text_field(pt_ctx *ctx, const char *field, size_t min,
 	return v;
 }
 
+int pt_digits(const char *s, size_t min, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n < min || n > max)
+		return 0;
+	return strspn(s, "0123456789") == n;
+}
+
 int pt_phone_valid(const char *s)
 {
 	size_t i;

@@ -199,6 +199,9 @@ void pt_cst_day(int64_t t, int *mday, int *wday);
 const char *pt_text_field(pt_ctx *ctx, const char *field, size_t min,
 			  size_t max);
 
+/* 1 when s is min..max ASCII digits. */
+int pt_digits(const char *s, size_t min, size_t max);
+
 /* 1 when s is a mainland mobile number: 11 digits starting with 1. */
 int pt_phone_valid(const char *s);
 

@@ -165,18 +165,6 @@ static json_t *site_accounts(pt_ctx *ctx)
 	return a;
 }
 
-static int digits(const char *s, size_t n)
-{
-	size_t i;
-
-	if (strlen(s) != n)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-	return 1;
-}
-
 /*
  * Which platform a unit belongs to, from the administrative division code
  * given at registration: 130000 (provincial units), 130682 (Dingzhou) and
@@ -227,7 +215,7 @@ static void h_accounts(pt_ctx *ctx)
 
 	if (!username_ok(ctx, user) || !pt_text_field(ctx, "password", 8, 64))
 		return;
-	if (!digits(region, 6) || strncmp(region, "13", 2) != 0) {
+	if (!pt_digits(region, 6, 6) || strncmp(region, "13", 2) != 0) {
 		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
 			       "field 'region' must be a 6-digit Hebei division code (13xxxx)");
 		return;

@@ -280,27 +280,41 @@ static int session_expired(pt_ctx *ctx)
 	return X509_cmp_time(X509_get0_notAfter(ctx->session->cert), &now) < 0;
 }
 
-static void h_updates(pt_ctx *ctx)
+/*
+ * Files an application of the session's unit, kind "update" (in validity)
+ * or "issuance" (SC-E05's new issuance, with its way): 201 with its id.
+ */
+static void file_application(pt_ctx *ctx, const char *kind, const char *method)
 {
 	sc_state *st = ctx->state;
+	json_t *app, *answer;
 	char id[32];
 
+	if (pt_new_id(method ? "SCN" : "SCU", id, sizeof(id)) < 0) {
+		pt_reply_error(ctx, 500, "INTERNAL", 0, "random");
+		return;
+	}
+	app = json_pack("{s:s, s:s, s:s, s:s}", "uscc", ctx->session->uscc, "unit_name",
+			ctx->session->unit_name, "state", "pending", "kind", kind);
+	answer = json_pack("{s:s, s:s}", "application", id, "state", "pending");
+	if (method) {
+		json_object_set_new(app, "method", json_string(method));
+		json_object_set_new(answer, "method", json_string(method));
+		json_object_set_new(answer, "message", json_string(SC_TXT_ISSUANCE_FILED));
+	}
+	json_object_set_new(st->apps, id, app);
+	pt_reply_ok(ctx, 201, answer);
+}
+
+static void h_updates(pt_ctx *ctx)
+{
 	/* SC-E05: an expired certificate needs a new issuance. */
 	if (session_expired(ctx)) {
 		pt_reply_error(ctx, 403, "SC_UPDATE_EXPIRED", 0, "%s",
 			       SC_TXT_EXPIRED);
 		return;
 	}
-	if (pt_new_id("SCU", id, sizeof(id)) < 0) {
-		pt_reply_error(ctx, 500, "INTERNAL", 0, "random");
-		return;
-	}
-	json_object_set_new(st->apps, id,
-			    json_pack("{s:s, s:s, s:s}", "uscc", ctx->session->uscc,
-				      "unit_name", ctx->session->unit_name,
-				      "state", "pending"));
-	pt_reply_ok(ctx, 201, json_pack("{s:s, s:s}", "application", id, "state",
-					"pending"));
+	file_application(ctx, "update", NULL);
 }
 
 /*
@@ -318,30 +332,14 @@ static const pt_field issuance_fields[] = {
 
 static void h_issuances(pt_ctx *ctx)
 {
-	sc_state *st = ctx->state;
 	const char *method = pt_body_str(ctx, "method");
-	char id[32];
-	size_t i;
 
-	for (i = 0; i < sizeof(issuance_methods) / sizeof(issuance_methods[0]); i++)
-		if (!strcmp(method, issuance_methods[i]))
-			break;
-	if (i == sizeof(issuance_methods) / sizeof(issuance_methods[0])) {
-		pt_reply_error(ctx, 400, "SC_BAD_METHOD", 0, "%s", SC_TXT_BAD_METHOD);
-		return;
-	}
-	if (pt_new_id("SCN", id, sizeof(id)) < 0) {
-		pt_reply_error(ctx, 500, "INTERNAL", 0, "random");
-		return;
-	}
-	json_object_set_new(st->apps, id,
-			    json_pack("{s:s, s:s, s:s, s:s, s:s}", "uscc", ctx->session->uscc,
-				      "unit_name", ctx->session->unit_name,
-				      "state", "pending", "kind", "issuance",
-				      "method", method));
-	pt_reply_ok(ctx, 201, json_pack("{s:s, s:s, s:s, s:s}", "application", id,
-					"state", "pending", "method", method,
-					"message", SC_TXT_ISSUANCE_FILED));
+	for (size_t i = 0; i < sizeof(issuance_methods) / sizeof(issuance_methods[0]); i++)
+		if (!strcmp(method, issuance_methods[i])) {
+			file_application(ctx, "issuance", issuance_methods[i]);
+			return;
+		}
+	pt_reply_error(ctx, 400, "SC_BAD_METHOD", 0, "%s", SC_TXT_BAD_METHOD);
 }
 
 static const pt_field download_fields[] = {

@@ -39,8 +39,6 @@
 	"该证书需要升级，请拨打客服电话0512-81876166咨询，或前往就近CA网点柜台办理CA证书升级"
 #define JS_TXT_UPGRADE \
 	"该证书未完成算法升级，无法登录省人社一体化平台，请先升级证书（苏州CA服务热线：0512-81876166）"
-#define JS_TXT_SETTLEMENT \
-	"每月7日至10日为社会保险费结算期，停止受理用人单位申报业务；申报期为每月11日0点至次月6日24点"
 #define JS_TXT_UPG_NOT_NEEDED "该证书已完成算法升级，无需升级"
 #define JS_TXT_UPG_UNIT "统一社会信用代码与证书不一致"
 #define JS_TXT_UPG_SMS "短信验证码错误或已失效"
@@ -345,32 +343,15 @@ static void h_hall_operator(pt_ctx *ctx)
 					"operator_phone", u->phone));
 }
 
-/* JS-E12: the settlement period is the 7th to the 10th (CST) of a month. */
+/* JS-E12: refused in the settlement period (js_staff_settlement_refused). */
 static void h_hr_declarations(pt_ctx *ctx)
 {
 	sz_state *st = ctx->state;
-	int mday, wday;
 
-	pt_cst_day(ctx->now, &mday, &wday);
-	if (mday >= 7 && mday <= 10) {
-		pt_reply_error(ctx, 403, "JS_SETTLEMENT_PERIOD", 0, "%s",
-			       JS_TXT_SETTLEMENT);
+	if (js_staff_settlement_refused(ctx))
 		return;
-	}
 	pt_signed_submission(ctx, "JS", &st->hr_receipts, "INTERNAL",
 			     "no certificate");
-}
-
-static int digits_ok(const char *s, size_t min, size_t max)
-{
-	size_t n = strlen(s), i;
-
-	if (n < min || n > max)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-	return 1;
 }
 
 /* ---- online algorithm upgrade (site upg, JS-UPG-OK, JS-E11) ---- */
@@ -443,7 +424,7 @@ static void h_upg_orders(pt_ctx *ctx)
 	 * against the HR registry, so a housing-fund number goes through
 	 * (JS-E14) and the HR hall finds no unit later.
 	 */
-	if (!digits_ok(ss, 0, 32)) {
+	if (!pt_digits(ss, 0, 32)) {
 		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
 			       "field 'ss_number' must be 0 to 32 digits");
 		return;
@@ -467,7 +448,7 @@ static void h_upg_orders(pt_ctx *ctx)
 			       "field 'email' is not an e-mail address");
 		return;
 	}
-	if (!digits_ok(pt_body_str(ctx, "sms_code"), 6, 6)) {
+	if (!pt_digits(pt_body_str(ctx, "sms_code"), 6, 6)) {
 		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
 			       "field 'sms_code' must be 6 digits");
 		return;
@@ -621,7 +602,7 @@ static void h_admin_hr_units(pt_ctx *ctx)
 	sz_state *st = ctx->state;
 	const char *ss = pt_body_str(ctx, "ss_number");
 
-	if (!digits_ok(ss, 1, 32)) {
+	if (!pt_digits(ss, 1, 32)) {
 		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
 			       "field 'ss_number' must be 1 to 32 digits");
 		return;
@@ -673,7 +654,7 @@ static void h_admin_mappings(pt_ctx *ctx)
 			       "field 'certificate' is not base64 of a DER X.509 certificate");
 		return;
 	}
-	if (!digits_ok(ss, 1, 32)) {
+	if (!pt_digits(ss, 1, 32)) {
 		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
 			       "field 'ss_number' must be 1 to 32 digits");
 		goto out;

@@ -86,8 +86,7 @@
 #define JS_TXT_PRE_REG_NOTICE \
 	"等到了申报期（本月11号至次月6号），仍需要给员工做用人单位用工参保登记"
 
-/* JS-E12, as /hr/declarations (the JS-PRE-OK scenario and the unit tests
- * check that both routes answer the same bytes) */
+/* JS-E12: ordinary declarations and staff changes alike */
 #define JS_TXT_SETTLEMENT \
 	"每月7日至10日为社会保险费结算期，停止受理用人单位申报业务；申报期为每月11日0点至次月6日24点"
 
@@ -259,13 +258,21 @@ static int settlement_month(int64_t t)
 	return month_of_day(day) + (day % 100 >= 7 ? 1 : 0);
 }
 
-/* JS-E12's period, the same test as /hr/declarations (pt_cst_day). */
+/* JS-E12's period: the 7th to the 10th (CST) of a month. */
 static int in_settlement_period(int64_t t)
 {
 	int mday, wday;
 
 	pt_cst_day(t, &mday, &wday);
 	return mday >= 7 && mday <= 10;
+}
+
+int js_staff_settlement_refused(pt_ctx *ctx)
+{
+	if (!in_settlement_period(ctx->now))
+		return 0;
+	pt_reply_error(ctx, 403, "JS_SETTLEMENT_PERIOD", 0, "%s", JS_TXT_SETTLEMENT);
+	return 1;
 }
 
 static int two_digits(const char *s)
@@ -322,18 +329,6 @@ static void fmt_day(char *buf, size_t len, int day)
 }
 
 /* ---- persons ---- */
-
-static int digits_only(const char *s, size_t min, size_t max)
-{
-	size_t n = strlen(s), i;
-
-	if (n < min || n > max)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-	return 1;
-}
 
 static js_person *person_by_no(js_staff *st, const char *no)
 {
@@ -719,7 +714,7 @@ static int doc_formats(staff_req *r)
 			"id_number");
 		return 0;
 	}
-	if (doc_has(r, "person_no") && !digits_only(doc_str(r, "person_no"), 1, 23)) {
+	if (doc_has(r, "person_no") && !pt_digits(doc_str(r, "person_no"), 1, 23)) {
 		bad_doc(r->ctx, "document field '%s' must be 1 to 23 digits",
 			"person_no");
 		return 0;
@@ -1133,7 +1128,7 @@ static int opt_ss(pt_ctx *ctx, const char *field)
 {
 	json_t *v = json_object_get(ctx->body, field);
 
-	if (!v || digits_only(json_string_value(v), 0, JS_SS_MAX))
+	if (!v || pt_digits(json_string_value(v), 0, JS_SS_MAX))
 		return 1;
 	pt_reply_error(ctx, 400, "BAD_FIELD", 0,
 		       "field '%s' must be up to %d digits", field, JS_SS_MAX);
@@ -1156,7 +1151,7 @@ static int person_fields(pt_ctx *ctx, js_person *p)
 	    !opt_ss(ctx, "insured_unit") || !opt_ss(ctx, "legal_rep_of"))
 		return TR_EINVAL;
 	/* 320...: a district (统办区) code of Jiangsu, six digits. */
-	if (arrears[0] && (!digits_only(arrears, 6, 6) ||
+	if (arrears[0] && (!pt_digits(arrears, 6, 6) ||
 			   strncmp(arrears, "32", 2) != 0)) {
 		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
 			       "field 'arrears_district' must be a Jiangsu district code: 6 digits starting 32");
@@ -1272,7 +1267,7 @@ void js_staff_h_admin_unit(pt_ctx *ctx)
 	const char *ss = pt_body_str(ctx, "ss_number");
 	int yes = 0;
 
-	if (!digits_only(ss, 1, JS_SS_MAX)) {
+	if (!pt_digits(ss, 1, JS_SS_MAX)) {
 		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
 			       "field 'ss_number' must be 1 to %d digits",
 			       JS_SS_MAX);

@@ -26,6 +26,13 @@ void js_staff_free(js_staff *st);
 js_staff *js_staff_of(pt_ctx *ctx);
 
 /*
+ * JS-E12: in the settlement period (the 7th to the 10th, CST) replies 403
+ * JS_SETTLEMENT_PERIOD and returns 1; else 0. Every declaration but the
+ * work-injury pre-registration (JS-PRE-OK) and the collection is refused.
+ */
+int js_staff_settlement_refused(pt_ctx *ctx);
+
+/*
  * Signed staff changes: Bearer hr session, body {"document","signature",
  * "algorithm"}, document a JSON object (API.md). The signature is checked
  * first, then the document, then the rules.
