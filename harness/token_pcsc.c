@@ -991,6 +991,8 @@ static int simple(pcsc_token *t, const char *what, unsigned char ins, unsigned c
 	return error;
 }
 
+static int known_max(pcsc_token *t, int seen);
+
 /* Keeps the PIN counter the card told in a status word. */
 static void note_tries(pcsc_token *t, unsigned sw)
 {
@@ -998,11 +1000,10 @@ static void note_tries(pcsc_token *t, unsigned sw)
 		t->pin_tries = (int)(sw & 0x0F);
 	else if (sw == 0x6983)
 		t->pin_tries = 0;
-	if (t->pin_tries > t->max_tries_seen)
-		t->max_tries_seen = t->pin_tries;
+	/* Every count is remembered for the card, not only this handle's. */
+	t->max_tries_seen = known_max(t, t->pin_tries > t->max_tries_seen ? t->pin_tries :
+					 t->max_tries_seen);
 }
-
-static int known_max(pcsc_token *t, int seen);
 
 /*
  * The maximum counts seen, per card (reader and certificate) for the life of
