@@ -1008,7 +1008,9 @@ static void note_tries(pcsc_token *t, unsigned sw)
 /*
  * The maximum counts seen, per card (reader and certificate) for the life of
  * the process: every login opens the card anew, and a card first seen after
- * a wrong PIN would otherwise never tell its full count again.
+ * a wrong PIN would otherwise never tell its full count again. A ring: a
+ * long run writes many certificates, and the oldest cards are the ones
+ * nobody opens again.
  */
 #define MAX_KNOWN 64
 
@@ -1018,7 +1020,7 @@ static struct {
 	unsigned char cert_md[32];
 	int max;
 } known[MAX_KNOWN];
-static size_t n_known;
+static size_t n_known, next_known;
 
 static void card_md(const pcsc_token *t, unsigned char md[32])
 {
@@ -1038,17 +1040,18 @@ static int known_max(pcsc_token *t, int seen)
 	for (i = 0; i < n_known; i++)
 		if (!strcmp(known[i].reader, t->reader) && !memcmp(known[i].cert_md, md, 32))
 			break;
-	if (i == n_known && n_known < MAX_KNOWN) {
+	if (i == n_known) {
+		i = next_known;
+		next_known = (next_known + 1) % MAX_KNOWN;
+		if (n_known < MAX_KNOWN)
+			n_known++;
 		snprintf(known[i].reader, sizeof(known[i].reader), "%s", t->reader);
 		memcpy(known[i].cert_md, md, 32);
 		known[i].max = -1;
-		n_known++;
 	}
-	if (i < n_known) {
-		if (seen > known[i].max)
-			known[i].max = seen;
-		max = known[i].max;
-	}
+	if (seen > known[i].max)
+		known[i].max = seen;
+	max = known[i].max;
 	pthread_mutex_unlock(&known_lock);
 	return max;
 }

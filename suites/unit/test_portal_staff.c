@@ -69,7 +69,7 @@ static void copy_str(char *dst, size_t len, const char *key)
 /* The calendar of the clock now. */
 static void read_dates(void)
 {
-	char key[16];
+	char key[32];
 	int k;
 
 	ck_ok(get("/admin/suzhou/dates"), 200);
