@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,6 +36,23 @@ static void usage(FILE *f)
 	for (const char *const *n = pt_portal_names(); *n; n++)
 		fprintf(f, " %s", *n);
 	fputc('\n', f);
+}
+
+/*
+ * Room for every portal's connection limit (pt_server_defaults): the soft
+ * descriptor limit up to the hard one. Short of it, connections past the
+ * limit are refused by accept(), never the process.
+ */
+static void raise_fd_limit(void)
+{
+	struct rlimit r;
+	rlim_t want = (rlim_t)MAX_PORTALS * pt_server_defaults.connections + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < want) {
+		r.rlim_cur = r.rlim_max == RLIM_INFINITY || r.rlim_max > want ?
+			     want : r.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &r);
+	}
 }
 
 typedef struct options {
@@ -201,6 +219,7 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 
 	if (check_pki(o.pki) < 0 ||
 	    tr_fs_join(tls, sizeof(tls), o.pki, "tls") < 0 ||

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Per site: live ones are never evicted, one more answers 429. */
 #define PT_MAX_CHALLENGES 4096
 #define PT_MAX_SESSIONS 4096
 #define PT_PATH_MAX 256
@@ -194,6 +195,15 @@ int pt_session_open(pt_ctx *ctx, const char *site, X509 *cert,
 {
 	return pt_session_create_ex(ctx->portal->sessions, site, cert,
 				    unit_name, uscc, account, ctx->now, out);
+}
+
+void pt_reply_session_error(pt_ctx *ctx, int err)
+{
+	if (err == PT_EFULL)
+		pt_reply_error(ctx, 429, "TOO_MANY_SESSIONS", 0,
+			       "%s; log out or try again later", tr_error_last());
+	else
+		pt_reply_error(ctx, 500, "INTERNAL", 0, "%s", tr_error_last());
 }
 
 void pt_session_end(pt_ctx *ctx)
@@ -455,8 +465,15 @@ static void h_challenge(pt_ctx *ctx)
 	char nonce[PT_NONCE_HEX + 1];
 	const char *text;
 
-	if (pt_challenge_issue(ctx->portal->challenges, ctx->portal->def->name,
-			       ctx->site->name, ctx->now, nonce, &text) < 0) {
+	int err;
+
+	err = pt_challenge_issue(ctx->portal->challenges, ctx->portal->def->name,
+				 ctx->site->name, ctx->now, nonce, &text);
+	if (err == PT_EFULL) {
+		pt_reply_error(ctx, 429, "TOO_MANY_CHALLENGES", 0,
+			       "%s; try again when they expire", tr_error_last());
+		return;
+	} else if (err < 0) {
 		pt_reply_error(ctx, 500, "INTERNAL", 0, "%s", tr_error_last());
 		return;
 	}
@@ -566,9 +583,9 @@ static void h_login(pt_ctx *ctx)
 	if (site->login_rules && site->login_rules(ctx, &login) != 0)
 		goto out;
 
-	if (pt_session_create_ex(p->sessions, site->name, cert, name, uscc,
-				 login.account, ctx->now, &s) < 0) {
-		pt_reply_error(ctx, 500, "INTERNAL", 0, "%s", tr_error_last());
+	if ((err = pt_session_create_ex(p->sessions, site->name, cert, name,
+					uscc, login.account, ctx->now, &s)) < 0) {
+		pt_reply_session_error(ctx, err);
 		goto out;
 	}
 	answer = json_pack("{s:s, s:{s:s, s:s}}", "session", s->id, "unit",
@@ -649,9 +666,22 @@ static void h_admin_clock_set(pt_ctx *ctx)
 			       "exactly one of 'now', 'advance', 'mday' and 'wday' is required");
 		return;
 	}
-	if (now && json_integer_value(now) < 0) {
+	/* Every value and every result in range: time_t arithmetic and the
+	 * working-hours walk must never wrap. */
+	if (now && (json_integer_value(now) < 0 ||
+		    json_integer_value(now) > PT_CLOCK_MAX)) {
 		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
-			       "field 'now' must not be negative");
+			       "field 'now' must be 0 to %lld",
+			       (long long)PT_CLOCK_MAX);
+		return;
+	}
+	if (advance && (json_integer_value(advance) < -PT_CLOCK_MAX ||
+			json_integer_value(advance) > PT_CLOCK_MAX ||
+			ctx->now + json_integer_value(advance) < 0 ||
+			ctx->now + json_integer_value(advance) > PT_CLOCK_MAX)) {
+		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
+			       "field 'advance' must keep the clock within 0 to %lld",
+			       (long long)PT_CLOCK_MAX);
 		return;
 	}
 	if ((mday && (json_integer_value(mday) < 1 || json_integer_value(mday) > 28)) ||
@@ -665,11 +695,20 @@ static void h_admin_clock_set(pt_ctx *ctx)
 		pt_clock_set(c, json_integer_value(now));
 	else if (advance)
 		pt_clock_advance(c, json_integer_value(advance));
-	else
-		pt_clock_set(c, next_cst(ctx->now,
-					 mday ? (int)json_integer_value(mday) : -1,
-					 wday ? (int)json_integer_value(wday) : -1,
-					 (int)h));
+	else {
+		int64_t t = next_cst(ctx->now,
+				     mday ? (int)json_integer_value(mday) : -1,
+				     wday ? (int)json_integer_value(wday) : -1,
+				     (int)h);
+
+		if (t > PT_CLOCK_MAX) {
+			pt_reply_error(ctx, 400, "BAD_FIELD", 0,
+				       "the clock would pass %lld",
+				       (long long)PT_CLOCK_MAX);
+			return;
+		}
+		pt_clock_set(c, t);
+	}
 	pt_reply_ok(ctx, 200, json_pack("{s:I}", "now",
 					(json_int_t)pt_clock_now(c)));
 }
@@ -712,62 +751,186 @@ static const pt_site_def *site_of_path(const pt_portal_def *def,
 	return NULL;
 }
 
-/* application/json, optionally with "; charset=utf-8". */
+/* RFC 9110 tchar. */
+static int tchar(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	       (c >= 'A' && c <= 'Z') || (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static const char *skip_ows(const char *p)
+{
+	while (*p == ' ' || *p == '\t')
+		p++;
+	return p;
+}
+
+/*
+ * The media type application/json, whose parameters (RFC 9110 8.3.1:
+ * token "=" token / quoted-string) are well formed and whose charset, if
+ * any (once), is utf-8: "charset=utf-8x" is another charset.
+ */
 static int content_type_ok(const char *ct)
 {
 	static const char media[] = "application/json";
+	char value[32];
+	int charsets = 0;
 	const char *p;
+	size_t n;
 
 	if (!ct)
 		return 0;
-	while (*ct == ' ' || *ct == '\t')
-		ct++;
-	if (strncasecmp(ct, media, sizeof(media) - 1) != 0)
+	p = skip_ows(ct);
+	if (strncasecmp(p, media, sizeof(media) - 1) != 0)
 		return 0;
-	p = ct + sizeof(media) - 1;
-	while (*p == ' ' || *p == '\t')
-		p++;
-	if (*p == '\0')
-		return 1;
-	if (*p != ';')
-		return 0;
-	for (p++; *p; p++) {
-		if (strncasecmp(p, "charset=", 8) == 0) {
-			p += 8;
-			if (*p == '"')
-				p++;
-			return strncasecmp(p, "utf-8", 5) == 0 ||
-			       strncasecmp(p, "utf8", 4) == 0;
+	p = skip_ows(p + sizeof(media) - 1);
+	while (*p) {
+		int charset;
+
+		if (*p++ != ';')
+			return 0;
+		p = skip_ows(p);
+		if (*p == '\0' || *p == ';')
+			continue; /* an empty parameter is allowed */
+		for (n = 0; tchar(p[n]); n++)
+			;
+		if (n == 0 || p[n] != '=')
+			return 0;
+		charset = n == 7 && strncasecmp(p, "charset", 7) == 0;
+		p += n + 1;
+		n = 0;
+		if (*p == '"') {
+			for (p++; *p && *p != '"'; p++) {
+				if (*p == '\\' && p[1])
+					p++;
+				if (n + 1 < sizeof(value))
+					value[n] = *p;
+				n++;
+			}
+			if (*p++ != '"')
+				return 0;
+		} else {
+			for (; tchar(*p); p++, n++)
+				if (n + 1 < sizeof(value))
+					value[n] = *p;
+			if (n == 0)
+				return 0;
 		}
+		value[n < sizeof(value) ? n : sizeof(value) - 1] = '\0';
+		if (charset && (charsets++ || n != 5 ||
+				strcasecmp(value, "utf-8") != 0))
+			return 0;
+		p = skip_ows(p);
 	}
 	return 1;
 }
 
-/* The session token of "Bearer <token>", NULL when there is none. */
+/*
+ * The session of "Bearer <token>" (RFC 6750 2.1: the scheme, one or more
+ * spaces, a token68, optional trailing whitespace); NULL for anything
+ * else, trailing words included.
+ */
 static const char *bearer(const char *auth, char *buf, size_t size)
 {
 	size_t n;
 
 	if (!auth)
 		return NULL;
-	while (*auth == ' ')
-		auth++;
+	auth = skip_ows(auth);
 	if (strncasecmp(auth, "Bearer ", 7) != 0)
 		return NULL;
 	auth += 7;
 	while (*auth == ' ')
 		auth++;
-	n = strcspn(auth, " \t\r\n");
-	if (n == 0 || n >= size)
+	n = strspn(auth, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			 "0123456789-._~+/");
+	while (auth[n] == '=')
+		n++;
+	if (n == 0 || n >= size || *skip_ows(auth + n) != '\0')
 		return NULL;
 	memcpy(buf, auth, n);
 	buf[n] = '\0';
 	return buf;
 }
 
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /*
- * The order of the generic checks (API.md): admin, route, method, content
- * type, size, session, UTF-8, JSON, fields; then the route's own rules.
+ * The path of a request target (up to '?'), percent-decoded into out.
+ * TR_EINVAL for a '%' not followed by two hex digits, or anything that
+ * decodes to a NUL or control character (it would cut or forge the path);
+ * TR_EIO when it does not fit (no route is that long).
+ */
+static int decode_path(const char *raw, char *out, size_t size)
+{
+	size_t n = 0;
+	int hi, lo;
+	unsigned char c;
+
+	for (; *raw && *raw != '?'; raw++) {
+		c = (unsigned char)*raw;
+		if (c == '%') {
+			if ((hi = hexval(raw[1])) < 0 || (lo = hexval(raw[2])) < 0)
+				return TR_EINVAL;
+			c = (unsigned char)(hi * 16 + lo);
+			raw += 2;
+		}
+		if (c < 0x20 || c == 0x7f)
+			return TR_EINVAL;
+		if (n + 1 >= size)
+			return TR_EIO;
+		out[n++] = (char)c;
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+size_t pt_escape(const char *in, char *buf, size_t size)
+{
+	size_t n = 0, k;
+	unsigned char c;
+
+	if (!size)
+		return 0;
+	for (; in && *in; in += k) {
+		c = (unsigned char)*in;
+		/* A whole, valid UTF-8 sequence passes as it is. */
+		k = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+		if (k > 1 && strnlen(in, k) == k && pt_utf8_valid(in, k)) {
+			if (n + k >= size)
+				break;
+			memcpy(buf + n, in, k);
+			n += k;
+			continue;
+		}
+		k = 1;
+		if (c < 0x20 || c >= 0x7f || c == '\\') {
+			if (n + 5 > size)
+				break;
+			n += (size_t)snprintf(buf + n, size - n, "\\x%02x", c);
+		} else {
+			if (n + 2 > size)
+				break;
+			buf[n++] = (char)c;
+		}
+	}
+	buf[n] = '\0';
+	return n;
+}
+
+/*
+ * The order of the generic checks (API.md): path length and decoding,
+ * admin, route, method, content type, size, session, UTF-8, JSON, fields;
+ * then the route's own rules.
  */
 static void dispatch(pt_ctx *ctx)
 {
@@ -775,17 +938,23 @@ static void dispatch(pt_ctx *ctx)
 	const pt_request *req = ctx->req;
 	const char *raw_path = req->path ? req->path : "";
 	const pt_route *r;
-	char path[PT_PATH_MAX], token[128];
-	size_t n;
+	char path[PT_PATH_MAX], token[128], method[64];
 	int known, err, post;
 
-	n = strcspn(raw_path, "?");
-	if (n >= sizeof(path)) {
+	if (strcspn(raw_path, "?") > PT_URI_MAX) {
+		pt_reply_error(ctx, 414, "URI_TOO_LONG", 0,
+			       "path over %d bytes", PT_URI_MAX);
+		return;
+	}
+	err = decode_path(raw_path, path, sizeof(path));
+	if (err == TR_EINVAL) {
+		pt_reply_error(ctx, 400, "BAD_PATH", 0,
+			       "path has a bad percent-escape or a control character");
+		return;
+	} else if (err < 0) {
 		pt_reply_error(ctx, 404, "NOT_FOUND", 0, "no such route");
 		return;
 	}
-	memcpy(path, raw_path, n);
-	path[n] = '\0';
 
 	if (!p->admin && (strcmp(path, "/admin") == 0 ||
 			  strncmp(path, "/admin/", 7) == 0)) {
@@ -795,11 +964,12 @@ static void dispatch(pt_ctx *ctx)
 	}
 	r = find_route(p, req->method ? req->method : "", path, &known);
 	if (!r) {
-		if (known)
+		if (known) {
+			/* Client bytes: escaped, or they would cut the message. */
+			pt_escape(req->method, method, sizeof(method));
 			pt_reply_error(ctx, 405, "METHOD_NOT_ALLOWED", 0,
-				       "method %s not allowed on %s",
-				       req->method ? req->method : "", path);
-		else
+				       "method %s not allowed on %s", method, path);
+		} else
 			pt_reply_error(ctx, 404, "NOT_FOUND", 0, "no such route");
 		return;
 	}

@@ -11,11 +11,16 @@
 /* Largest request body any route accepts (API.md: 64 KiB). */
 #define PT_BODY_MAX (64 * 1024)
 
+/* Longest request target (path and query) the portal reads: 414 above. */
+#define PT_URI_MAX 8192
+
 typedef struct pt_portal pt_portal;
 
 typedef struct pt_request {
 	const char *method;        /* "GET", "POST", ... */
-	const char *path;          /* "/hall/login"; a query string is ignored */
+	const char *path;          /* the request target as sent ("/hall/login",
+				    * percent-escapes undecoded); a query
+				    * string is ignored */
 	const char *content_type;  /* NULL when the header is absent */
 	const char *authorization; /* NULL when the header is absent */
 	const char *body;          /* need not be NUL-terminated; NULL if none */
@@ -53,6 +58,14 @@ const char *pt_portal_name(const pt_portal *p);
 void pt_portal_handle(pt_portal *p, const pt_request *req, pt_response *resp);
 
 void pt_response_clear(pt_response *resp);
+
+/*
+ * A printable copy of client text for logs and messages: valid UTF-8
+ * passes, control characters, DEL, backslash and bytes outside UTF-8 are
+ * written \xNN. Always NUL-terminated (cut at a whole character); returns
+ * the length written.
+ */
+size_t pt_escape(const char *in, char *buf, size_t size);
 
 void pt_portal_free(pt_portal *p);
 

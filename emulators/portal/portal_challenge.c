@@ -21,7 +21,8 @@ typedef struct challenge {
 struct pt_challenges {
 	challenge *items; /* oldest first */
 	size_t count;
-	size_t max;
+	size_t cap;       /* of items */
+	size_t max;       /* per site */
 };
 
 int pt_random_hex(char *hex, size_t n)
@@ -47,11 +48,8 @@ int pt_challenges_new(pt_challenges **out, size_t max)
 	pt_challenges *c;
 
 	*out = NULL;
-	c = calloc(1, sizeof(*c));
-	if (!c || !(c->items = calloc(max, sizeof(*c->items)))) {
-		free(c);
+	if (!(c = calloc(1, sizeof(*c))))
 		return tr_error_set(TR_ENOMEM, "challenge store");
-	}
 	c->max = max;
 	*out = c;
 	return 0;
@@ -77,6 +75,41 @@ static void purge(pt_challenges *c, int64_t now)
 	}
 }
 
+/*
+ * Room for one more challenge of site: the site's oldest expired one (kept
+ * only to answer "expired") gives way; live ones never do, another site's
+ * never count. PT_EFULL when every one of the site's max is live.
+ */
+static int make_room(pt_challenges *c, const char *site, int64_t now)
+{
+	size_t i, n = 0, oldest = c->count;
+
+	for (i = 0; i < c->count; i++) {
+		if (strcmp(c->items[i].site, site) != 0)
+			continue;
+		n++;
+		if (oldest == c->count && now - c->items[i].issued > PT_CHALLENGE_TTL)
+			oldest = i;
+	}
+	if (n >= c->max) {
+		if (oldest == c->count)
+			return tr_error_set(PT_EFULL,
+					    "%zu login challenges of site %s outstanding",
+					    n, site);
+		drop(c, oldest);
+	}
+	if (c->count == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 64;
+		challenge *items = realloc(c->items, cap * sizeof(*items));
+
+		if (!items)
+			return tr_error_set(TR_ENOMEM, "challenge store");
+		c->items = items;
+		c->cap = cap;
+	}
+	return 0;
+}
+
 int pt_challenge_issue(pt_challenges *c, const char *portal, const char *site,
 		       int64_t now, char nonce[PT_NONCE_HEX + 1],
 		       const char **text)
@@ -86,8 +119,8 @@ int pt_challenge_issue(pt_challenges *c, const char *portal, const char *site,
 	int err;
 
 	purge(c, now);
-	if (c->count == c->max)
-		drop(c, 0);
+	if ((err = make_room(c, site, now)) < 0)
+		return err;
 
 	ch = &c->items[c->count];
 	memset(ch, 0, sizeof(*ch));

@@ -9,17 +9,25 @@
 #include <stdint.h>
 
 #define PT_CHALLENGE_TTL 120
+
+/* A per-site store is full of live entries (the portal answers 429). */
+#define PT_EFULL (-100)
 #define PT_NONCE_HEX 32
 
 typedef struct pt_challenges pt_challenges;
 
-/* A store of at most max outstanding challenges (the oldest give way). */
+/*
+ * A store of at most max outstanding challenges per site: a new one
+ * replaces the site's oldest expired one, and is refused (PT_EFULL) while
+ * all of them are live.
+ */
 int pt_challenges_new(pt_challenges **out, size_t max);
 
 /*
  * Issues a challenge for site. nonce receives PT_NONCE_HEX hex digits;
  * *text (borrowed, valid until the challenge is taken or the store cleared)
- * is the string the client signs.
+ * is the string the client signs. PT_EFULL when the site has max live
+ * challenges.
  */
 int pt_challenge_issue(pt_challenges *c, const char *portal, const char *site,
 		       int64_t now, char nonce[PT_NONCE_HEX + 1],

@@ -7,6 +7,9 @@
 
 #include <stdint.h>
 
+/* Latest portal time (9999-12-31 23:59:59 UTC): /admin/clock refuses more. */
+#define PT_CLOCK_MAX INT64_C(253402300799)
+
 typedef struct pt_clock {
 	int64_t offset; /* seconds added to real time */
 } pt_clock;

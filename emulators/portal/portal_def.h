@@ -177,6 +177,12 @@ int pt_session_open(pt_ctx *ctx, const char *site, X509 *cert,
 		    const char *unit_name, const char *uscc,
 		    const char *account, const pt_session **out);
 
+/*
+ * The answer to a failed pt_session_open: 429 TOO_MANY_SESSIONS when the
+ * site's sessions are all live (PT_EFULL), else 500 INTERNAL.
+ */
+void pt_reply_session_error(pt_ctx *ctx, int err);
+
 /* Ends the request's own session (ctx->session becomes NULL). */
 void pt_session_end(pt_ctx *ctx);
 

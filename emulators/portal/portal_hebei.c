@@ -254,6 +254,7 @@ static void h_pwlogin(pt_ctx *ctx)
 	const char *user = pt_body_str(ctx, "username");
 	json_t *acct = json_object_get(site_accounts(ctx), user);
 	const pt_session *s;
+	int err;
 
 	if (!acct || strcmp(json_string_value(json_object_get(acct, "password")),
 			    pt_body_str(ctx, "password")) != 0) {
@@ -261,8 +262,9 @@ static void h_pwlogin(pt_ctx *ctx)
 			       HB_TXT_BAD_PASSWORD);
 		return;
 	}
-	if (pt_session_open(ctx, ctx->site->name, NULL, "", "", user, &s) < 0) {
-		pt_reply_error(ctx, 500, "INTERNAL", 0, "%s", tr_error_last());
+	if ((err = pt_session_open(ctx, ctx->site->name, NULL, "", "", user,
+				   &s)) < 0) {
+		pt_reply_session_error(ctx, err);
 		return;
 	}
 	pt_reply_ok(ctx, 200, json_pack("{s:s, s:s}", "session", s->id,
@@ -535,6 +537,13 @@ static int hb_login_rules(pt_ctx *ctx, pt_login *login)
 			json_object_get(acct, "cert"), "serial"));
 
 		if (s && !strcmp(s, login->serial)) {
+			/* A serial is unique per issuer only: the certificate
+			 * must name one of the account's units too. */
+			if (!account_has_uscc(acct, login->uscc)) {
+				pt_reply_error(ctx, 403, "HB_CERT_UNIT_MISMATCH", 0,
+					       "%s", HB_TXT_CERT_UNIT);
+				return 1;
+			}
 			found = acct;
 			found_user = user;
 			candidates = 1;

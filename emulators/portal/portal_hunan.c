@@ -27,6 +27,8 @@
 #define HN_TXT_UNIT_MISMATCH "单位名称、统一社会信用代码与账号信息不一致"
 #define HN_TXT_ONE_CERT "网厅系统同一个单位账号只能绑定一张单位证书"
 #define HN_TXT_ALREADY_BOUND "该证书已绑定本账号"
+#define HN_TXT_BINDING_PENDING \
+	"该单位账号已有待生效的证书绑定申请，只能由原提交人修改"
 #define HN_TXT_SERIAL_TAKEN "该证书序列号已绑定其他账号"
 #define HN_TXT_BIND_SUBMITTED "提交成功，请等待24小时（工作日）后登录"
 #define HN_TXT_NOT_BOUND \
@@ -243,9 +245,10 @@ static void open_session(pt_ctx *ctx, const char *site, X509 *cert,
 			 const char *account)
 {
 	const pt_session *s;
+	int err;
 
-	if (pt_session_open(ctx, site, cert, unit_name, uscc, account, &s) < 0) {
-		pt_reply_error(ctx, 500, "INTERNAL", 0, "%s", tr_error_last());
+	if ((err = pt_session_open(ctx, site, cert, unit_name, uscc, account, &s)) < 0) {
+		pt_reply_session_error(ctx, err);
 		return;
 	}
 	pt_reply_ok(ctx, 200, json_pack("{s:s, s:s}", "session", s->id,
@@ -272,20 +275,27 @@ static const pt_field binding_fields[] = {
 	{ "unit_name", PT_FIELD_STRING, 0 },
 	{ "uscc", PT_FIELD_STRING, 0 },
 	{ "serial", PT_FIELD_STRING, 0 },
+	{ "submission", PT_FIELD_STRING, 1 },
 };
 
 /*
  * HN-BIND-OK (the submission to Hunan CA): effective 24 working hours
  * later. A binding no certificate has logged in with yet may be replaced
- * (a wrong serial, HN-E04); a confirmed one may not (HN-E02).
+ * (a wrong serial, HN-E04); a confirmed one may not (HN-E02). The route
+ * needs no session, and a unit's name and USCC are public: while a
+ * binding is pending, only its submitter (who holds the "submission" of
+ * the 202) replaces it, and the same serial sent again keeps its time, so
+ * nobody else can swap or delay it.
  */
 static void h_hall_ca_bindings(pt_ctx *ctx)
 {
 	hn_state *st = ctx->state;
 	const char *uscc = pt_body_str(ctx, "uscc");
 	json_t *acct, *b;
-	char serial[80];
+	char serial[80], submission[32];
+	const char *cur;
 	int64_t at;
+	int pending;
 
 	if (!common_unit_fields(ctx))
 		return;
@@ -306,6 +316,23 @@ static void h_hall_ca_bindings(pt_ctx *ctx)
 		return;
 	}
 	b = json_object_get(acct, "binding");
+	cur = json_string_value(json_object_get(b, "serial"));
+	pending = b && !json_is_true(json_object_get(b, "confirmed")) &&
+		  ctx->now < json_integer_value(json_object_get(b, "effective_at"));
+	if (pending && !strcmp(cur, serial)) {
+		/* Sent again: the same binding, the same time, no new secret. */
+		pt_reply_ok(ctx, 202, json_pack("{s:s, s:O, s:s}", "serial", serial,
+						"effective_at",
+						json_object_get(b, "effective_at"),
+						"message", HN_TXT_BIND_SUBMITTED));
+		return;
+	}
+	if (pending && strcmp(pt_body_str(ctx, "submission"),
+			      json_string_value(json_object_get(b, "submission")))) {
+		pt_reply_error(ctx, 409, "HN_BINDING_PENDING", 0, "%s",
+			       HN_TXT_BINDING_PENDING);
+		return;
+	}
 	if (json_is_true(json_object_get(b, "confirmed"))) {
 		if (!strcmp(json_string_value(json_object_get(b, "serial")), serial))
 			pt_reply_error(ctx, 409, "HN_ALREADY_BOUND", 0, "%s",
@@ -320,13 +347,18 @@ static void h_hall_ca_bindings(pt_ctx *ctx)
 			       HN_TXT_SERIAL_TAKEN);
 		return;
 	}
+	if (pt_new_id("HNS", submission, sizeof(submission)) < 0) {
+		pt_reply_error(ctx, 500, "INTERNAL", 0, "random");
+		return;
+	}
 	at = pt_hunan_effective_at(ctx->now);
 	json_object_set_new(acct, "binding",
-			    json_pack("{s:s, s:I, s:b}", "serial", serial,
+			    json_pack("{s:s, s:I, s:b, s:s}", "serial", serial,
 				      "effective_at", (json_int_t)at,
-				      "confirmed", 0));
-	pt_reply_ok(ctx, 202, json_pack("{s:s, s:I, s:s}", "serial", serial,
+				      "confirmed", 0, "submission", submission));
+	pt_reply_ok(ctx, 202, json_pack("{s:s, s:I, s:s, s:s}", "serial", serial,
 					"effective_at", (json_int_t)at,
+					"submission", submission,
 					"message", HN_TXT_BIND_SUBMITTED));
 }
 
@@ -343,7 +375,11 @@ static int cert_serial(const char *hex, char *out, size_t len)
 	return 0;
 }
 
-/* HN-LOGIN-OK; HN-E01 (unbound) and HN-E03 (not yet effective). */
+/*
+ * HN-LOGIN-OK; HN-E01 (unbound) and HN-E03 (not yet effective). The
+ * binding was submitted without a session, so the serial alone proves
+ * nothing: the certificate must name the account's unit (its USCC).
+ */
 static int hall_login_rules(pt_ctx *ctx, pt_login *login)
 {
 	hn_state *st = ctx->state;
@@ -359,6 +395,11 @@ static int hall_login_rules(pt_ctx *ctx, pt_login *login)
 		if (!s || !serial[0] || strcmp(s, serial) != 0 ||
 		    ctx->now < json_integer_value(json_object_get(b, "effective_at")))
 			continue;
+		if (strcmp(login->uscc, json_string_value(json_object_get(acct, "uscc")))) {
+			pt_reply_error(ctx, 403, "HN_UNIT_MISMATCH", 0, "%s",
+				       HN_TXT_UNIT_MISMATCH);
+			return 1;
+		}
 		json_object_set_new(b, "confirmed", json_true());
 		snprintf(login->account, sizeof(login->account), "%s", user);
 		login->extra = json_pack("{s:s}", "account", user);
@@ -373,11 +414,12 @@ static void h_hall_procurement(pt_ctx *ctx)
 {
 	const pt_session *hall = ctx->session, *s;
 	char account[64];
+	int err;
 
 	snprintf(account, sizeof(account), "hall:%.58s", hall->account);
-	if (pt_session_open(ctx, "tps", hall->cert, hall->unit_name, hall->uscc,
-			    account, &s) < 0) {
-		pt_reply_error(ctx, 500, "INTERNAL", 0, "%s", tr_error_last());
+	if ((err = pt_session_open(ctx, "tps", hall->cert, hall->unit_name, hall->uscc,
+			    account, &s)) < 0) {
+		pt_reply_session_error(ctx, err);
 		return;
 	}
 	pt_reply_ok(ctx, 200, json_pack("{s:s, s:s}", "session", s->id, "system",
@@ -520,6 +562,13 @@ static int tps_login_rules(pt_ctx *ctx, pt_login *login)
 		const char *s = json_string_value(json_object_get(acct, "serial"));
 
 		if (s && serial[0] && !strcmp(s, serial) && approved(acct)) {
+			/* The account's unit, whatever bound the serial. */
+			if (strcmp(login->uscc, json_string_value(
+					json_object_get(acct, "uscc")))) {
+				pt_reply_error(ctx, 403, "HN_UNIT_MISMATCH", 0,
+					       "%s", HN_TXT_UNIT_MISMATCH);
+				return 1;
+			}
 			snprintf(login->account, sizeof(login->account), "%s", user);
 			login->extra = json_pack("{s:s}", "account", user);
 			return 0;

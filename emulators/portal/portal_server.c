@@ -5,12 +5,14 @@
 #include "common/fsutil.h"
 
 #include <arpa/inet.h>
+#include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define PEM_MAX (256 * 1024)
 
@@ -31,20 +33,17 @@ typedef struct request_state {
 	int too_large;
 } request_state;
 
-/* A printable copy: a path is client data and must not forge log lines. */
+/* The Content-Length headers of a request. */
+typedef struct lengths {
+	const char *first;
+	int differ;
+} lengths;
+
+/* A printable copy: method and path are client data and must not forge
+ * log lines nor put bytes outside UTF-8 in the log. */
 static const char *printable(const char *in, char *buf, size_t size)
 {
-	size_t n = 0;
-
-	for (; in && *in && n + 5 < size; in++) {
-		unsigned char c = (unsigned char)*in;
-
-		if (c < 0x20 || c == 0x7f || c == '\\')
-			n += (size_t)snprintf(buf + n, size - n, "\\x%02x", c);
-		else
-			buf[n++] = (char)c;
-	}
-	buf[n] = '\0';
+	pt_escape(in, buf, size);
 	return buf;
 }
 
@@ -85,19 +84,68 @@ static enum MHD_Result queue(struct MHD_Connection *conn, pt_response *resp,
 	return ret;
 }
 
-/* The portal's own 413 answer, without running the route. */
-static void too_large(pt_server *s, const char *method, const char *url,
-		      pt_response *resp)
+/*
+ * The portal's answer to a body over the cap, without running the route:
+ * the request as it came with a stand-in body of the oversized length, so
+ * the earlier checks (route, method, Content-Type: 415 before 413) answer
+ * first, as API.md orders them.
+ */
+static void too_large(pt_server *s, struct MHD_Connection *conn,
+		      const char *method, const char *url, pt_response *resp)
 {
 	char big[1];
 	pt_request req = {
 		.method = method, .path = url,
-		.content_type = "application/json",
+		.content_type = MHD_lookup_connection_value(conn,
+			MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
+		.authorization = MHD_lookup_connection_value(conn,
+			MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
 		.body = big, .body_len = PT_BODY_MAX + 1,
 	};
 
 	pt_portal_handle(s->portal, &req, resp);
-	/* An unknown route or method answers 404/405 as it would anyway. */
+}
+
+/* A framing error the portal answers itself (JSON), closing after it. */
+static void framing_error(pt_response *resp, unsigned status,
+			  const char *code, const char *message)
+{
+	json_t *obj = json_pack("{s:b, s:s, s:s}", "ok", 0, "code", code,
+				"message", message);
+	char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+
+	json_decref(obj);
+	memset(resp, 0, sizeof(*resp));
+	resp->status = status;
+	snprintf(resp->code, sizeof(resp->code), "%s", code);
+	if (text && (resp->body = malloc(strlen(text) + 2))) {
+		resp->body_len = (size_t)sprintf(resp->body, "%s\n", text);
+	} else {
+		resp->status = 500;
+		snprintf(resp->code, sizeof(resp->code), "INTERNAL");
+	}
+	free(text);
+}
+
+static enum MHD_Result on_length(void *cls, enum MHD_ValueKind kind,
+				 const char *key, const char *value)
+{
+	lengths *l = cls;
+
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0)
+		return MHD_YES;
+	if (!l->first)
+		l->first = value;
+	else if (strcmp(l->first, value) != 0)
+		l->differ = 1;
+	return MHD_YES;
+}
+
+/* MHD's unescaping off: the portal decodes the path itself and refuses
+ * what would cut it ("%00") or cannot be decoded ("%zz"). */
+static size_t keep_escapes(void *cls, struct MHD_Connection *conn, char *s)
+{
+	return strlen(s);
 }
 
 static int append(request_state *rs, const char *data, size_t len)
@@ -134,18 +182,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	enum MHD_Result ret;
 
 	if (!rs) {
-		const char *cl;
+		lengths cl = { NULL, 0 };
 
 		if (!(rs = calloc(1, sizeof(*rs))))
 			return MHD_NO;
 		rs->start_ns = tr_clock_ns();
 		*con_cls = rs;
+		/* Two lengths that disagree leave the framing unknown (RFC
+		 * 9112 6.3): refused, and the connection closed. */
+		MHD_get_connection_values(conn, MHD_HEADER_KIND, on_length, &cl);
+		if (cl.differ) {
+			framing_error(&resp, 400, "BAD_CONTENT_LENGTH",
+				      "Content-Length headers disagree");
+			log_request(s, method, url, &resp, rs->start_ns);
+			return queue(conn, &resp, 1);
+		}
 		/* A declared length over the cap answers at once; MHD then
 		 * closes the connection instead of reading the body. */
-		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-						 MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl && strtoull(cl, NULL, 10) > PT_BODY_MAX) {
-			too_large(s, method, url, &resp);
+		if (cl.first && strtoull(cl.first, NULL, 10) > PT_BODY_MAX) {
+			too_large(s, conn, method, url, &resp);
 			log_request(s, method, url, &resp, rs->start_ns);
 			return queue(conn, &resp, 1);
 		}
@@ -159,7 +214,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	}
 
 	if (rs->too_large) {
-		too_large(s, method, url, &resp);
+		too_large(s, conn, method, url, &resp);
 	} else {
 		memset(&req, 0, sizeof(req));
 		req.method = method;
@@ -195,8 +250,22 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	vfprintf(stderr, fmt, ap);
 }
 
+const pt_server_limits pt_server_defaults = {
+	.connections = 1024,
+	.per_ip = 512,
+	.idle_seconds = 10,
+};
+
 int pt_server_start(pt_server **out, pt_portal *portal, unsigned port,
 		    const char *key_path, const char *cert_path)
+{
+	return pt_server_start_ex(out, portal, port, key_path, cert_path,
+				  &pt_server_defaults);
+}
+
+int pt_server_start_ex(pt_server **out, pt_portal *portal, unsigned port,
+		       const char *key_path, const char *cert_path,
+		       const pt_server_limits *lim)
 {
 	const union MHD_DaemonInfo *info;
 	struct sockaddr_in addr;
@@ -236,9 +305,14 @@ int pt_server_start(pt_server **out, pt_portal *portal, unsigned port,
 		MHD_OPTION_HTTPS_MEM_KEY, s->key,
 		MHD_OPTION_HTTPS_MEM_CERT, s->cert,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)2,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+		/* A stuck or silent client (TLS handshake included) is
+		 * dropped after this much inactivity; one address cannot
+		 * take every slot; idle sockets cost no thread (epoll). */
+		MHD_OPTION_CONNECTION_TIMEOUT, lim->idle_seconds,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
+		MHD_OPTION_CONNECTION_LIMIT, lim->connections,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, lim->per_ip,
+		MHD_OPTION_UNESCAPE_CALLBACK, keep_escapes, s,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 		MHD_OPTION_END);
 	if (!s->daemon) {

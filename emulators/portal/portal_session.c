@@ -11,7 +11,8 @@
 struct pt_sessions {
 	pt_session **items; /* pointers stay valid while the array moves */
 	size_t count;
-	size_t max;
+	size_t cap;         /* of items */
+	size_t max;         /* per site */
 };
 
 int pt_sessions_new(pt_sessions **out, size_t max)
@@ -19,11 +20,8 @@ int pt_sessions_new(pt_sessions **out, size_t max)
 	pt_sessions *s;
 
 	*out = NULL;
-	s = calloc(1, sizeof(*s));
-	if (!s || !(s->items = calloc(max, sizeof(*s->items)))) {
-		free(s);
+	if (!(s = calloc(1, sizeof(*s))))
 		return tr_error_set(TR_ENOMEM, "session store");
-	}
 	s->max = max;
 	*out = s;
 	return 0;
@@ -64,16 +62,22 @@ int pt_session_create_ex(pt_sessions *s, const char *site, X509 *cert,
 			 const pt_session **out)
 {
 	pt_session *n;
-	size_t i, oldest = 0;
 	int err;
 
 	*out = NULL;
 	purge(s, now);
-	if (s->count == s->max) {
-		for (i = 1; i < s->count; i++)
-			if (s->items[i]->last_used < s->items[oldest]->last_used)
-				oldest = i;
-		drop(s, oldest);
+	/* A live session is never evicted for a new one. */
+	if (pt_sessions_site_full(s, site))
+		return tr_error_set(PT_EFULL, "%zu sessions of site %s are live",
+				    s->max, site);
+	if (s->count == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 64;
+		pt_session **items = realloc(s->items, cap * sizeof(*items));
+
+		if (!items)
+			return tr_error_set(TR_ENOMEM, "session store");
+		s->items = items;
+		s->cap = cap;
 	}
 	if (!(n = calloc(1, sizeof(*n))))
 		return tr_error_set(TR_ENOMEM, "session");
@@ -129,6 +133,15 @@ int pt_session_remove(pt_sessions *s, const char *id)
 		}
 	}
 	return tr_error_set(TR_ENOTFOUND, "no such session");
+}
+
+int pt_sessions_site_full(const pt_sessions *s, const char *site)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < s->count; i++)
+		n += strcmp(s->items[i]->site, site) == 0;
+	return n >= s->max;
 }
 
 size_t pt_sessions_count(const pt_sessions *s)

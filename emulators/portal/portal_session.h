@@ -6,6 +6,8 @@
 #ifndef TR_PORTAL_SESSION_H
 #define TR_PORTAL_SESSION_H
 
+#include "portal_challenge.h" /* PT_EFULL */
+
 #include <openssl/x509.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,7 +28,10 @@ typedef struct pt_session {
 	int64_t last_used;
 } pt_session;
 
-/* A store of at most max sessions (the least recently used give way). */
+/*
+ * A store of at most max live sessions per site: creating one more is
+ * refused (PT_EFULL) until one ends or idles out; none is evicted.
+ */
 int pt_sessions_new(pt_sessions **out, size_t max);
 
 /* Creates a session for site; takes its own reference on cert. */
@@ -54,6 +59,9 @@ const pt_session *pt_session_find(pt_sessions *s, const char *id,
 int pt_session_remove(pt_sessions *s, const char *id);
 
 size_t pt_sessions_count(const pt_sessions *s);
+
+/* 1 when site has max sessions (call after a purge: pt_session_create). */
+int pt_sessions_site_full(const pt_sessions *s, const char *site);
 
 void pt_sessions_clear(pt_sessions *s);
 void pt_sessions_free(pt_sessions *s);

@@ -118,6 +118,7 @@ static void h_pwlogin(pt_ctx *ctx)
 	const char *user = pt_body_str(ctx, "username");
 	json_t *p = json_object_get(st->persons, user);
 	const pt_session *s;
+	int err;
 
 	if (!p || strcmp(json_string_value(json_object_get(p, "password")),
 			 pt_body_str(ctx, "password")) != 0) {
@@ -125,8 +126,8 @@ static void h_pwlogin(pt_ctx *ctx)
 			       SC_TXT_BAD_PASSWORD);
 		return;
 	}
-	if (pt_session_open(ctx, "sso", NULL, "", "", user, &s) < 0) {
-		pt_reply_error(ctx, 500, "INTERNAL", 0, "%s", tr_error_last());
+	if ((err = pt_session_open(ctx, "sso", NULL, "", "", user, &s)) < 0) {
+		pt_reply_session_error(ctx, err);
 		return;
 	}
 	pt_reply_ok(ctx, 200, json_pack("{s:s, s:s}", "session", s->id,

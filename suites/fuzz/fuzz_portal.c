@@ -6,7 +6,8 @@
  * portal state plus the password logins, which it can reach.
  *
  * Input: byte 0 = portal, byte 1 = method, byte 2 = content type, then
- * "path\nauthorization\nbody".
+ * "path\nauthorization\nbody". The path is the request target as sent
+ * (percent-escapes undecoded: the portal decodes it).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -65,10 +66,14 @@ static char *piece(const uint8_t **p, const uint8_t *end)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char *const methods[] = { "GET", "POST", "PUT", "DELETE" };
+	/* A method with a byte outside UTF-8 (issue 13) must still give a
+	 * valid JSON answer; the parameters of a Content-Type are parsed. */
+	static const char *const methods[] = { "GET", "POST", "PUT", "DELETE",
+					       "G\xffT" };
 	static const char *const types[] = {
 		"application/json", NULL, "text/plain",
 		"application/json; charset=utf-8", "application/json; charset=latin1",
+		"application/json; charset=\"utf-8\"; q=\"a\\\"b\"",
 	};
 	static int ready;
 	const uint8_t *p = data + 3, *end = data + size;
@@ -89,9 +94,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	portal = portals[data[0] % 4];
 	path = piece(&p, end);
 	auth = piece(&p, end);
-	req.method = methods[data[1] % 4];
+	req.method = methods[data[1] % 5];
 	req.path = path;
-	req.content_type = types[data[2] % 5];
+	req.content_type = types[data[2] % 6];
 	req.authorization = auth[0] ? auth : NULL;
 	req.body = (const char *)p;
 	req.body_len = (size_t)(end - p);

@@ -12,8 +12,19 @@
 #include <string.h>
 #include <time.h>
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/error.h"
 #include "common/fsutil.h"
 #include "emulators/portal/portal.h"
+#include "emulators/portal/portal_server.h"
 #include "fixtures/ident.h"
 #include "fixtures/pki.h"
 #include "portal_testkit.h"
@@ -160,6 +171,73 @@ START_TEST(test_content_type)
 		 "BAD_CONTENT_TYPE");
 	ck_ok(raw(portal, "POST", "/hall/challenge",
 		  "Application/JSON; charset=UTF-8", NULL, "{}", 2), 200);
+	/* Issue 13: the whole charset value, and well-formed parameters
+	 * (before: five characters compared, the rest ignored). */
+	static const char *const bad[] = {
+		"application/json; charset=utf-8x",
+		"application/json; charset=utf-8; charset=latin1",
+		"application/json; charset=\"utf-8",
+		"application/json; charset=",
+		"application/json; charset",
+		"application/json x",
+		"application/json; a=b c",
+	};
+	static const char *const good[] = {
+		"application/json;charset=utf-8",
+		"application/json; charset=\"utf-8\"",
+		"application/json ; foo=bar; charset=utf-8 ",
+		"application/json;",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_error(raw(portal, "POST", "/hall/challenge", bad[i], NULL,
+			     "{}", 2), 415, "BAD_CONTENT_TYPE");
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		ck_ok(raw(portal, "POST", "/hall/challenge", good[i], NULL,
+			  "{}", 2), 200);
+}
+END_TEST
+
+/* Issue 13: the path is decoded by the portal; "%00" or a bad escape
+ * never reaches a route (before, through the server: 200). */
+START_TEST(test_path_escapes)
+{
+	static const char *const bad[] = {
+		"/hall/ui%00junk", "/hall/ui%zz", "/hall/ui%2", "/hall/ui%",
+		"/hall/ui%0a", "/hall/%00",
+	};
+	char *longpath;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_error(get(bad[i]), 400, "BAD_PATH");
+	ck_ok(get("/hall/%75i"), 200);
+	ck_ok(get("/hall/ui?x=%00"), 200); /* the query is ignored */
+	ck_error(get("/hall/ui%2F"), 404, "NOT_FOUND");
+	longpath = malloc(PT_URI_MAX + 2);
+	ck_assert_ptr_nonnull(longpath);
+	memset(longpath, 'a', PT_URI_MAX + 1);
+	longpath[0] = '/';
+	longpath[PT_URI_MAX + 1] = '\0';
+	ck_error(get(longpath), 414, "URI_TOO_LONG");
+	free(longpath);
+}
+END_TEST
+
+/* Issue 13: bytes outside UTF-8 in the method are escaped in the message
+ * (before: the message was cut at the bad byte). */
+START_TEST(test_method_escaped)
+{
+	char buf[64];
+
+	ck_error(raw(portal, "G\xffT", "/", NULL, NULL, NULL, 0), 405,
+		 "METHOD_NOT_ALLOWED");
+	ck_assert_str_eq(str("message"), "method G\\xffT not allowed on /");
+	pt_escape("a\n\\\xe4\xb8\xad\xe4\xb8\x7f\xc0\xaf", buf, sizeof(buf));
+	ck_assert_str_eq(buf, "a\\x0a\\x5c\xe4\xb8\xad\\xe4\\xb8\\x7f\\xc0\\xaf");
+	pt_escape("\xff\xff", buf, 6);
+	ck_assert_str_eq(buf, "\\xff");
 }
 END_TEST
 
@@ -228,6 +306,31 @@ START_TEST(test_admin_clock)
 }
 END_TEST
 
+/* Issue 13: every admin integer is range-checked (before: now = INT64_MAX
+ * was taken, and advance wrapped the clock to -2). */
+START_TEST(test_admin_clock_range)
+{
+	ck_error(post("/admin/clock", NULL, "{\"now\":9223372036854775807}"), 400,
+		 "BAD_FIELD");
+	ck_error(post("/admin/clock", NULL, "{\"now\":253402300800}"), 400,
+		 "BAD_FIELD");
+	ck_error(post("/admin/clock", NULL, "{\"advance\":9223372036854775807}"),
+		 400, "BAD_FIELD");
+	ck_error(post("/admin/clock", NULL,
+		      "{\"advance\":-9223372036854775807}"), 400, "BAD_FIELD");
+	ck_error(post("/admin/clock", NULL, "{\"now\":-1}"), 400, "BAD_FIELD");
+	ck_ok(post("/admin/clock", NULL, "{\"now\":253402300000}"), 200);
+	ck_error(post("/admin/clock", NULL, "{\"advance\":1000}"), 400,
+		 "BAD_FIELD");
+	ck_error(post("/admin/clock", NULL, "{\"wday\":1}"), 400, "BAD_FIELD");
+	ck_ok(get("/admin/clock"), 200);
+	ck_assert(json_integer_value(json_object_get(last.body, "now")) -
+		  253402300000 < 5);
+	ck_ok(post("/admin/clock", NULL, "{\"advance\":-253402300000}"), 200);
+	ck_assert(json_integer_value(json_object_get(last.body, "now")) < 5);
+}
+END_TEST
+
 START_TEST(test_unknown_portal)
 {
 	pt_portal *p = NULL;
@@ -269,6 +372,62 @@ START_TEST(test_sessions)
 	login_ok("reg", &u, sess, sizeof(sess));
 	ck_ok(post("/reg/logout", sess, "{}"), 200);
 	ck_error(post("/reg/logout", sess, "{}"), 401, "NO_SESSION");
+	unit_free(&u);
+}
+END_TEST
+
+static const answer *with_auth(const char *path, const char *auth)
+{
+	return raw(portal, "POST", path, "application/json", auth, "{}", 2);
+}
+
+/* Issue 13: "Bearer <session>" and nothing more (before: trailing words
+ * were ignored). */
+START_TEST(test_bearer_strict)
+{
+	unit_id u;
+	char sess[80], auth[256];
+	static const char *const bad[] = {
+		"Bearer %s trailing-garbage", "Bearer %s,x", "Bearer%s",
+		"Bearer %s\"", "Basic %s", "Bearer  %s x", "Bearer %s%%",
+	};
+	size_t i;
+
+	unit_make(&u, 0, FX_KEY_EC_P256, FX_VARIANT_VALID);
+	login_ok("reg", &u, sess, sizeof(sess));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(auth, sizeof(auth), bad[i], sess);
+		ck_error(with_auth("/reg/units", auth), 401, "NO_SESSION");
+	}
+	/* Case-insensitive scheme, extra spaces, trailing whitespace. */
+	snprintf(auth, sizeof(auth), "bearer   %s \t", sess);
+	ck_error(with_auth("/reg/units", auth), 400, "BAD_FIELD");
+	snprintf(auth, sizeof(auth), "Bearer %s", sess);
+	ck_ok(with_auth("/reg/logout", auth), 200);
+	unit_free(&u);
+}
+END_TEST
+
+/* Issue 13: challenges are capped per site and live ones are never
+ * evicted (before: 4096 for the whole portal, the oldest gave way, so a
+ * flood at one site cancelled another site's pending login). */
+START_TEST(test_challenge_cap)
+{
+	char nonce[64], text[256];
+	unit_id u;
+	int i;
+
+	unit_make(&u, 0, FX_KEY_EC_P256, FX_VARIANT_VALID);
+	challenge("reg", nonce, sizeof(nonce), text, sizeof(text));
+	for (i = 0; i < 4096; i++)
+		ck_ok(post("/hall/challenge", NULL, "{}"), 200);
+	ck_error(post("/hall/challenge", NULL, "{}"), 429, "TOO_MANY_CHALLENGES");
+	/* Another site is untouched: it issues, and the pending one logs in. */
+	ck_ok(post("/hr/challenge", NULL, "{}"), 200);
+	ck_ok(login_with("reg", &u, nonce, text), 200);
+	/* Expired challenges give way to new ones. */
+	advance(121);
+	ck_ok(post("/hall/challenge", NULL, "{}"), 200);
 	unit_free(&u);
 }
 END_TEST
@@ -634,12 +793,285 @@ START_TEST(test_sz_declarations)
 }
 END_TEST
 
+/* ---- through the HTTPS server (portal_server.c) ---- */
+
+static pt_server *server;
+
+static void server_start(const pt_server_limits *lim)
+{
+	char key[4200], cert[4200];
+
+	snprintf(key, sizeof(key), "%s/tls/server.key", pki_dir);
+	snprintf(cert, sizeof(cert), "%s/tls/server.pem", pki_dir);
+	ck_assert_msg(pt_server_start_ex(&server, portal, 0, key, cert,
+					 lim ? lim : &pt_server_defaults) == 0,
+		      "server: %s", tr_error_last());
+}
+
+static void server_teardown(void)
+{
+	pt_server_stop(server);
+	server = NULL;
+	portal_teardown();
+}
+
+static int tcp_connect(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)pt_server_port(server)),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+/*
+ * Sends req over a fresh TLS connection and reads until the server closes
+ * it or timeout_ms pass; out gets the raw answer (status line on). The
+ * status, 0 when none came.
+ */
+static unsigned https_raw(const char *req, size_t len, char *out, size_t size,
+			  int timeout_ms)
+{
+	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL *ssl;
+	size_t n = 0;
+	unsigned status = 0;
+	int fd = tcp_connect(), r;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	ck_assert_ptr_nonnull(ctx);
+	ssl = SSL_new(ctx);
+	SSL_set_fd(ssl, fd);
+	out[0] = '\0';
+	if (SSL_connect(ssl) == 1 && SSL_write(ssl, req, (int)len) == (int)len) {
+		while (n + 1 < size &&
+		       (r = SSL_read(ssl, out + n, (int)(size - n - 1))) > 0)
+			n += (size_t)r;
+		out[n] = '\0';
+	}
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(fd);
+	sscanf(out, "HTTP/1.%*d %u", &status);
+	return status;
+}
+
+static unsigned https(const char *req, char *out, size_t size)
+{
+	return https_raw(req, strlen(req), out, size, 3000);
+}
+
+/* The JSON body of a raw answer, checked to be the only thing after the
+ * headers (one status line, one JSON object). */
+static json_t *json_of(const char *answer)
+{
+	const char *body = strstr(answer, "\r\n\r\n");
+	json_error_t jerr;
+	json_t *j;
+
+	ck_assert_msg(body != NULL, "no header end: %s", answer);
+	ck_assert_msg(strstr(body, "HTTP/1.") == NULL, "two answers: %s", answer);
+	ck_assert_ptr_nonnull(strstr(answer, "Content-Type: application/json"));
+	j = json_loads(body + 4, 0, &jerr);
+	ck_assert_msg(json_is_object(j), "not JSON: %s", answer);
+	return j;
+}
+
+static void ck_json_code(const char *answer, const char *code)
+{
+	json_t *j = json_of(answer);
+
+	ck_assert_str_eq(json_string_value(json_object_get(j, "code")), code);
+	json_decref(j);
+}
+
+/* Issue 13: API.md's order (415 before 413) holds for a declared length
+ * too (before: 413), and a decoded NUL never cuts the path (before: 200). */
+START_TEST(test_srv_order_and_path)
+{
+	char out[8192];
+
+	server_start(NULL);
+	ck_assert_uint_eq(https("POST /hall/challenge HTTP/1.1\r\nHost: x\r\n"
+				"Content-Type: text/plain\r\n"
+				"Content-Length: 70000\r\n\r\n", out, sizeof(out)), 415);
+	ck_json_code(out, "BAD_CONTENT_TYPE");
+	ck_assert_uint_eq(https("POST /hall/challenge HTTP/1.1\r\nHost: x\r\n"
+				"Content-Type: application/json\r\n"
+				"Content-Length: 70000\r\n\r\n", out, sizeof(out)), 413);
+	ck_json_code(out, "BODY_TOO_LARGE");
+	ck_assert_uint_eq(https("GET /hall/ui%00junk HTTP/1.1\r\nHost: x\r\n"
+				"Connection: close\r\n\r\n", out, sizeof(out)), 400);
+	ck_json_code(out, "BAD_PATH");
+	ck_assert_uint_eq(https("GET /hall/ui%zz HTTP/1.1\r\nHost: x\r\n"
+				"Connection: close\r\n\r\n", out, sizeof(out)), 400);
+	ck_assert_uint_eq(https("GET /hall/%75i?a=%00 HTTP/1.1\r\nHost: x\r\n"
+				"Connection: close\r\n\r\n", out, sizeof(out)), 200);
+}
+END_TEST
+
+/* Issue 13: two Content-Length headers that disagree are refused, in
+ * either order (before: the first won, or the request hung). */
+START_TEST(test_srv_content_length)
+{
+	static const char *const reqs[] = {
+		"POST /hall/challenge HTTP/1.1\r\nHost: x\r\n"
+		"Content-Type: application/json\r\n"
+		"Content-Length: 2\r\nContent-Length: 100\r\n\r\n{}",
+		"POST /hall/challenge HTTP/1.1\r\nHost: x\r\n"
+		"Content-Type: application/json\r\n"
+		"Content-Length: 100\r\nContent-Length: 2\r\n\r\n{}",
+	};
+	char out[8192];
+	size_t i;
+
+	server_start(NULL);
+	for (i = 0; i < 2; i++) {
+		ck_assert_uint_eq(https(reqs[i], out, sizeof(out)), 400);
+		ck_json_code(out, "BAD_CONTENT_LENGTH");
+	}
+	/* The same length twice is one length (RFC 9112 6.3). */
+	ck_assert_uint_eq(https("POST /hall/challenge HTTP/1.1\r\nHost: x\r\n"
+				"Content-Type: application/json\r\nConnection: close\r\n"
+				"Content-Length: 2\r\nContent-Length: 2\r\n\r\n{}",
+				out, sizeof(out)), 200);
+}
+END_TEST
+
+/*
+ * Issue 13: a long path is the portal's JSON 414; a method with bytes
+ * outside UTF-8 is escaped in the log line and the message (before: raw
+ * in the log, the message cut).
+ */
+START_TEST(test_srv_json_answers)
+{
+	char out[8192], *req, logname[] = "/tmp/tokenrig-portal-log-XXXXXX";
+	char logtext[65536];
+	size_t n = 20000;
+	int logfd, saved;
+	ssize_t got;
+	json_t *j;
+
+	server_start(NULL);
+	req = malloc(n + 64);
+	ck_assert_ptr_nonnull(req);
+	memcpy(req, "GET /", 5);
+	memset(req + 5, 'a', n);
+	snprintf(req + 5 + n, 59, " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+	ck_assert_uint_eq(https(req, out, sizeof(out)), 414);
+	ck_json_code(out, "URI_TOO_LONG");
+	free(req);
+	/* API.md's documented exception: libmicrohttpd's own answer. */
+	ck_assert_uint_eq(https("GET / HTTP/9.9\r\nHost: x\r\n\r\n", out,
+				sizeof(out)), 505);
+
+	logfd = mkstemp(logname);
+	ck_assert_int_ge(logfd, 0);
+	saved = dup(2);
+	dup2(logfd, 2);
+	ck_assert_uint_eq(https("G\xffT /hall/ui HTTP/1.1\r\nHost: x\r\n"
+				"Connection: close\r\n\r\n", out, sizeof(out)), 405);
+	dup2(saved, 2);
+	close(saved);
+	j = json_of(out);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "message")),
+			 "method G\\xffT not allowed on /hall/ui");
+	json_decref(j);
+	got = pread(logfd, logtext, sizeof(logtext) - 1, 0);
+	close(logfd);
+	unlink(logname);
+	ck_assert_int_gt(got, 0);
+	logtext[got] = '\0';
+	ck_assert_msg(strstr(logtext, "G\\xffT /hall/ui 405") != NULL, "log: %s", logtext);
+	ck_assert_ptr_null(strchr(logtext, '\xff'));
+}
+END_TEST
+
+/*
+ * Issue 13, denial of service: 300 idle TCP connections (more than the
+ * old limit of 256) held while a normal request answers within a second
+ * (before: it waited in the backlog for 30 s). Loopback only, bounded in
+ * count and time.
+ */
+START_TEST(test_srv_idle_connections)
+{
+	enum { IDLE = 300 };
+	static const char req[] =
+		"GET /hall/ui HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	static int fds[IDLE];
+	char out[8192];
+	uint64_t t0;
+	unsigned status;
+	int i;
+
+	server_start(NULL);
+	for (i = 0; i < IDLE; i++)
+		fds[i] = tcp_connect();
+	t0 = tr_clock_ns();
+	status = https_raw(req, strlen(req), out, sizeof(out), 1000);
+	ck_assert_msg(status == 200, "status %u after %.0f ms", status,
+		      (double)(tr_clock_ns() - t0) / 1e6);
+	ck_assert_msg(tr_clock_ns() - t0 < 1000000000ull, "%.0f ms",
+		      (double)(tr_clock_ns() - t0) / 1e6);
+	for (i = 0; i < IDLE; i++)
+		close(fds[i]);
+}
+END_TEST
+
+/* 1 when the server closes fd within ms (EOF or reset; a TLS alert
+ * before it is read and dropped). */
+static int closed_within(int fd, int ms)
+{
+	uint64_t end = tr_clock_ns() + (uint64_t)ms * 1000000u;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char buf[256];
+	uint64_t now;
+
+	while ((now = tr_clock_ns()) < end) {
+		if (poll(&p, 1, (int)((end - now) / 1000000u) + 1) != 1)
+			return 0;
+		if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Issue 13: one address holds at most per_ip connections (the next is
+ * closed at once), and a silent or stalled client (mid-handshake) is
+ * dropped after the idle timeout. */
+START_TEST(test_srv_limits)
+{
+	static const pt_server_limits lim = { 64, 4, 1 };
+	int fds[5], i;
+	char out[4096];
+
+	server_start(&lim);
+	for (i = 0; i < 4; i++)
+		fds[i] = tcp_connect();
+	ck_assert_int_eq(send(fds[1], "\x16\x03", 2, 0), 2); /* a handshake starts */
+	fds[4] = tcp_connect();
+	ck_assert_msg(closed_within(fds[4], 500), "5th connection kept");
+	ck_assert_msg(closed_within(fds[0], 3000), "idle connection kept");
+	ck_assert_msg(closed_within(fds[1], 3000), "stalled handshake kept");
+	for (i = 0; i < 5; i++)
+		close(fds[i]);
+	/* Room again once they are gone. */
+	ck_assert_uint_eq(https("GET /hall/ui HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+				out, sizeof(out)), 200);
+}
+END_TEST
+
 Suite *portal_request_suite(void)
 {
 	Suite *s = suite_create("portal_request");
 	TCase *tc = tcase_create("request");
 	TCase *cert = tcase_create("login");
 	TCase *sz = tcase_create("suzhou");
+	TCase *srv = tcase_create("server");
 
 	tcase_add_unchecked_fixture(tc, pki_setup, pki_teardown);
 	tcase_add_checked_fixture(tc, portal_setup, portal_teardown);
@@ -653,6 +1085,9 @@ Suite *portal_request_suite(void)
 	tcase_add_test(tc, test_routes);
 	tcase_add_test(tc, test_admin_disabled);
 	tcase_add_test(tc, test_admin_clock);
+	tcase_add_test(tc, test_admin_clock_range);
+	tcase_add_test(tc, test_path_escapes);
+	tcase_add_test(tc, test_method_escaped);
 	tcase_add_test(tc, test_unknown_portal);
 	suite_add_tcase(s, tc);
 
@@ -660,6 +1095,8 @@ Suite *portal_request_suite(void)
 	tcase_add_unchecked_fixture(cert, pki_setup, pki_teardown);
 	tcase_add_checked_fixture(cert, portal_setup, portal_teardown);
 	tcase_add_test(cert, test_sessions);
+	tcase_add_test(cert, test_bearer_strict);
+	tcase_add_test(cert, test_challenge_cap);
 	tcase_add_test(cert, test_nonce_replay);
 	tcase_add_test(cert, test_nonce_expired);
 	tcase_add_test(cert, test_login_format);
@@ -677,5 +1114,15 @@ Suite *portal_request_suite(void)
 	tcase_add_test(sz, test_sz_stale_certificate);
 	tcase_add_test(sz, test_sz_declarations);
 	suite_add_tcase(s, sz);
+
+	tcase_set_timeout(srv, 60);
+	tcase_add_unchecked_fixture(srv, pki_setup, pki_teardown);
+	tcase_add_checked_fixture(srv, portal_setup, server_teardown);
+	tcase_add_test(srv, test_srv_order_and_path);
+	tcase_add_test(srv, test_srv_content_length);
+	tcase_add_test(srv, test_srv_json_answers);
+	tcase_add_test(srv, test_srv_idle_connections);
+	tcase_add_test(srv, test_srv_limits);
+	suite_add_tcase(s, srv);
 	return s;
 }
