@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <p11-kit/uri.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,7 +26,13 @@ typedef struct p11_token {
 	unsigned char id[64];
 	CK_ULONG id_len;
 	int logged_in;
+	char cert_label[64];  /* CKA_LABEL of its certificate (the URI's object): "unit" */
+	int foreign;          /* a token the rig did not make: touch only what it labelled */
 } p11_token;
+
+/* What the rig labels on a token it did not make (tokenrig certify). */
+#define FOREIGN_PREFIX "tokenrig-"
+#define FOREIGN_NEW_KEY "tokenrig-new"
 
 static int map_rv(CK_RV rv, const char *what)
 {
@@ -53,6 +60,32 @@ static int map_rv(CK_RV rv, const char *what)
 	}
 }
 
+/*
+ * Under certification rules (tr_token_set_strict) a module's refusal is its
+ * failure: no "cannot" skip, and "removed" only with no token in the slot.
+ */
+static int map_rv_t(p11_token *t, CK_RV rv, const char *what)
+{
+	CK_SLOT_INFO si;
+
+	if (!t->base.strict || rv == CKR_OK)
+		return map_rv(rv, what);
+	switch (rv) {
+	case CKR_FUNCTION_NOT_SUPPORTED:
+		return tr_error_set(TR_ERROR, "%s: %s: the module does not support a function the "
+				    "catalog needs", what, tr_p11_rv_name(rv));
+	case CKR_GENERAL_ERROR:
+	case CKR_DEVICE_ERROR:
+		if (t->fn->C_GetSlotInfo(t->slot, &si) == CKR_OK && (si.flags & CKF_TOKEN_PRESENT))
+			return tr_error_set(TR_ERROR, "%s: %s: a token error (the slot still shows "
+					    "the token, so it was not removed)", what,
+					    tr_p11_rv_name(rv));
+		return map_rv(rv, what);
+	default:
+		return map_rv(rv, what);
+	}
+}
+
 static int find_one(p11_token *t, CK_ATTRIBUTE *tmpl, CK_ULONG n,
 		    CK_OBJECT_HANDLE *out)
 {
@@ -61,11 +94,11 @@ static int find_one(p11_token *t, CK_ATTRIBUTE *tmpl, CK_ULONG n,
 
 	rv = t->fn->C_FindObjectsInit(t->session, tmpl, n);
 	if (rv != CKR_OK)
-		return map_rv(rv, "C_FindObjectsInit");
+		return map_rv_t(t, rv, "C_FindObjectsInit");
 	rv = t->fn->C_FindObjects(t->session, out, 1, &found);
 	t->fn->C_FindObjectsFinal(t->session);
 	if (rv != CKR_OK)
-		return map_rv(rv, "C_FindObjects");
+		return map_rv_t(t, rv, "C_FindObjects");
 	return found == 1 ? 0 : TR_ENOTFOUND;
 }
 
@@ -77,14 +110,14 @@ static int read_attr(p11_token *t, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type,
 
 	rv = t->fn->C_GetAttributeValue(t->session, obj, &a, 1);
 	if (rv != CKR_OK)
-		return map_rv(rv, "C_GetAttributeValue");
+		return map_rv_t(t, rv, "C_GetAttributeValue");
 	a.pValue = malloc(a.ulValueLen ? a.ulValueLen : 1);
 	if (!a.pValue)
 		return tr_error_set(TR_ENOMEM, "out of memory");
 	rv = t->fn->C_GetAttributeValue(t->session, obj, &a, 1);
 	if (rv != CKR_OK) {
 		free(a.pValue);
-		return map_rv(rv, "C_GetAttributeValue");
+		return map_rv_t(t, rv, "C_GetAttributeValue");
 	}
 	*out = a.pValue;
 	*len = a.ulValueLen;
@@ -131,15 +164,23 @@ static int pick_certificate(p11_token *t, P11KitUri *uri, const char *unit_name,
 
 	if ((a = p11_kit_uri_get_attribute(uri, CKA_ID)) != NULL)
 		tmpl[n++] = *a;
-	if ((a = p11_kit_uri_get_attribute(uri, CKA_LABEL)) != NULL)
+	if ((a = p11_kit_uri_get_attribute(uri, CKA_LABEL)) != NULL) {
 		tmpl[n++] = *a;
+		/* The rig's own tokens keep "unit"; a foreign one's is the rig's label. */
+		if (a->ulValueLen < sizeof(t->cert_label) && a->ulValueLen > strlen(FOREIGN_PREFIX) &&
+		    !memcmp(a->pValue, FOREIGN_PREFIX, strlen(FOREIGN_PREFIX))) {
+			memcpy(t->cert_label, a->pValue, a->ulValueLen);
+			t->cert_label[a->ulValueLen] = '\0';
+			t->foreign = 1;
+		}
+	}
 	rv = t->fn->C_FindObjectsInit(t->session, tmpl, n);
 	if (rv == CKR_OK) {
 		rv = t->fn->C_FindObjects(t->session, certs, 16, &found);
 		t->fn->C_FindObjectsFinal(t->session);
 	}
 	if (rv != CKR_OK)
-		return map_rv(rv, "C_FindObjects");
+		return map_rv_t(t, rv, "C_FindObjects");
 	for (CK_ULONG i = 0; i < found && error == TR_ENOTFOUND; i++) {
 		unsigned char *der = NULL, *id = NULL;
 		CK_ULONG der_len = 0, id_len = 0;
@@ -270,7 +311,7 @@ static int select_token(p11_token *t, P11KitUri *uri, const char *unit_name, int
 		rv = t->fn->C_OpenSession(t->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
 					  &t->session);
 		if (rv != CKR_OK)
-			return map_rv(rv, "C_OpenSession");
+			return map_rv_t(t, rv, "C_OpenSession");
 		error = pick_certificate(t, uri, unit_name, valid_only);
 		if (error == 0)
 			return check_key_matches(t);
@@ -300,7 +341,7 @@ static int p11_login(tr_token *tok, const char *pin)
 
 	rv = t->fn->C_Login(t->session, CKU_USER, (CK_UTF8CHAR *)pin, strlen(pin));
 	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN)
-		return map_rv(rv, "C_Login");
+		return map_rv_t(t, rv, "C_Login");
 	t->logged_in = 1;
 	error = find_one(t, tmpl, 2, &t->key);
 	if (error == TR_ENOTFOUND)
@@ -319,7 +360,7 @@ static int p11_logout(tr_token *tok)
 	t->logged_in = 0;
 	t->key = CK_INVALID_HANDLE;
 	rv = t->fn->C_Logout(t->session);
-	return rv == CKR_USER_NOT_LOGGED_IN ? 0 : map_rv(rv, "C_Logout");
+	return rv == CKR_USER_NOT_LOGGED_IN ? 0 : map_rv_t(t, rv, "C_Logout");
 }
 
 static int p11_pin_tries(tr_token *tok)
@@ -341,20 +382,69 @@ static int p11_pin_tries(tr_token *tok)
 	return -1;
 }
 
+/*
+ * Whether the module is OpenSC configured to unblock a PIN as C_SetPIN(PUK,
+ * new PIN) in a session nobody is logged in to: a line
+ * "user_pin_unblock_style = set_pin_in_unlogged_session" in its
+ * configuration (OPENSC_CONF, else Debian's). Only then is that call an
+ * unblock; otherwise OpenSC would take it as a PIN change with the PUK as
+ * the old PIN, and count a wrong PIN.
+ */
+static int opensc_unlogged_unblock(p11_token *t)
+{
+	const char *path = getenv("OPENSC_CONF");
+	char line[512];
+	CK_INFO info;
+	FILE *f;
+	int found = 0;
+
+	if (t->fn->C_GetInfo(&info) != CKR_OK ||
+	    memcmp(info.manufacturerID, "OpenSC", 6) != 0)
+		return 0;
+	if (!(f = fopen(path && *path ? path : "/etc/opensc/opensc.conf", "r")))
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *hash = strchr(line, '#'), *key, *val;
+
+		if (hash)
+			*hash = '\0';
+		key = strstr(line, "user_pin_unblock_style");
+		val = key ? strchr(key, '=') : NULL;
+		found = val && strstr(val, "set_pin_in_unlogged_session") != NULL;
+	}
+	fclose(f);
+	return found;
+}
+
 static int p11_change_pin(tr_token *tok, const char *old_pin, const char *new_pin)
 {
 	p11_token *t = (p11_token *)tok;
 	CK_SESSION_HANDLE rw;
 	CK_RV rv;
+	int ours = 0;
 
 	/* C_SetPIN needs a read-write session; the signing one stays as it is. */
 	rv = t->fn->C_OpenSession(t->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &rw);
 	if (rv != CKR_OK)
-		return map_rv(rv, "C_OpenSession");
+		return map_rv_t(t, rv, "C_OpenSession");
+	/*
+	 * OpenSC with the unlogged unblock style takes C_SetPIN outside a login
+	 * as an unblock (the old PIN as the PUK): change it logged in as the user.
+	 */
+	if (opensc_unlogged_unblock(t)) {
+		rv = t->fn->C_Login(rw, CKU_USER, (CK_UTF8CHAR *)old_pin, strlen(old_pin));
+		if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
+			t->fn->C_CloseSession(rw);
+			return map_rv_t(t, rv, "C_Login before C_SetPIN");
+		}
+		ours = rv == CKR_OK && !t->logged_in;
+	}
 	rv = t->fn->C_SetPIN(rw, (CK_UTF8CHAR *)old_pin, strlen(old_pin),
 			     (CK_UTF8CHAR *)new_pin, strlen(new_pin));
+	if (ours)
+		t->fn->C_Logout(rw);
 	t->fn->C_CloseSession(rw);
-	return map_rv(rv, "C_SetPIN");
+	return map_rv_t(t, rv, "C_SetPIN");
 }
 
 static int p11_reset_pin(tr_token *tok, const char *so_pin, const char *new_pin)
@@ -368,15 +458,22 @@ static int p11_reset_pin(tr_token *tok, const char *so_pin, const char *new_pin)
 	t->logged_in = 0;
 	rv = t->fn->C_OpenSession(t->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &rw);
 	if (rv != CKR_OK)
-		return map_rv(rv, "C_OpenSession");
+		return map_rv_t(t, rv, "C_OpenSession");
 	t->fn->C_Logout(rw);
+	if (opensc_unlogged_unblock(t)) {
+		/* OpenSC's PIV driver refuses an SO login with the PUK: its unblock. */
+		rv = t->fn->C_SetPIN(rw, (CK_UTF8CHAR *)so_pin, strlen(so_pin),
+				     (CK_UTF8CHAR *)new_pin, strlen(new_pin));
+		error = map_rv_t(t, rv, "C_SetPIN(PUK, new PIN) unlogged");
+		goto out;
+	}
 	rv = t->fn->C_Login(rw, CKU_SO, (CK_UTF8CHAR *)so_pin, strlen(so_pin));
 	if (rv != CKR_OK) {
-		error = map_rv(rv, "C_Login(SO)");
+		error = map_rv_t(t, rv, "C_Login(SO)");
 		goto out;
 	}
 	rv = t->fn->C_InitPIN(rw, (CK_UTF8CHAR *)new_pin, strlen(new_pin));
-	error = map_rv(rv, "C_InitPIN");
+	error = map_rv_t(t, rv, "C_InitPIN");
 	t->fn->C_Logout(rw);
 out:
 	t->fn->C_CloseSession(rw);
@@ -449,7 +546,7 @@ static int p11_sign(tr_token *tok, const unsigned char *data, size_t len,
 		rv = t->fn->C_Sign(t->session, (CK_BYTE *)input, input_len, raw, &raw_len);
 	*token_ns = tr_clock_ns() - start;
 	if (rv != CKR_OK)
-		return map_rv(rv, "C_Sign");
+		return map_rv_t(t, rv, "C_Sign");
 
 	if (t->base.alg == TR_SIGN_ECDSA_SHA256)
 		return ecdsa_raw_to_der(raw, raw_len, sig, sig_len);
@@ -477,7 +574,7 @@ static int find_all(p11_token *t, CK_OBJECT_CLASS cls, const char *label,
 		rv = t->fn->C_FindObjects(t->session, out, max, n);
 		t->fn->C_FindObjectsFinal(t->session);
 	}
-	return map_rv(rv, "C_FindObjects");
+	return map_rv_t(t, rv, "C_FindObjects");
 }
 
 /* The CKA_ID of the key pair whose public key is pub, 0 when none. */
@@ -513,18 +610,24 @@ static int p11_generate_key(tr_token *tok, tr_keygen alg, unsigned char **spki,
 	p11_token *t = (p11_token *)tok;
 	CK_OBJECT_HANDLE keys[32], pub;
 	CK_ULONG n;
-	tr_p11_key spec = { .rsa = alg == TR_KEYGEN_RSA2048, .label = "unit-new" };
+	tr_p11_key spec = { .rsa = alg == TR_KEYGEN_RSA2048,
+			    .label = t->foreign ? FOREIGN_NEW_KEY : "unit-new" };
 	EVP_PKEY *k = NULL;
 	int error, len;
 
 	if (!t->logged_in)
 		return tr_error_set(TR_TOKEN_ENOT_LOGGED_IN, "key generation before login");
-	if ((error = find_all(t, CKO_PUBLIC_KEY, NULL, keys, 32, &n)) < 0)
+	/* On a foreign token the rig counts only its own keys, IDs from 0xF0 on. */
+	if ((error = find_all(t, CKO_PUBLIC_KEY, t->foreign ? FOREIGN_NEW_KEY : NULL, keys, 32,
+			      &n)) < 0)
 		return error;
-	spec.id = (unsigned char)(FIRST_NEW_ID + n);
+	spec.id = (unsigned char)((t->foreign ? 0xF0 : FIRST_NEW_ID) + n);
 	if ((error = tr_p11_generate_key(t->fn, t->session, &spec, &pub)) < 0 ||
-	    (error = tr_p11_public_key(t->fn, t->session, pub, &k)) < 0)
+	    (error = tr_p11_public_key(t->fn, t->session, pub, &k)) < 0) {
+		if (error == TR_EDEPEND && t->base.strict)
+			return tr_error_set(TR_ERROR, "%s", tr_error_last());
 		return error;
+	}
 	*spki = NULL;
 	len = i2d_PUBKEY(k, spki);
 	EVP_PKEY_free(k);
@@ -540,13 +643,13 @@ static int destroy_certificates(p11_token *t)
 	CK_ULONG n;
 	int error;
 
-	if ((error = find_all(t, CKO_CERTIFICATE, "unit", certs, 16, &n)) < 0)
+	if ((error = find_all(t, CKO_CERTIFICATE, t->cert_label, certs, 16, &n)) < 0)
 		return error;
 	for (CK_ULONG i = 0; i < n; i++) {
 		CK_RV rv = t->fn->C_DestroyObject(t->session, certs[i]);
 
 		if (rv != CKR_OK)
-			return map_rv(rv, "C_DestroyObject(certificate)");
+			return map_rv_t(t, rv, "C_DestroyObject(certificate)");
 	}
 	return 0;
 }
@@ -556,7 +659,7 @@ static int install_certificate(p11_token *t, const unsigned char *der, size_t le
 {
 	const unsigned char *p = der;
 	X509 *cert = d2i_X509(NULL, &p, (long)len);
-	tr_p11_key spec = { .label = "unit" };
+	tr_p11_key spec = { .label = t->cert_label };
 	unsigned char *copy = NULL;
 	int error;
 
@@ -618,14 +721,16 @@ static int p11_restore(tr_token *tok, const unsigned char *der, size_t len)
 		CK_OBJECT_HANDLE objs[32];
 		CK_ULONG n;
 
-		if ((error = find_all(t, classes[c], NULL, objs, 32, &n)) < 0)
+		/* On a foreign token: only the keys the rig generated, by their label. */
+		if ((error = find_all(t, classes[c], t->foreign ? FOREIGN_NEW_KEY : NULL, objs, 32,
+				      &n)) < 0)
 			return error;
 		for (CK_ULONG i = 0; i < n; i++) {
 			unsigned char *id = NULL;
 			CK_ULONG id_len = 0;
 
-			if (read_attr(t, objs[i], CKA_ID, &id, &id_len) == 0 && id_len == 1 &&
-			    id[0] >= FIRST_NEW_ID)
+			if (t->foreign || (read_attr(t, objs[i], CKA_ID, &id, &id_len) == 0 &&
+					   id_len == 1 && id[0] >= FIRST_NEW_ID))
 				t->fn->C_DestroyObject(t->session, objs[i]);
 			free(id);
 		}
@@ -688,6 +793,7 @@ int tr_token_open_p11_unit(tr_token **out, const char *module_path, const char *
 	}
 	t->base.ops = &p11_ops;
 	t->session = CK_INVALID_HANDLE;
+	snprintf(t->cert_label, sizeof(t->cert_label), "unit");
 	if ((error = tr_p11mod_load(&t->mod, module_path)) < 0) {
 		error = TR_TOKEN_ENODRIVER;
 		free(t);

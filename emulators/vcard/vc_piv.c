@@ -79,6 +79,8 @@ struct vc_piv {
 	/* Management-key authentication: the challenge out, then the status. */
 	uint8_t mgmt_challenge[8];
 	int mgmt_challenge_out;
+	uint8_t mgmt_witness[8];   /* mutual authentication: the witness out */
+	int mgmt_witness_out;
 	int admin;
 };
 
@@ -216,6 +218,8 @@ void vc_piv_reset(vc_piv *piv)
 {
 	piv->admin = 0;
 	piv->mgmt_challenge_out = 0;
+	piv->mgmt_witness_out = 0;
+	OPENSSL_cleanse(piv->mgmt_witness, sizeof(piv->mgmt_witness));
 	piv->pin_verified = 0;
 	piv->pin_always = 0;
 	piv->chaining = 0;
@@ -240,13 +244,15 @@ static size_t put_sw(uint8_t *resp, size_t off, unsigned sw)
 /*
  * Sends what the command's Le allows of the pending data; the rest waits
  * for GET RESPONSE behind 61xx (xx = 00 when 256 or more are left).
+ * Without Le the card answers as over T=1, up to 256 bytes: yubico-piv-tool
+ * sends SELECT and GENERAL AUTHENTICATE without Le and takes no 61xx there.
  */
 static size_t send_pending(vc_piv *piv, const vc_apdu *a, uint8_t *resp)
 {
-	size_t avail = piv->out_len - piv->out_off, give = 0, rest;
+	size_t avail = piv->out_len - piv->out_off, give, rest;
+	size_t want = a->has_le ? a->le : 256;
 
-	if (a->has_le)
-		give = a->le < avail ? a->le : avail;
+	give = want < avail ? want : avail;
 	if (give > VC_APDU_MAX_RESP - 2)
 		give = VC_APDU_MAX_RESP - 2;
 	memcpy(resp, piv->out + piv->out_off, give);
@@ -509,10 +515,14 @@ static int mgmt_encrypt(const uint8_t in[8], uint8_t out[8])
 }
 
 /*
- * Management key (9B), SP 800-73-4 external authentication: 7C { 81 00 }
- * asks for a challenge (also OpenSC's C_GenerateRandom); 7C { 82 8 bytes }
- * answers it with the challenge encrypted under the key, which grants the
- * right to GENERATE and PUT DATA until reset. 3DES (P1 00 or 03) only.
+ * Management key (9B), two ways of SP 800-73-4 (3DES: P1 00 or 03).
+ * External authentication: 7C { 81 00 } asks for a challenge (also
+ * OpenSC's C_GenerateRandom), 7C { 82 8 bytes } answers it encrypted.
+ * Mutual authentication (piv-tool -A M:9B:03, yubico-piv-tool):
+ * 7C { 80 00 } asks for a witness, the card gives it encrypted; the host
+ * sends 7C { 80 witness, 81 challenge [, 82 00] } and the card, once the
+ * witness is right, answers 7C { 82 challenge encrypted }. Either grants
+ * GENERATE and PUT DATA until reset; a new request drops the other's state.
  */
 static unsigned do_mgmt_response(vc_piv *piv, const uint8_t *val, size_t vlen)
 {
@@ -532,13 +542,67 @@ static unsigned do_mgmt_response(vc_piv *piv, const uint8_t *val, size_t vlen)
 	return ok ? VC_SW_OK : VC_SW_SECURITY;
 }
 
+/* 7C { tag value } into piv->out. */
+static unsigned queue_dyn(vc_piv *piv, unsigned tag, const uint8_t *val, size_t len)
+{
+	uint8_t inner[24], out[32];
+	size_t ioff = 0, off = 0;
+
+	if (vc_tlv_put(inner, sizeof(inner), &ioff, tag, val, len) ||
+	    vc_tlv_put(out, sizeof(out), &off, 0x7C, inner, ioff))
+		return VC_SW_MEMORY;
+	return queue(piv, out, off);
+}
+
+/* Mutual authentication, first step: the witness, encrypted. */
+static unsigned do_mgmt_witness(vc_piv *piv)
+{
+	uint8_t enc[8];
+	unsigned sw;
+
+	if (RAND_bytes(piv->mgmt_witness, 8) != 1 || mgmt_encrypt(piv->mgmt_witness, enc) < 0) {
+		ERR_clear_error();
+		return VC_SW_UNKNOWN;
+	}
+	piv->mgmt_witness_out = 1;
+	sw = queue_dyn(piv, 0x80, enc, 8);
+	OPENSSL_cleanse(enc, sizeof(enc));
+	return sw;
+}
+
+/* Second step: the host proves the key with the witness, the card with the challenge. */
+static unsigned do_mgmt_mutual(vc_piv *piv, const uint8_t *witness, size_t wlen,
+			       const uint8_t *challenge, size_t clen)
+{
+	uint8_t enc[8];
+	unsigned sw;
+	int ok;
+
+	if (!piv->mgmt_witness_out)
+		return VC_SW_CONDITIONS;
+	piv->mgmt_witness_out = 0;
+	if (wlen != 8 || clen != 8)
+		return VC_SW_WRONG_DATA;
+	ok = CRYPTO_memcmp(piv->mgmt_witness, witness, 8) == 0;
+	OPENSSL_cleanse(piv->mgmt_witness, sizeof(piv->mgmt_witness));
+	if (!ok)
+		return VC_SW_SECURITY;
+	if (mgmt_encrypt(challenge, enc) < 0)
+		return VC_SW_UNKNOWN;
+	piv->admin = 1;
+	sw = queue_dyn(piv, 0x82, enc, 8);
+	OPENSSL_cleanse(enc, sizeof(enc));
+	return sw;
+}
+
 static unsigned do_mgmt_challenge(vc_piv *piv, const vc_apdu *a)
 {
-	const uint8_t *tmpl, *val;
-	size_t tmpl_len, vlen, off = 0, n;
-	uint8_t rnd[16], inner[24], out[32];
+	const uint8_t *tmpl, *val, *v[3] = { NULL, NULL, NULL };
+	size_t tmpl_len, vlen, len[3] = { 0, 0, 0 }, n;
+	uint8_t rnd[16];
 	vc_tlv_reader r;
 	unsigned tag;
+	int rc;
 
 	if (a->p1 == 0x00 || a->p1 == 0x03)
 		n = 8;                  /* 3DES block */
@@ -549,26 +613,45 @@ static unsigned do_mgmt_challenge(vc_piv *piv, const vc_apdu *a)
 	vc_tlv_init(&r, a->data, a->lc);
 	if (vc_tlv_next(&r, &tag, &tmpl, &tmpl_len) != 1 || tag != 0x7C || r.p != r.end)
 		return VC_SW_WRONG_DATA;
+	/* 80 witness, 81 challenge, 82 response: each at most once. */
 	vc_tlv_init(&r, tmpl, tmpl_len);
-	if (vc_tlv_next(&r, &tag, &val, &vlen) != 1 || r.p != r.end)
+	while ((rc = vc_tlv_next(&r, &tag, &val, &vlen)) == 1) {
+		if (tag < 0x80 || tag > 0x82 || v[tag - 0x80])
+			return VC_SW_WRONG_DATA;
+		v[tag - 0x80] = val;
+		len[tag - 0x80] = vlen;
+	}
+	if (rc < 0 || (!v[0] && !v[1] && !v[2]))
 		return VC_SW_WRONG_DATA;
-	if (tag == 0x82 && n == 8)
-		return do_mgmt_response(piv, val, vlen);
-	if (tag != 0x81 || vlen != 0)
+	if (v[0]) {
+		/* The card's key is 3DES: mutual authentication with an AES P1 is the wrong key. */
+		if (n != 8)
+			return VC_SW_WRONG_P1P2;
+		piv->mgmt_challenge_out = 0;
+		if (len[0] == 0 && !v[1] && !v[2]) {
+			piv->admin = 0;
+			return do_mgmt_witness(piv);
+		}
+		if (!v[1] || (v[2] && len[2] != 0))
+			return VC_SW_WRONG_DATA;
+		return do_mgmt_mutual(piv, v[0], len[0], v[1], len[1]);
+	}
+	if (v[2] && !v[1] && n == 8) {
+		piv->mgmt_witness_out = 0;
+		return do_mgmt_response(piv, v[2], len[2]);
+	}
+	if (!v[1] || v[2] || len[1] != 0)
 		return VC_SW_WRONG_DATA;
 	if (RAND_bytes(rnd, (int)n) != 1) {
 		ERR_clear_error();
 		return VC_SW_UNKNOWN;
 	}
 	piv->admin = 0;
+	piv->mgmt_witness_out = 0;
 	piv->mgmt_challenge_out = n == 8;
 	if (n == 8)
 		memcpy(piv->mgmt_challenge, rnd, 8);
-	vc_tlv_put(inner, sizeof(inner), &off, 0x81, rnd, n);
-	n = off;
-	off = 0;
-	vc_tlv_put(out, sizeof(out), &off, 0x7C, inner, n);
-	return queue(piv, out, off);
+	return queue_dyn(piv, 0x81, rnd, n);
 }
 
 static unsigned do_general_auth(vc_piv *piv, const vc_apdu *a)

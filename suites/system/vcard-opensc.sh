@@ -1,9 +1,11 @@
 #!/bin/sh
 # The virtual PIV card behind the rig's private pcscd, driven by unmodified
 # OpenSC: opensc-tool sees the ATR, pkcs11-tool --test passes on an RSA and
-# a P-256 card, wrong PINs block, the PUK unblocks, counters survive a
-# removal and a killed card process, a card pulled mid-signature fails the
-# signature and works again once inserted. Everything stops by PID.
+# a P-256 card, wrong PINs block, the PUK unblocks (pkcs15-tool; and
+# pkcs11-tool's C_SetPIN with OpenSC's set_pin_in_unlogged_session style,
+# not without it), counters survive a removal and a killed card process, a
+# card pulled mid-signature fails the signature and works again once
+# inserted. Everything stops by PID.
 set -eu
 BUILD=${BUILD:-build}
 VC="$BUILD/tokenrig-vcard"
@@ -113,6 +115,27 @@ ctl 0 status | grep -q "pin_tries=3/3 puk_tries=10/10" || fail "PUK did not unbl
 out=$(pkcs11-tool --module $MOD --slot-index 0 --login --pin 135790 --test 2>&1) || true
 echo "$out" | grep -q "No errors" || fail "after unblock: $out"
 
+# OpenSC's PKCS#11 unblocks too, with the rig's unblock style: C_SetPIN(PUK,
+# new PIN) in a session nobody is logged in to. Without the style the same
+# call is a PIN change and the blocked card stays blocked. PINs from the
+# environment (pkcs11-tool's env:NAME), not argv.
+export TR_WRONG=000000 TR_PUK=$PUK0 TR_NEW=246802
+for i in 1 2 3; do
+	pkcs11-tool --module $MOD --slot-index 0 --login --pin env:TR_WRONG -O >/dev/null 2>&1 || true
+done
+ctl 0 status | grep -q "pin_tries=0/3" || fail "not blocked again: $(ctl 0 status)"
+out=$(pkcs11-tool --module $MOD --slot-index 0 --unlock-pin --puk env:TR_PUK --new-pin env:TR_NEW 2>&1) &&
+	fail "unblocked without the unblock style: $out"
+ctl 0 status | grep -q "pin_tries=0/3" || fail "unblocked without the style: $(ctl 0 status)"
+sed 's/^app default {$/app opensc-pkcs11 {\n\tpkcs11 {\n\t\tuser_pin_unblock_style = set_pin_in_unlogged_session;\n\t}\n}\napp default {/' \
+	"$dir/opensc.conf" >"$dir/opensc-unblock.conf"
+grep -q set_pin_in_unlogged_session "$dir/opensc-unblock.conf" || fail "no unblock style written"
+out=$(OPENSC_CONF="$dir/opensc-unblock.conf" pkcs11-tool --module $MOD --slot-index 0 \
+	--unlock-pin --puk env:TR_PUK --new-pin env:TR_NEW 2>&1) || fail "PKCS#11 unblock: $out"
+ctl 0 status | grep -q "pin_tries=3/3" || fail "PKCS#11 unblock left: $(ctl 0 status)"
+out=$(pkcs11-tool --module $MOD --slot-index 0 --login --pin env:TR_NEW -O 2>&1) ||
+	fail "new PIN after the PKCS#11 unblock: $out"
+
 # Pulled mid-signature: the signature fails, the card is gone, then back.
 # (pkcs11-tool --test signs with RSA keys only: sign explicitly with ECDSA.)
 printf '0123456789abcdef0123456789abcdef' >"$dir/hash"
@@ -131,5 +154,5 @@ ctl 1 insert >/dev/null
 "$VC" wait --readers 2 --cards 2 --timeout 10000
 out=$(sign1) || fail "sign after re-insert: $out"
 
-echo "vcard-opensc: ATR, pkcs11-tool --test (RSA, P-256), PIN block, PUK unblock," \
+echo "vcard-opensc: ATR, pkcs11-tool --test (RSA, P-256), PIN block, PUK unblock (pkcs15, PKCS#11)," \
 	"persistence and pull-during-sign all as expected"

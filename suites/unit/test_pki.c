@@ -268,6 +268,47 @@ START_TEST(test_unit_certificate_profile)
 }
 END_TEST
 
+/*
+ * Hunan's encryption certificate: RSA keeps keyEncipherment +
+ * dataEncipherment; an EC or SM2 key gets keyAgreement and no
+ * encipherment bit (RFC 5480; OpenSC gives those bits on an EC key no
+ * usage at all, and p11test's usage_test fails). Signing is never allowed.
+ */
+START_TEST(test_encryption_certificate_key_usage)
+{
+	static const struct {
+		fx_key_alg alg;
+		uint32_t ku;
+	} want[] = {
+		{ FX_KEY_RSA_2048, KU_KEY_ENCIPHERMENT | KU_DATA_ENCIPHERMENT },
+		{ FX_KEY_EC_P256, KU_KEY_AGREEMENT },
+		{ FX_KEY_SM2, KU_KEY_AGREEMENT },
+	};
+	fx_unit unit;
+
+	make_unit(&unit, "hunan", 1);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		EVP_PKEY *key = NULL;
+		X509 *cert = NULL;
+		int at;
+
+		ck_assert_int_eq(fx_key_generate(want[i].alg, &key), 0);
+		ck_assert_msg(fx_pki_issue_unit_ex(pki, "hunan", key, &unit, FX_VARIANT_VALID,
+						   FX_PURPOSE_ENCRYPT, &cert) == 0,
+			      "%s", tr_error_last());
+		ck_assert_msg(X509_get_key_usage(cert) == want[i].ku,
+			      "key alg %d: key usage %#x, want %#x", (int)want[i].alg,
+			      X509_get_key_usage(cert), want[i].ku);
+		at = X509_get_ext_by_NID(cert, NID_key_usage, -1);
+		ck_assert_int_ge(at, 0);
+		ck_assert(X509_EXTENSION_get_critical(X509_get_ext(cert, at)));
+		ck_assert_int_eq(verify("hunan", cert), X509_V_OK);
+		X509_free(cert);
+		EVP_PKEY_free(key);
+	}
+}
+END_TEST
+
 START_TEST(test_validity_relative_to_now)
 {
 	static const struct {
@@ -613,6 +654,7 @@ Suite *pki_suite(void)
 			    sizeof(variants) / sizeof(variants[0]));
 	tcase_add_test(tc, test_every_ca_and_key_alg);
 	tcase_add_test(tc, test_unit_certificate_profile);
+	tcase_add_test(tc, test_encryption_certificate_key_usage);
 	tcase_add_test(tc, test_validity_relative_to_now);
 	tcase_add_test(tc, test_identity_round_trip);
 	tcase_add_test(tc, test_identity_missing);

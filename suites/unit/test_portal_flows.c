@@ -665,6 +665,43 @@ START_TEST(test_hb_flow)
 END_TEST
 
 /* HB-BIND-EMP-OK: the two rows bound by unit number alone. */
+/*
+ * Issue 13: a serial is unique per issuer only, so the bound serial alone
+ * must not reach an account: a certificate of another unit carrying the
+ * bound certificate's serial (a CA misissuance, made here by re-signing
+ * with the Hebei issuing key) is refused (before: 200 as the account).
+ */
+START_TEST(test_hb_same_serial)
+{
+	unit_id a, b;
+	char s[80], path[4096];
+	EVP_PKEY *ca_key = NULL;
+
+	unit_make(&a, "hebei", "hebei", 3, FX_VARIANT_VALID);
+	unit_make(&b, "hebei", "hebei", 4, FX_VARIANT_VALID);
+	ck_assert_str_ne(a.unit.uscc, b.unit.uscc);
+	ck_ok(hb_register("prov", "unita", "130682"), 201);
+	hb_pwlogin("unita", s, sizeof(s));
+	hb_insured("enterprise_pension", &a, a.unit.ss_number);
+	ck_ok(hb_bind_unit(s, "enterprise_pension", &a, a.unit.ss_number), 201);
+	ck_ok(hb_ca_bind(s, HB_VENDOR, a.cert), 200);
+
+	ck_assert_int_eq(fx_pki_ca_path(pki, "hebei", "issuing.key", path,
+					sizeof(path)), 0);
+	ck_assert_int_eq(fx_read_key_pem(path, &ca_key), 0);
+	ck_assert_int_eq(X509_set_serialNumber(b.cert,
+					       X509_get_serialNumber(a.cert)), 1);
+	ck_assert_int_gt(X509_sign(b.cert, ca_key, EVP_sha256()), 0);
+	ck_error(login("prov", &b), 403, "HB_CERT_UNIT_MISMATCH");
+	ck_assert_str_eq(msg(), "证书中的统一社会信用代码与绑定单位不一致");
+	ck_ok(login("prov", &a), 200);
+	ck_assert_str_eq(str("account"), "unita");
+	EVP_PKEY_free(ca_key);
+	unit_free(&a);
+	unit_free(&b);
+}
+END_TEST
+
 START_TEST(test_hb_emp_bindings)
 {
 	unit_id u;
@@ -939,7 +976,7 @@ START_TEST(test_hn_hall)
 	ck_assert_int_eq(fx_pki_issue_unit_ex(pki, "hunan", enc.key, &u.unit,
 					      FX_VARIANT_VALID, FX_PURPOSE_ENCRYPT,
 					      &enc_cert), 0);
-	ck_assert(X509_get_key_usage(enc_cert) & KU_KEY_ENCIPHERMENT);
+	ck_assert(X509_get_key_usage(enc_cert) & KU_KEY_AGREEMENT); /* an EC encryption key */
 	serial_of(u.cert, serial, sizeof(serial));
 	serial_of(enc_cert, enc_serial, sizeof(enc_serial));
 	ck_assert_str_ne(serial, enc_serial);
@@ -1185,6 +1222,149 @@ START_TEST(test_hn_dist)
 }
 END_TEST
 
+static void hn_account(const unit_id *u, const char *user)
+{
+	ck_ok(post("/hall/accounts", NULL,
+		   "{\"unit_type\":\"institution\",\"unit_name\":\"%s\",\"uscc\":\"%s\","
+		   "\"operator_name\":\"%s\",\"operator_id\":\"%s\",\"operator_phone\":\"%s\","
+		   "\"username\":\"%s\",\"password\":\"secret-123\"}",
+		   u->unit.unit_name, u->unit.uscc, u->unit.operator_name,
+		   u->unit.operator_id, u->unit.operator_phone, user), 201);
+}
+
+/*
+ * Issue 13: the hall's binding needs no session and a unit's name and
+ * USCC are public, so another unit's certificate bound to an account must
+ * not log in to it (before: 200 account=victim), and a pending binding is
+ * replaced only by its submitter (before: anyone's 202).
+ */
+START_TEST(test_hn_foreign_certificate)
+{
+	unit_id victim, other;
+	char vserial[80], oserial[80], sub[64];
+	json_int_t at;
+
+	unit_make(&victim, "hunan", "hunan", 7, FX_VARIANT_VALID);
+	unit_make(&other, "hunan", "hunan", 8, FX_VARIANT_VALID);
+	serial_of(victim.cert, vserial, sizeof(vserial));
+	serial_of(other.cert, oserial, sizeof(oserial));
+	hn_account(&victim, "victim1");
+	ck_ok(post("/admin/clock", NULL, "{\"wday\":1,\"hour\":10}"), 200);
+
+	/* Another unit's serial under the victim's public name and USCC. */
+	ck_ok(hn_bind(&victim, oserial), 202);
+	advance(86400);
+	ck_error(login("hall", &other), 403, "HN_UNIT_MISMATCH");
+	ck_assert_str_eq(msg(), "单位名称、统一社会信用代码与账号信息不一致");
+
+	/* The victim binds its own serial (the foreign one was never
+	 * confirmed); nobody else swaps it while it is pending. */
+	ck_ok(hn_bind(&victim, vserial), 202);
+	snprintf(sub, sizeof(sub), "%s", str("submission"));
+	ck_assert_int_eq(strncmp(sub, "HNS", 3), 0);
+	at = json_integer_value(json_object_get(last.body, "effective_at"));
+	ck_error(hn_bind(&victim, oserial), 409, "HN_BINDING_PENDING");
+	ck_error(post("/hall/ca-bindings", NULL,
+		      "{\"unit_name\":\"%s\",\"uscc\":\"%s\",\"serial\":\"%s\","
+		      "\"submission\":\"HNS000000000000\"}",
+		      victim.unit.unit_name, victim.unit.uscc, oserial), 409,
+		 "HN_BINDING_PENDING");
+	/* Sent again (anyone can): the same binding, time not reset. */
+	advance(3600);
+	ck_ok(hn_bind(&victim, vserial), 202);
+	ck_assert_int_eq(json_integer_value(json_object_get(last.body,
+							    "effective_at")), at);
+	ck_assert_ptr_null(json_object_get(last.body, "submission"));
+	/* The submitter corrects it, then back: a new secret each time. */
+	ck_ok(post("/hall/ca-bindings", NULL,
+		   "{\"unit_name\":\"%s\",\"uscc\":\"%s\",\"serial\":\"0123ABCD\","
+		   "\"submission\":\"%s\"}",
+		   victim.unit.unit_name, victim.unit.uscc, sub), 202);
+	ck_assert_str_ne(str("submission"), sub);
+	snprintf(sub, sizeof(sub), "%s", str("submission"));
+	ck_ok(post("/hall/ca-bindings", NULL,
+		   "{\"unit_name\":\"%s\",\"uscc\":\"%s\",\"serial\":\"%s\","
+		   "\"submission\":\"%s\"}",
+		   victim.unit.unit_name, victim.unit.uscc, vserial, sub), 202);
+	advance(86400);
+	ck_error(login("hall", &other), 403, "HN_NOT_BOUND");
+	ck_ok(login("hall", &victim), 200);
+	ck_assert_str_eq(str("account"), "victim1");
+	unit_free(&victim);
+	unit_free(&other);
+}
+END_TEST
+
+/* Issue 13: the same at tps: a distribution account bound to a serial is
+ * reached only by a certificate of its unit (before: 200 as dist_s). */
+START_TEST(test_hn_tps_same_serial)
+{
+	unit_id a, b;
+	char ticket[64], path[4096];
+	EVP_PKEY *ca_key = NULL;
+
+	unit_make(&a, "hunan", "hunan", 11, FX_VARIANT_VALID);
+	unit_make(&b, "hunan", "hunan", 12, FX_VARIANT_VALID);
+	ck_ok(hn_dist_register(&a, "dist_s"), 202);
+	ck_ok(post("/admin/hunan/approve", NULL, "{\"username\":\"dist_s\"}"), 200);
+	ck_error(login("tps", &a), 403, "HN_ACTIVATION_REQUIRED");
+	snprintf(ticket, sizeof(ticket), "%s", json_string_value(json_object_get(
+		json_object_get(last.body, "activation"), "ticket")));
+	ck_ok(post("/tps/activate", NULL, "{\"ticket\":\"%s\"}", ticket), 200);
+
+	ck_assert_int_eq(fx_pki_ca_path(pki, "hunan", "issuing.key", path,
+					sizeof(path)), 0);
+	ck_assert_int_eq(fx_read_key_pem(path, &ca_key), 0);
+	ck_assert_int_eq(X509_set_serialNumber(b.cert,
+					       X509_get_serialNumber(a.cert)), 1);
+	ck_assert_int_gt(X509_sign(b.cert, ca_key, EVP_sha256()), 0);
+	ck_error(login("tps", &b), 403, "HN_UNIT_MISMATCH");
+	ck_ok(login("tps", &a), 200);
+	ck_assert_str_eq(str("account"), "dist_s");
+	EVP_PKEY_free(ca_key);
+	unit_free(&a);
+	unit_free(&b);
+}
+END_TEST
+
+/*
+ * Issue 13: sessions are capped per site and a live one is never evicted
+ * (before: 4096 for the whole portal, least recently used first, so a
+ * flood of hall logins ended a tps session).
+ */
+START_TEST(test_hn_session_cap)
+{
+	unit_id d, h;
+	char tps[80];
+	int i;
+
+	unit_make(&d, "hunan", "hunan", 9, FX_VARIANT_VALID);
+	unit_make(&h, "hunan", "hunan", 10, FX_VARIANT_VALID);
+	ck_ok(hn_dist_register(&d, "dist_d"), 202);
+	ck_ok(post("/admin/hunan/approve", NULL, "{\"username\":\"dist_d\"}"), 200);
+	ck_ok(post("/tps/pwlogin", NULL,
+		   "{\"username\":\"dist_d\",\"password\":\"secret-123\"}"), 200);
+	snprintf(tps, sizeof(tps), "%s", str("session"));
+	hn_account(&h, "hosp_h");
+	for (i = 0; i < 4096; i++)
+		ck_ok(post("/hall/pwlogin", NULL,
+			   "{\"username\":\"hosp_h\",\"password\":\"secret-123\"}"), 200);
+	ck_error(post("/hall/pwlogin", NULL,
+		      "{\"username\":\"hosp_h\",\"password\":\"secret-123\"}"), 429,
+		 "TOO_MANY_SESSIONS");
+	/* The other site's session lives on, and that site still logs in. */
+	ck_error(submit("/tps/quotes", tps, &d, "x"), 403, "HN_CA_REQUIRED");
+	ck_ok(post("/tps/pwlogin", NULL,
+		   "{\"username\":\"dist_d\",\"password\":\"secret-123\"}"), 200);
+	/* Idle sessions make room (30 minutes without use). */
+	advance(31 * 60);
+	ck_ok(post("/hall/pwlogin", NULL,
+		   "{\"username\":\"hosp_h\",\"password\":\"secret-123\"}"), 200);
+	unit_free(&d);
+	unit_free(&h);
+}
+END_TEST
+
 START_TEST(test_hn_malformed)
 {
 	static const char *const paths[] = {
@@ -1254,6 +1434,7 @@ Suite *portal_hebei_suite(void)
 	TCase *tc = tcase("hebei", hebei_setup);
 
 	tcase_add_test(tc, test_hb_flow);
+	tcase_add_test(tc, test_hb_same_serial);
 	tcase_add_test(tc, test_hb_emp_bindings);
 	tcase_add_test(tc, test_hb_vendors);
 	tcase_add_test(tc, test_hb_cert_texts);
@@ -1284,6 +1465,9 @@ Suite *portal_hunan_suite(void)
 	tcase_add_test(tc, test_hn_typed_serial);
 	tcase_add_test(tc, test_hn_browser);
 	tcase_add_test(tc, test_hn_dist);
+	tcase_add_test(tc, test_hn_foreign_certificate);
+	tcase_add_test(tc, test_hn_tps_same_serial);
+	tcase_add_test(tc, test_hn_session_cap);
 	tcase_add_test(tc, test_hn_malformed);
 	suite_add_tcase(s, tc);
 	return s;

@@ -202,6 +202,10 @@ START_TEST(test_select)
 	ck_assert_uint_eq(txh("00 A4 00 00 02 3F 00"), 0x6A86);
 	ck_assert_uint_eq(txh("00 A4 04 0C 05 A0 00 00 03 08"), 0x9000);
 	ck_assert_uint_eq(rlen, 2);
+	/* Without Le (yubico-piv-tool): the template at once, as over T=1, no 61xx. */
+	ck_assert_uint_eq(txh("00 A4 04 00 05 A0 00 00 03 08"), 0x9000);
+	ck_assert_uint_gt(rlen, 2);
+	ck_assert_uint_eq(resp[0], 0x61);
 }
 END_TEST
 
@@ -565,6 +569,105 @@ static unsigned mgmt_auth(int wrong)
 	return tx(cmd, 17);
 }
 
+/* 3DES-ECB decryption under the default management key (the host's side). */
+static void mgmt_decrypt(const uint8_t in[8], uint8_t out[8])
+{
+	static const uint8_t key[24] = { 1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8,
+					 1, 2, 3, 4, 5, 6, 7, 8 };
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	int n = 0;
+
+	ck_assert_ptr_nonnull(ctx);
+	ck_assert_int_eq(EVP_DecryptInit_ex(ctx, EVP_des_ede3_ecb(), NULL, key, NULL), 1);
+	EVP_CIPHER_CTX_set_padding(ctx, 0);
+	ck_assert_int_eq(EVP_DecryptUpdate(ctx, out, &n, in, 8), 1);
+	ck_assert_int_eq(n, 8);
+	EVP_CIPHER_CTX_free(ctx);
+}
+
+/*
+ * Mutual authentication as yubico-piv-tool and OpenSC's piv-tool -A M:9B:03
+ * send it (SP 800-73-4): 7C { 80 00 } gets the encrypted witness; the
+ * decrypted witness (corrupted when wrong) and a challenge go back, with
+ * 82 00 when with_82; the card's answer must be the challenge encrypted.
+ */
+static unsigned mgmt_mutual(int wrong, int with_82)
+{
+	uint8_t cmd[40] = { 0x00, 0x87, 0x03, 0x9B, 0x00, 0x7C, 0x00, 0x80, 0x08 };
+	uint8_t challenge[8] = { 0xC0, 0xFF, 0xEE, 0x00, 0x11, 0x22, 0x33, 0x44 }, want[8];
+	size_t n = 9;
+	unsigned sw;
+
+	ck_assert_uint_eq(txh("00 87 03 9B 04 7C 02 80 00 00"), 0x9000);
+	ck_assert_uint_eq(rlen, 14);
+	ck_assert_uint_eq(resp[0], 0x7C);
+	ck_assert_uint_eq(resp[1], 0x0A);
+	ck_assert_uint_eq(resp[2], 0x80);
+	ck_assert_uint_eq(resp[3], 0x08);
+	mgmt_decrypt(resp + 4, cmd + n);
+	cmd[n] ^= (uint8_t)wrong;
+	n += 8;
+	cmd[n++] = 0x81;
+	cmd[n++] = 0x08;
+	memcpy(cmd + n, challenge, 8);
+	n += 8;
+	if (with_82) {
+		cmd[n++] = 0x82;
+		cmd[n++] = 0x00;
+	}
+	cmd[6] = (uint8_t)(n - 7);
+	cmd[4] = (uint8_t)(n - 5);
+	cmd[n++] = 0x00; /* Le */
+	sw = tx(cmd, n);
+	if (sw != 0x9000)
+		return sw;
+	ck_assert_uint_eq(rlen, 14);
+	ck_assert_uint_eq(resp[0], 0x7C);
+	ck_assert_uint_eq(resp[1], 0x0A);
+	ck_assert_uint_eq(resp[2], 0x82);
+	ck_assert_uint_eq(resp[3], 0x08);
+	mgmt_encrypt(challenge, want);
+	ck_assert_mem_eq(resp + 4, want, 8);
+	return sw;
+}
+
+START_TEST(test_mgmt_mutual_auth)
+{
+	uint8_t buf[600];
+	size_t len;
+
+	/* The second step without a witness out: 6985. */
+	ck_assert_uint_eq(txh("00 87 03 9B 16 7C 14 80 08 00 00 00 00 00 00 00 00 "
+			      "81 08 00 00 00 00 00 00 00 00 00"), 0x6985);
+	/* A wrong witness: refused, and no administration. */
+	ck_assert_uint_eq(mgmt_mutual(1, 0), 0x6982);
+	ck_assert_uint_eq(txh("00 47 00 9A 05 AC 03 80 01 11 00"), 0x6982);
+	/* The witness is good for one try only. */
+	ck_assert_uint_eq(txh("00 87 03 9B 16 7C 14 80 08 00 00 00 00 00 00 00 00 "
+			      "81 08 00 00 00 00 00 00 00 00 00"), 0x6985);
+	/* yubico-piv-tool's form (80, 81), then with 82 00: both administer. */
+	ck_assert_uint_eq(mgmt_mutual(0, 0), 0x9000);
+	ck_assert_uint_eq(collect(txh("00 47 00 9A 05 AC 03 80 01 11 00"), buf, &len), 0x9000);
+	ck_assert_uint_eq(buf[0], 0x7F);
+	vc_piv_reset(piv);
+	ck_assert_uint_eq(txh("00 47 00 9A 05 AC 03 80 01 11 00"), 0x6982);
+	ck_assert_uint_eq(mgmt_mutual(0, 1), 0x9000);
+	ck_assert_uint_eq(collect(txh("00 47 00 9C 05 AC 03 80 01 11 00"), buf, &len), 0x9000);
+	/* A witness request drops the administration until it is answered. */
+	ck_assert_uint_eq(txh("00 87 03 9B 04 7C 02 80 00 00"), 0x9000);
+	ck_assert_uint_eq(txh("00 47 00 9A 05 AC 03 80 01 11 00"), 0x6982);
+	/* A challenge in between voids the witness; the wrong lengths and an AES P1. */
+	ck_assert_uint_eq(txh("00 87 03 9B 04 7C 02 81 00 00"), 0x9000);
+	ck_assert_uint_eq(txh("00 87 03 9B 16 7C 14 80 08 00 00 00 00 00 00 00 00 "
+			      "81 08 00 00 00 00 00 00 00 00 00"), 0x6985);
+	ck_assert_uint_eq(txh("00 87 03 9B 04 7C 02 80 00 00"), 0x9000);
+	ck_assert_uint_eq(txh("00 87 03 9B 0E 7C 0C 80 08 00 00 00 00 00 00 00 00 81 00 00"), 0x6A80);
+	ck_assert_uint_eq(txh("00 87 03 9B 0C 7C 0A 80 08 00 00 00 00 00 00 00 00 00"), 0x6A80);
+	ck_assert_uint_eq(txh("00 87 03 9B 06 7C 04 80 00 80 00 00"), 0x6A80);
+	ck_assert_uint_eq(txh("00 87 0C 9B 04 7C 02 80 00 00"), 0x6A86);
+}
+END_TEST
+
 /* PUT DATA of a certificate object, chained in 255-byte pieces. */
 static unsigned put_cert(uint32_t tag, X509 *cert)
 {
@@ -704,6 +807,7 @@ Suite *vcard_piv_suite(void)
 	tcase_add_test(tc, test_chaining_abuse);
 	tcase_add_test(tc, test_reset_clears_state);
 	tcase_add_test(tc, test_generate_and_put_certificate);
+	tcase_add_test(tc, test_mgmt_mutual_auth);
 	suite_add_tcase(s, tc);
 
 	tcase_add_unchecked_fixture(blue, keys_setup, keys_teardown);
