@@ -8,6 +8,7 @@
 #include "emulators/softhsm/provision.h"
 #include "fixtures/pki.h"
 #include "harness/cards.h"
+#include "harness/kinds.h"
 #include "harness/profiles.h"
 #include "emulators/vcard/pcscd.h"
 #include "emulators/vcard/vc_provision.h"
@@ -238,7 +239,7 @@ static int provision_one(tr_env *env, fx_pki *pki, key_cache *cache, const tr_pr
 		snprintf(in_cert.unit_name, sizeof(in_cert.unit_name), "%s", former.unit_name);
 	}
 	t->card = -1;
-	snprintf(t->kind, sizeof(t->kind), "softhsm");
+	snprintf(t->kind, sizeof(t->kind), TR_KIND_SOFTHSM);
 	snprintf(t->algorithm, sizeof(t->algorithm), "%s", algorithms[alg].name);
 	snprintf(t->portal, sizeof(t->portal), "%s", portals[portal].portal);
 	snprintf(t->role, sizeof(t->role), "%s", prof->name);
@@ -427,7 +428,7 @@ static int provision_cards(tr_env *env, fx_pki *pki, const char *profiles_path, 
 					 portals[p].portal, prof->name, card_algorithms[a].name);
 				if ((error = card_image(env, pki, prof, p, a, seed, k, t->image, t)) < 0)
 					break;
-				snprintf(t->kind, sizeof(t->kind), "vcard");
+				snprintf(t->kind, sizeof(t->kind), TR_KIND_VCARD);
 				snprintf(t->algorithm, sizeof(t->algorithm), "%s", card_algorithms[a].name);
 				snprintf(t->portal, sizeof(t->portal), "%s", portals[p].portal);
 				snprintf(t->role, sizeof(t->role), "%s", prof->name);
@@ -452,7 +453,7 @@ static int provision_cards(tr_env *env, fx_pki *pki, const char *profiles_path, 
 						break;
 					}
 					memcpy(o->cert_der, t->cert_der, t->cert_len);
-					snprintf(o->kind, sizeof(o->kind), "opensc");
+					snprintf(o->kind, sizeof(o->kind), TR_KIND_OPENSC);
 					snprintf(o->module, sizeof(o->module), "%s", TR_OPENSC_MODULE);
 					uri_escape(t->reader, reader, sizeof(reader));
 					snprintf(o->uri, sizeof(o->uri),
@@ -486,10 +487,13 @@ static int write_opensc_conf(tr_env *env)
 		"\t}\n"
 		"}\n"
 		"# OpenSC's defaults (16 virtual slots, 4 a card) show only 4 readers.\n"
+		"# The PUK unblocks the PIN through PKCS#11 as C_SetPIN(PUK, new PIN) in a\n"
+		"# session nobody is logged in to (OpenSC's PIV driver refuses an SO login).\n"
 		"app opensc-pkcs11 {\n"
 		"\tpkcs11 {\n"
 		"\t\tslots_per_card = 1;\n"
 		"\t\tmax_virtual_slots = 32;\n"
+		"\t\tuser_pin_unblock_style = set_pin_in_unlogged_session;\n"
 		"\t}\n"
 		"}\n";
 	char path[PATH_MAX];
@@ -543,7 +547,8 @@ int tr_env_show_cards(tr_env *env, const char *portal, const char *algorithm)
 	for (size_t i = 0; i < env->n_tokens; i++) {
 		const tr_token_ref *t = &env->tokens[i];
 
-		if (t->card >= 0 && t->card < 16 && !strcmp(t->kind, "vcard") &&
+		/* The cards' images are the APDU kind's; OpenSC drives the same cards. */
+		if (t->card >= 0 && t->card < 16 && tr_kind_has(t->kind, TR_KIND_CARD | TR_KIND_APDU) &&
 		    !strcmp(t->portal, portal) && !strcmp(t->algorithm, algorithm)) {
 			images[t->card] = t->image;
 			if ((unsigned)t->card + 1 > n)
@@ -583,18 +588,21 @@ const char *tr_env_cards_missing(const tr_env *env)
 
 int tr_env_card_column(size_t i, const char **kind, const char **algorithm)
 {
-	if (i < N_OF(card_algorithms)) {
-		*kind = "vcard";
-		*algorithm = card_algorithms[i].name;
-		return 0;
-	}
-	for (size_t a = 0, k = N_OF(card_algorithms); a < N_OF(card_algorithms); a++) {
-		if (card_algorithms[a].alg == FX_KEY_SM2)
-			continue; /* OpenSC does not know SM2 */
-		if (k++ == i) {
-			*kind = "opensc";
-			*algorithm = card_algorithms[a].name;
-			return 0;
+	const tr_kind *k;
+	size_t n = 0;
+
+	/* Every card kind of the rig, on every card algorithm it holds. */
+	for (size_t r = 0; (k = tr_kind_at(r)) != NULL; r++) {
+		if ((k->flags & (TR_KIND_RIG | TR_KIND_CARD)) != (TR_KIND_RIG | TR_KIND_CARD))
+			continue;
+		for (size_t a = 0; a < N_OF(card_algorithms); a++) {
+			if (card_algorithms[a].alg == FX_KEY_SM2 && !(k->flags & TR_KIND_SM2))
+				continue;
+			if (n++ == i) {
+				*kind = k->name;
+				*algorithm = card_algorithms[a].name;
+				return 0;
+			}
 		}
 	}
 	return -1;
@@ -736,7 +744,7 @@ static int write_env_sh(tr_env *env)
 		return tr_error_set(TR_ENOMEM, "out of memory");
 	/* The interposer lists tokens by label: the first one is what tools use. */
 	for (size_t i = 0; i < env->n_tokens; i++)
-		if (!strcmp(env->tokens[i].kind, "softhsm") &&
+		if (tr_kind_has(env->tokens[i].kind, TR_KIND_INTERPOSER) &&
 		    (!first || strcmp(env->tokens[i].label, first->label) < 0))
 			first = &env->tokens[i];
 	fputs("# tokenrig environment: source this file. Written by `tokenrig env up`.\n", f);
@@ -756,7 +764,7 @@ static int write_env_sh(tr_env *env)
 		const tr_token_ref *card = NULL;
 
 		for (size_t i = 0; i < env->n_tokens && !card; i++)
-			if (!strcmp(env->tokens[i].kind, "vcard") &&
+			if (tr_kind_has(env->tokens[i].kind, TR_KIND_CARD | TR_KIND_APDU) &&
 			    !strcmp(env->tokens[i].portal, "suzhou") &&
 			    !strcmp(env->tokens[i].role, "a") &&
 			    !strcmp(env->tokens[i].algorithm, "p256"))
@@ -838,26 +846,28 @@ int tr_env_up(tr_env **out, const tr_env_opts *opts)
 		goto out;
 	snprintf(env->pki_dir, sizeof(env->pki_dir), "%s", pki_dir);
 	if ((error = fx_pki_create(&pki, pki_dir, time(NULL))) < 0 ||
-	    (error = sh_softhsm_configure(sh_dir, conf, sizeof(conf))) < 0)
+	    (!opts->foreign && (error = sh_softhsm_configure(sh_dir, conf, sizeof(conf))) < 0))
 		goto out;
-	if ((error = tr_p11mod_load(&env->softhsm, SH_SOFTHSM_MODULE)) < 0) {
+	if (!opts->foreign && (error = tr_p11mod_load(&env->softhsm, SH_SOFTHSM_MODULE)) < 0) {
 		error = tr_error_set(TR_EDEPEND, "%s (install softhsm2: ci/install-deps)",
 				     tr_error_last());
 		goto out;
 	}
 	snprintf(env->cards_missing, sizeof(env->cards_missing), "%s",
 		 opts->no_cards ? "not asked for (--no-cards)" : "");
-	if ((error = write_shim_conf(env)) < 0 ||
-	    (error = provision_tokens(env, pki, opts->profiles ? opts->profiles :
-					    "suites/tokens.conf", opts->seed)) < 0 ||
-	    (!opts->no_cards &&
-	     (error = start_cards(env, pki, opts->profiles ? opts->profiles : "suites/tokens.conf",
-				  opts->seed)) < 0 && error != TR_EDEPEND) ||
+	/* A certification's env: PKI and portals; its tokens are the vendor's (tr_env_add_token). */
+	if ((!opts->foreign &&
+	     ((error = write_shim_conf(env)) < 0 ||
+	      (error = provision_tokens(env, pki, opts->profiles ? opts->profiles :
+					     "suites/tokens.conf", opts->seed)) < 0 ||
+	      (!opts->no_cards &&
+	       (error = start_cards(env, pki, opts->profiles ? opts->profiles : "suites/tokens.conf",
+				    opts->seed)) < 0 && error != TR_EDEPEND))) ||
 	    (error = snapshot_crls(env)) < 0 ||
 	    (error = start_portal(env)) < 0 ||
 	    (error = write_pids(env)) < 0 ||
-	    (error = write_tokens_json(env)) < 0 ||
-	    (error = write_env_sh(env)) < 0)
+	    (!opts->foreign && (error = write_tokens_json(env)) < 0) ||
+	    (!opts->foreign && (error = write_env_sh(env)) < 0))
 		goto out;
 	if (env->cards && env->detach)
 		error = tr_env_show_cards(env, "suzhou", "p256");
@@ -955,6 +965,45 @@ const char *tr_env_ca_bundle(const tr_env *env)
 const char *tr_env_portal_url(const tr_env *env, const char *portal)
 {
 	return json_string_value(json_object_get(env->urls, portal));
+}
+
+const char *tr_env_portal_name(size_t i, const char **legacy_ca, int *dual)
+{
+	if (i >= N_OF(portals))
+		return NULL;
+	if (legacy_ca)
+		*legacy_ca = portals[i].legacy_ca;
+	if (dual)
+		*dual = portals[i].dual;
+	return portals[i].portal;
+}
+
+int tr_env_tokens_ready(tr_env *env)
+{
+	/* The added tokens' certificates (revoked ones) are the CRLs' start now. */
+	for (size_t i = 0; i < env->n_crls; i++)
+		free(env->crls[i].text);
+	env->n_crls = 0;
+	return snapshot_crls(env);
+}
+
+int tr_env_add_token(tr_env *env, const tr_token_ref *ref)
+{
+	tr_token_ref *grown = realloc(env->tokens, (env->n_tokens + 1) * sizeof(*grown));
+	tr_token_ref *t;
+
+	if (!grown)
+		return tr_error_set(TR_ENOMEM, "out of memory");
+	env->tokens = grown;
+	t = &env->tokens[env->n_tokens];
+	*t = *ref;
+	t->cert_der = NULL;
+	if (ref->cert_len && !(t->cert_der = malloc(ref->cert_len)))
+		return tr_error_set(TR_ENOMEM, "out of memory");
+	if (ref->cert_len)
+		memcpy(t->cert_der, ref->cert_der, ref->cert_len);
+	env->n_tokens++;
+	return 0;
 }
 
 const tr_token_ref *tr_env_tokens(const tr_env *env, size_t *n)

@@ -33,6 +33,7 @@ typedef struct tr_token_ref {
 	char label[33];
 	char module[4096];
 	char uri[256];
+	char token_uri[256];    /* the token alone, for a choice by unit; "" = any */
 	fx_unit unit;
 	char pin[32];
 	char so_pin[32];
@@ -54,6 +55,7 @@ typedef struct tr_env_opts {
 	uint64_t seed;       /* identity data */
 	const char *profiles; /* token profiles; default suites/tokens.conf */
 	int no_cards;        /* SoftHSM tokens only, no virtual cards */
+	int foreign;         /* certification: PKI and portals only, tokens added after */
 } tr_env_opts;
 
 /* The interposer's configuration every case starts from (module path). */
@@ -88,6 +90,18 @@ const char *tr_env_shim_base(const tr_env *env);
 /* Base URL of a portal, NULL when it does not run. */
 const char *tr_env_portal_url(const tr_env *env, const char *portal);
 const tr_token_ref *tr_env_tokens(const tr_env *env, size_t *n);
+
+/* Adds a token the rig did not make (certify); ref->cert_der is copied. */
+int tr_env_add_token(tr_env *env, const tr_token_ref *ref);
+
+/* After the added tokens' certificates were issued: their CRLs are the start. */
+int tr_env_tokens_ready(tr_env *env);
+
+/*
+ * The i-th portal the rig serves, NULL past the last; its legacy CA (or
+ * NULL) and whether its tokens carry an encryption certificate too.
+ */
+const char *tr_env_portal_name(size_t i, const char **legacy_ca, int *dual);
 
 /*
  * Virtual cards: shows the cards of one portal and algorithm in the readers

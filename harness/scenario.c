@@ -524,7 +524,8 @@ int tr_scenario_find(const char *dir, tr_paths *out)
 		tr_paths_free(out);
 		return error;
 	}
-	qsort(out->v, out->n, sizeof(*out->v), cmp_str);
+	if (out->n)
+		qsort(out->v, out->n, sizeof(*out->v), cmp_str);
 	return 0;
 }
 

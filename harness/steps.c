@@ -2,6 +2,7 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "harness/kinds.h"
 #include "harness/login.h"
 #include "harness/token.h"
 #include "harness/token_ctl.h"
@@ -24,6 +25,7 @@ typedef struct role {
 	int pin_dirty;  /* a PIN was refused, changed or reset: restore at the end */
 	int cert_dirty; /* keys or certificates written: restore at the end */
 	int module_gone; /* OpenSC's module "not installed" (driver = missing) */
+	char cur_pin[64]; /* the PIN a step changed it to ("" = as provisioned) */
 } role;
 
 struct tr_case {
@@ -312,7 +314,8 @@ static void role_close(role *r)
  */
 static int role_open(role *r, const char *select)
 {
-	int pcsc = !strcmp(r->ref->kind, "vcard");
+	int pcsc = tr_kind_has(r->ref->kind, TR_KIND_APDU);
+	int error;
 
 	if (r->module_gone) {
 		/* Looked for where it would be installed: not there (JS-E01). */
@@ -323,14 +326,22 @@ static int role_open(role *r, const char *select)
 		return tr_token_open_p11(&r->tok, absent, r->ref->uri);
 	}
 	if (select) {
+		/* Among every token plugged in; a certified token's batch is one token. */
 		role_close(r);
-		return pcsc ? tr_token_open_pcsc_unit(&r->tok, select) :
-		       tr_token_open_p11_unit(&r->tok, r->ref->module, "pkcs11:", select);
-	}
-	if (r->tok)
+		error = pcsc ? tr_token_open_pcsc_unit(&r->tok, select) :
+			tr_token_open_p11_unit(&r->tok, r->ref->module,
+					       *r->ref->token_uri ? r->ref->token_uri : "pkcs11:",
+					       select);
+	} else if (r->tok) {
 		return 0;
-	return pcsc ? tr_token_open_pcsc(&r->tok, r->ref->reader) :
-	       tr_token_open_p11(&r->tok, r->ref->module, r->ref->uri);
+	} else {
+		error = pcsc ? tr_token_open_pcsc(&r->tok, r->ref->reader) :
+			tr_token_open_p11(&r->tok, r->ref->module, r->ref->uri);
+	}
+	/* No false green: a certified token's refusals are its own failures. */
+	if (!error && tr_kind_has(r->ref->kind, TR_KIND_CERTIFY))
+		tr_token_set_strict(r->tok, 1);
+	return error;
 }
 
 /*
@@ -360,7 +371,12 @@ static int role_outcome(tr_case *c, role *r, int error)
 
 static int role_login(tr_case *c, role *r, const char *pin)
 {
+	const char *right = r->cur_pin[0] ? r->cur_pin : r->ref->pin;
 	int error;
+
+	/* Never brick a real key: a deliberate wrong PIN must not be its last try. */
+	if (strcmp(pin, right) && (error = tr_kind_guard_wrong_pin(r->tok, c->kind)) < 0)
+		return error;
 
 	/* The assistant asks for the PIN every time: start logged out. */
 	if (r->logged_in) {
@@ -770,7 +786,8 @@ static int card_control(tr_case *c, role *r, const char *key, const char *value)
 	if (!strcmp(key, "remove_during") && !strcmp(value, "C_Sign"))
 		return tr_env_card_command(c->env, r->ref->card, "remove-during-sign");
 	/* Through OpenSC the driver is its PKCS#11 module, which can be absent. */
-	if (!strcmp(key, "driver") && !strcmp(value, "missing") && strcmp(r->ref->kind, "vcard")) {
+	if (!strcmp(key, "driver") && !strcmp(value, "missing") &&
+	    tr_kind_has(r->ref->kind, TR_KIND_MODULE_GONE)) {
 		r->module_gone = 1;
 		role_close(r);
 		return 0;
@@ -814,6 +831,9 @@ static int do_token_control(tr_case *c, answer *a)
 		a->json = json_pack("{s:b, s:s}", "ok", 1, "code", "OK");
 		return 0;
 	}
+	if (!c->ctl && tr_kind_has(c->kind, TR_KIND_FOREIGN))
+		return tr_error_set(TR_EDEPEND, "the rig cannot pull, fault or slow a token it did "
+				    "not make (its interposer's controls; optional for this token class)");
 	if (!c->ctl)
 		return step_error(c, TR_EINVAL, "this token kind has no controls");
 	for (size_t i = 0; i < sizeof(control_keys) / sizeof(control_keys[0]); i++) {
@@ -866,8 +886,9 @@ static int do_token_change_pin(tr_case *c, answer *a)
 	    (error = resolve_key(c, "new", NULL, &new_pin)) < 0)
 		goto out;
 	r->pin_dirty = 1;
-	if ((error = role_open(r, NULL)) == 0)
-		error = tr_token_change_pin(r->tok, old, new_pin);
+	if ((error = role_open(r, NULL)) == 0 &&
+	    (error = tr_token_change_pin(r->tok, old, new_pin)) == 0 && new_pin)
+		snprintf(r->cur_pin, sizeof(r->cur_pin), "%s", new_pin);
 	error = token_step_result(c, r, error, a);
 out:
 	free(old);
@@ -889,16 +910,19 @@ static int do_token_reset_pin(tr_case *c, answer *a)
 	snprintf(fallback, sizeof(fallback), "${%s.pin}", r->ref->role);
 	if ((error = resolve_key(c, "new", fallback, &new_pin)) < 0)
 		goto out;
-	/* Found with the card: OpenSC refuses the PUK before sending any APDU. */
-	if (!strcmp(r->ref->kind, "opensc")) {
-		error = tr_error_set(TR_EDEPEND, "OpenSC's PKCS#11 cannot unblock a PIV PIN with "
-				     "the PUK (pkcs15-tool --unblock-pin can)");
+	if (!tr_kind_has(r->ref->kind, TR_KIND_PUK_RESET)) {
+		const tr_kind *k = tr_kind_find(r->ref->kind);
+
+		error = tr_error_set(TR_EDEPEND, "%s", k && k->no_reset ? k->no_reset :
+				     "this token kind cannot reset the PIN");
 		goto out;
 	}
 	r->pin_dirty = 1;
 	r->logged_in = 0;
-	if ((error = role_open(r, NULL)) == 0)
-		error = tr_token_reset_pin(r->tok, so, new_pin);
+	if ((error = role_open(r, NULL)) == 0 &&
+	    (error = tr_token_reset_pin(r->tok, so, new_pin)) == 0)
+		snprintf(r->cur_pin, sizeof(r->cur_pin), "%s",
+			 strcmp(new_pin, r->ref->pin) ? new_pin : "");
 	error = token_step_result(c, r, error, a);
 out:
 	free(so);
@@ -1115,12 +1139,17 @@ static int do_token_keygen(tr_case *c, answer *a)
 		free(alg);
 		return error;
 	}
+	if (tr_kind_has(c->kind, TR_KIND_CERTIFY) && !tr_kind_has(c->kind, TR_KIND_KEYGEN)) {
+		free(alg);
+		return tr_error_set(TR_EDEPEND, "the token cannot generate keys (optional for "
+				    "this token class)");
+	}
 	if ((error = role_ready(c, r)) == 0)
 		error = tr_token_generate_key(r->tok, !alg || !strcmp(alg, "sm2") ? TR_KEYGEN_UPGRADE :
 					      !strcmp(alg, "p256") ? TR_KEYGEN_P256 :
 					      TR_KEYGEN_RSA2048, &spki, &spki_len);
 	free(alg);
-	if (error == TR_EDEPEND && r->tok && !strcmp(tr_token_kind(r->tok), "pcsc") &&
+	if (error == TR_EDEPEND && r->tok && tr_kind_has(c->kind, TR_KIND_APDU) &&
 	    step_checks(c)) {
 		/*
 		 * The card itself refused the key (GENERATE: 6A80), as a blue
@@ -1168,6 +1197,10 @@ bad:
 static int write_cert(tr_case *c, role *r, const unsigned char *der, size_t len, answer *a)
 {
 	int error;
+
+	if (tr_kind_has(c->kind, TR_KIND_CERTIFY) && !tr_kind_has(c->kind, TR_KIND_WRITE_CERT))
+		return tr_error_set(TR_EDEPEND, "the token cannot take certificates (optional for "
+				    "this token class)");
 
 	if ((error = role_ready(c, r)) == 0)
 		error = tr_token_write_certificate(r->tok, der, len);
@@ -1471,6 +1504,20 @@ int tr_case_finish(tr_case *c)
 
 		if (!r->pin_dirty || r->ref->card >= 0)
 			continue;
+		if (!tr_kind_has(r->ref->kind, TR_KIND_PUK_RESET)) {
+			/* No SO PIN: the PIN changed back, a right PIN resets the counter. */
+			if ((error = role_open(r, NULL)) < 0 ||
+			    (r->cur_pin[0] &&
+			     (error = tr_token_change_pin(r->tok, r->cur_pin, r->ref->pin)) < 0) ||
+			    (error = tr_token_login(r->tok, r->ref->pin)) < 0)
+				return tr_error_set(error, "restoring the PIN of %s: %s", r->ref->label,
+						    tr_error_last());
+			tr_token_logout(r->tok);
+			r->cur_pin[0] = '\0';
+			r->pin_dirty = 0;
+			r->logged_in = 0;
+			continue;
+		}
 		if ((error = role_open(r, NULL)) < 0 ||
 		    (error = tr_token_reset_pin(r->tok, r->ref->so_pin, r->ref->pin)) < 0) {
 			char why[512];
@@ -1479,6 +1526,7 @@ int tr_case_finish(tr_case *c)
 			return tr_error_set(error, "restoring the PIN of %s: %s", r->ref->label, why);
 		}
 		r->pin_dirty = 0;
+		r->cur_pin[0] = '\0';
 		r->logged_in = 0;
 	}
 	for (size_t i = 0; i < c->n_roles; i++) {
@@ -1582,6 +1630,13 @@ int tr_case_run(tr_case *c, tr_case_failure *fail)
 		else
 			error = do_token_info(c, &a);
 
+		if (error == TR_KIND_EBRICK) {
+			/* Never brick a real key: the run stops touching this token. */
+			snprintf(fail->message, sizeof(fail->message), "step '%s': %s",
+				 c->step->name, tr_error_last());
+			answer_clear(&a);
+			return TR_CASE_STOP;
+		}
 		if (error == TR_EDEPEND) {
 			/* This token kind cannot do what the step asks: not a failure. */
 			snprintf(fail->message, sizeof(fail->message), "step '%s': %s",

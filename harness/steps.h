@@ -36,6 +36,8 @@ int tr_case_new(tr_case **out, const tr_scenario *sc, tr_env *env,
 
 /* tr_case_run: the token kind cannot do what a step asks. */
 #define TR_CASE_SKIP 1
+/* tr_case_run: the token must not be touched again (never brick a real key). */
+#define TR_CASE_STOP 2
 
 /*
  * Runs the steps in order, stopping at the first one whose answer does not

@@ -39,6 +39,12 @@ const char *tr_token_kind(const tr_token *tok)
 	return tok->ops->kind;
 }
 
+void tr_token_set_strict(tr_token *tok, int strict)
+{
+	if (tok)
+		tok->strict = strict;
+}
+
 int tr_token_login(tr_token *tok, const char *pin)
 {
 	return tok->ops->login(tok, pin);

@@ -83,6 +83,14 @@ void tr_token_close(tr_token *tok);
 /* The backend: "pkcs11" or "pcsc". */
 const char *tr_token_kind(const tr_token *tok);
 
+/*
+ * Certification rules ("no false green"): a function the module does not
+ * support is a token failure naming the return value (not TR_EDEPEND, which
+ * the engine reads as "the kind cannot"), and CKR_GENERAL_ERROR /
+ * CKR_DEVICE_ERROR mean "removed" only when C_GetSlotInfo shows no token.
+ */
+void tr_token_set_strict(tr_token *tok, int strict);
+
 /* Logs the user in. TR_TOKEN_EPIN_INCORRECT / _EPIN_LOCKED on refusal. */
 int tr_token_login(tr_token *tok, const char *pin);
 int tr_token_logout(tr_token *tok);
@@ -176,6 +184,7 @@ struct tr_token {
 	unsigned char *cert_der;
 	size_t cert_len;
 	tr_sign_alg alg;
+	int strict;  /* certification: see tr_token_set_strict() */
 };
 
 #endif
