@@ -17,6 +17,11 @@ OPT = -O2
 endif
 OUT ?= out
 
+# What results.json, junit.xml and the history record as the tool's version
+# and revision; `make TOKENRIG_REVISION=abc1234` outside a git checkout.
+TOKENRIG_VERSION = 0.1.0
+TOKENRIG_REVISION ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
 CC ?= cc
 PKGS = openssl libcurl libmicrohttpd jansson p11-kit-1 libpcsclite sqlite3
 # pkg-config is asked only once the dependencies are in place.
@@ -50,7 +55,7 @@ FUZZ_SRCS = $(wildcard suites/fuzz/fuzz_*.c)
 FUZZ_SECONDS ?= 20
 DEPS_OK = $(BUILD)/.deps-ok
 
-.PHONY: all run check clean deps fuzz
+.PHONY: all run check clean deps fuzz FORCE
 all: $(PROGS) $(BUILD)/unit-tests
 
 deps: $(DEPS_OK)
@@ -61,6 +66,16 @@ $(DEPS_OK): ci/install-deps
 $(BUILD)/obj/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# revision.h changes only when the revision does, so a commit rebuilds one file.
+$(BUILD)/revision.h: FORCE
+	@mkdir -p $(@D)
+	@printf '#define TOKENRIG_VERSION "%s"\n#define TOKENRIG_REVISION "%s"\n' \
+		'$(TOKENRIG_VERSION)' '$(TOKENRIG_REVISION)' > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(BUILD)/obj/harness/version.o: $(BUILD)/revision.h
+$(BUILD)/obj/harness/version.o: CFLAGS += -I$(BUILD)
+FORCE:
 
 $(BUILD)/libtokenrig.a: $(LIB_OBJS)
 	@rm -f $@

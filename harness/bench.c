@@ -7,6 +7,7 @@
 #include "emulators/softhsm/provision.h"
 #include "emulators/vcard/vc_bench.h"
 #include "fixtures/pki.h"
+#include "harness/kinds.h"
 #include "harness/login.h"
 #include "harness/stats.h"
 #include "harness/token.h"
@@ -330,8 +331,8 @@ static int open_column(bench *b, column *c, const char *shim)
 	const char *url = tr_env_portal_url(b->env, c->ref->portal);
 	int error;
 
-	c->card = strcmp(kind, "softhsm") != 0;
-	c->pcsc = !strcmp(kind, "vcard");
+	c->card = tr_kind_has(kind, TR_KIND_CARD);
+	c->pcsc = tr_kind_has(kind, TR_KIND_APDU);
 	c->alg = rsa ? FX_KEY_RSA_2048 : !strcmp(alg, "sm2") ? FX_KEY_SM2 : FX_KEY_EC_P256;
 	if ((error = openssl_open(&c->ossl, c->alg)) < 0)
 		return error;
@@ -617,7 +618,7 @@ static void print_targets(bench *b)
 
 static int write_json(bench *b, const char *softhsm_version)
 {
-	json_t *root, *metrics = json_object();
+	json_t *root, *metrics = json_object(), *columns = json_array();
 	char created[32], *text;
 	time_t now = time(NULL);
 	struct tm tm;
@@ -627,11 +628,28 @@ static int write_json(bench *b, const char *softhsm_version)
 	strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	for (size_t i = 0; i < b->n; i++)
 		json_object_set_new(metrics, b->m[i].name, metric_json(&b->m[i]));
-	root = json_pack("{s:s, s:s, s:o, s:{s:i, s:i, s:i}, s:f, s:o, s:O}",
+	/* Every parameter, so that compare can say when two files were made differently. */
+	for (size_t i = 0; i < b->n; i++) {
+		char col[40];
+		size_t k;
+		json_t *c;
+		int seen = 0;
+
+		snprintf(col, sizeof(col), "%s/%s", b->m[i].kind, b->m[i].algorithm);
+		json_array_foreach(columns, k, c)
+			seen |= !strcmp(json_string_value(c), col);
+		if (!seen)
+			json_array_append_new(columns, json_string(col));
+	}
+	root = json_pack("{s:s, s:s, s:o, s:{s:i, s:i, s:i, s:i, s:i, s:o, s:o, s:o}, s:f, s:o, s:O}",
 			 "schema", TR_BENCH_SCHEMA, "created", created,
 			 "machine", machine_facts(softhsm_version), "params",
 			 "count", (int)b->opts->count, "warmup", (int)b->opts->warmup,
-			 "rounds", (int)b->opts->rounds, "timer_overhead_us",
+			 "rounds", (int)b->opts->rounds, "threads", (int)b->opts->max_threads,
+			 "runs", 1, "latency",
+			 b->opts->latency ? json_string(b->opts->latency) : json_null(),
+			 "kinds", b->opts->kinds ? json_string(b->opts->kinds) : json_string("all"),
+			 "benched", columns, "timer_overhead_us",
 			 b->timer_overhead_ns / 1e3, "metrics", metrics,
 			 "concurrency", b->concurrency);
 	text = root ? json_dumps(root, JSON_COMPACT) : NULL;
@@ -678,50 +696,27 @@ static int prepare_portal(column *c)
 	return error;
 }
 
-static const char *const known_kinds[] = { "softhsm", "vcard", "opensc" };
-
 int tr_bench_kind_wanted(const char *kinds, const char *kind)
 {
-	size_t len = strlen(kind);
-
-	if (!kinds)
-		return 1;
-	for (const char *p = kinds; *p;) {
-		size_t n = strcspn(p, ", ");
-
-		if (n == len && !strncmp(p, kind, len))
-			return 1;
-		p += n;
-		p += strspn(p, ", ");
-	}
-	return 0;
+	return tr_kind_listed(kinds, kind);
 }
 
 int tr_bench_kinds_check(const char *kinds)
 {
-	if (!kinds)
-		return 0;
-	for (const char *p = kinds + strspn(kinds, ", "); *p;) {
-		size_t n = strcspn(p, ", "), k;
-
-		for (k = 0; k < sizeof(known_kinds) / sizeof(known_kinds[0]); k++)
-			if (strlen(known_kinds[k]) == n && !strncmp(p, known_kinds[k], n))
-				break;
-		if (k == sizeof(known_kinds) / sizeof(known_kinds[0]))
-			return tr_error_set(TR_EINVAL, "--kinds: unknown kind '%.*s' (softhsm, vcard, "
-					    "opensc)", (int)n, p);
-		p += n;
-		p += strspn(p, ", ");
-	}
-	if (!tr_bench_kind_wanted(kinds, "softhsm") && !tr_bench_kind_wanted(kinds, "vcard") &&
-	    !tr_bench_kind_wanted(kinds, "opensc"))
-		return tr_error_set(TR_EINVAL, "--kinds: no kind named");
+	if (tr_kind_list_check(kinds, TR_KIND_RIG) < 0)
+		return tr_error_set(TR_EINVAL, "--kinds: %s", tr_error_last());
 	return 0;
 }
 
 int tr_bench_kinds_cards(const char *kinds)
 {
-	return tr_bench_kind_wanted(kinds, "vcard") || tr_bench_kind_wanted(kinds, "opensc");
+	const tr_kind *k;
+
+	for (size_t i = 0; (k = tr_kind_at(i)) != NULL; i++)
+		if ((k->flags & TR_KIND_RIG) && (k->flags & TR_KIND_CARD) &&
+		    tr_bench_kind_wanted(kinds, k->name))
+			return 1;
+	return 0;
 }
 
 /* The portal every column logs in to; its profile-"a" token of each kind. */
@@ -740,7 +735,7 @@ static int run_group(bench *b, column *cols, size_t n, const tr_token_ref *token
 	const tr_bench_opts *opts = b->opts;
 	int error = 0;
 
-	if (strcmp(cols[0].ref->kind, "softhsm") &&
+	if (tr_kind_has(cols[0].ref->kind, TR_KIND_CARD) &&
 	    (error = tr_env_show_cards(b->env, BENCH_PORTAL, cols[0].ref->algorithm)) < 0)
 		return tr_error_set(error, "cards for %s/%s: %s", BENCH_PORTAL,
 				    cols[0].ref->algorithm, tr_error_last());
@@ -788,7 +783,7 @@ static int run_group(bench *b, column *cols, size_t n, const tr_token_ref *token
 
 static const char *group_of(const tr_token_ref *t)
 {
-	return strcmp(t->kind, "softhsm") ? t->algorithm : "";
+	return tr_kind_has(t->kind, TR_KIND_CARD) ? t->algorithm : "";
 }
 
 int tr_bench_run(tr_env *env, const tr_bench_opts *opts)
@@ -876,5 +871,150 @@ out:
 		free(b.m[i].round_end);
 	}
 	json_decref(b.concurrency);
+	return error;
+}
+
+/* --- several runs, one file --------------------------------------------- */
+
+static int merge_metric(metric *m, json_t *const *docs, size_t n, const char *const *paths,
+			const char *name, json_t *runs)
+{
+	for (size_t d = 0; d < n; d++) {
+		json_t *o = json_object_get(json_object_get(docs[d], "metrics"), name), *v;
+		json_t *rounds = json_object_get(o, "rounds");
+		size_t i;
+
+		if (!json_is_array(json_object_get(o, "samples_ns")) || !json_is_array(rounds))
+			return tr_error_set(TR_EPARSE, "%s: no metric %s with samples and rounds",
+					    paths[d], name);
+		json_array_foreach(json_object_get(o, "samples_ns"), i, v)
+			if (tr_samples_add(&m->s, (uint64_t)json_integer_value(v)) < 0)
+				return tr_error_set(TR_ENOMEM, "out of memory");
+		json_array_foreach(rounds, i, v) {
+			size_t *grown = realloc(m->round_end, (m->n_rounds + 1) * sizeof(*grown));
+
+			if (!grown)
+				return tr_error_set(TR_ENOMEM, "out of memory");
+			m->round_end = grown;
+			m->round_end[m->n_rounds] = (m->n_rounds ? m->round_end[m->n_rounds - 1] : 0) +
+						    (size_t)json_integer_value(v);
+			m->n_rounds++;
+		}
+		json_array_append_new(runs, json_integer((json_int_t)json_array_size(rounds)));
+	}
+	if (!m->n_rounds || m->round_end[m->n_rounds - 1] != m->s.n)
+		return tr_error_set(TR_EPARSE, "metric %s: rounds and samples disagree", name);
+	return 0;
+}
+
+int tr_bench_merge(const char *const *paths, size_t n, const char *out_path, FILE *out)
+{
+	json_t *docs[64] = { 0 }, *root = NULL, *metrics, *conc, *runs[MAX_METRICS] = { 0 }, *o;
+	metric *ms = calloc(MAX_METRICS, sizeof(*ms));
+	size_t n_m = 0;
+	const char *name;
+	char *text = NULL;
+	int error = 0;
+
+	if (!ms)
+		return tr_error_set(TR_ENOMEM, "out of memory");
+	if (!n || n > 64) {
+		error = tr_error_set(TR_EINVAL, "1 to 64 runs to merge");
+		goto out;
+	}
+	for (size_t d = 0; d < n; d++) {
+		json_error_t jerr;
+
+		if (!(docs[d] = json_load_file(paths[d], 0, &jerr)) ||
+		    !json_is_object(json_object_get(docs[d], "metrics"))) {
+			error = tr_error_set(TR_EPARSE, "%s: not a bench file: %s", paths[d],
+					     docs[d] ? "no metrics" : jerr.text);
+			goto out;
+		}
+	}
+	json_object_foreach(json_object_get(docs[0], "metrics"), name, o) {
+		metric *m = &ms[n_m];
+
+		if (n_m == MAX_METRICS) {
+			error = tr_error_set(TR_EINVAL, "too many metrics");
+			goto out;
+		}
+		snprintf(m->name, sizeof(m->name), "%s", name);
+		snprintf(m->kind, sizeof(m->kind), "%s", json_string_value(json_object_get(o, "kind")) ?
+			 json_string_value(json_object_get(o, "kind")) : "");
+		snprintf(m->algorithm, sizeof(m->algorithm), "%s",
+			 json_string_value(json_object_get(o, "algorithm")) ?
+			 json_string_value(json_object_get(o, "algorithm")) : "");
+		snprintf(m->stage, sizeof(m->stage), "%s", json_string_value(json_object_get(o, "stage")) ?
+			 json_string_value(json_object_get(o, "stage")) : "");
+		runs[n_m] = json_array();
+		n_m++;
+		if ((error = merge_metric(m, docs, n, paths, name, runs[n_m - 1])) < 0)
+			goto out;
+	}
+	for (size_t i = 0; i < n_m; i++) {
+		const char *b = json_string_value(json_object_get(
+			json_object_get(json_object_get(docs[0], "metrics"), ms[i].name), "baseline"));
+
+		for (size_t j = 0; b && j < n_m; j++)
+			if (!strcmp(ms[j].name, b))
+				ms[i].baseline = &ms[j];
+	}
+	root = json_deep_copy(docs[0]);
+	metrics = json_object();
+	conc = json_array();
+	for (size_t i = 0; i < n_m; i++) {
+		json_t *mj = metric_json(&ms[i]);
+
+		json_object_set(mj, "runs", runs[i]);
+		json_object_set_new(metrics, ms[i].name, mj);
+	}
+	for (size_t d = 0; d < n; d++) {
+		size_t i;
+		json_t *row;
+
+		json_array_foreach(json_object_get(docs[d], "concurrency"), i, row) {
+			json_t *copy = json_deep_copy(row);
+
+			json_object_set_new(copy, "run", json_integer((json_int_t)d + 1));
+			json_array_append_new(conc, copy);
+		}
+	}
+	json_object_set_new(root, "metrics", metrics);
+	json_object_set_new(root, "concurrency", conc);
+	json_object_set_new(json_object_get(root, "params"), "runs", json_integer((json_int_t)n));
+	if (!(text = json_dumps(root, JSON_COMPACT))) {
+		error = tr_error_set(TR_ENOMEM, "out of memory writing %s", out_path);
+		goto out;
+	}
+	if ((error = tr_fs_write_atomic(out_path, text, strlen(text), 0644)) < 0)
+		goto out;
+	fprintf(out, "\n%zu runs merged (one process each)\n%-36s %6s %9s %9s %9s  %s\n", n,
+		"metric (us)", "n", "p50", "p90", "p99", "p50 ratio to baseline");
+	for (size_t i = 0; i < n_m; i++) {
+		tr_summary s, base;
+
+		tr_stats_summarize(&ms[i].s, &s);
+		fprintf(out, "%-36s %6zu %9.2f %9.2f %9.2f", ms[i].name, s.n, s.p50 / 1e3,
+			s.p90 / 1e3, s.p99 / 1e3);
+		if (ms[i].baseline) {
+			tr_stats_summarize(&ms[i].baseline->s, &base);
+			fprintf(out, "  %.3f x %s", base.p50 > 0 ? s.p50 / base.p50 : 0,
+				ms[i].baseline->stage);
+		}
+		fprintf(out, "\n");
+	}
+	fprintf(out, "\nwritten: %s\n", out_path);
+out:
+	free(text);
+	json_decref(root);
+	for (size_t d = 0; d < n && d < 64; d++)
+		json_decref(docs[d]);
+	for (size_t i = 0; i < MAX_METRICS; i++) {
+		json_decref(runs[i]);
+		tr_samples_free(&ms[i].s);
+		free(ms[i].round_end);
+	}
+	free(ms);
 	return error;
 }

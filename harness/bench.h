@@ -11,6 +11,8 @@
 
 #include "harness/env.h"
 
+#include <stdio.h>
+
 #define TR_BENCH_SCHEMA "tokenrig-bench/1"
 
 typedef struct tr_bench_opts {
@@ -20,7 +22,17 @@ typedef struct tr_bench_opts {
 	unsigned rounds;         /* metrics interleaved in this many rounds */
 	unsigned max_threads;    /* concurrency up to this many signers */
 	const char *kinds;       /* NULL: all; else e.g. "softhsm" or "vcard,opensc" */
+	const char *latency;     /* the interposer latency added (--latency), NULL: none */
 } tr_bench_opts;
+
+/*
+ * Merges the bench files of n runs of one bench (`bench --runs`, each a
+ * process of its own with fresh tokens and portal) into one file at
+ * out_path: every metric's samples and rounds one run after the other,
+ * "runs" the rounds of each run, the summaries recomputed over all runs,
+ * params.runs set to n. Prints the merged table to out.
+ */
+int tr_bench_merge(const char *const *paths, size_t n, const char *out_path, FILE *out);
 
 /*
  * Measures every token kind asked for (softhsm, vcard, opensc: the

@@ -201,6 +201,13 @@ int tr_coverage_check(const char *catalog_path, const char *suites_dir,
 			error = tr_error_set(TR_EPARSE, "%s:%d: %s", results_path, jerr.line, jerr.text);
 			goto out;
 		}
+		if (!json_is_string(json_object_get(results, "schema")) ||
+		    strcmp(json_string_value(json_object_get(results, "schema")),
+			   "tokenrig-results/1")) {
+			error = tr_error_set(TR_EPARSE, "%s: not a tokenrig-results/1 file",
+					     results_path);
+			goto out;
+		}
 		count_results(json_object_get(results, "coverage"), &t);
 	}
 

@@ -2,6 +2,7 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "harness/kinds.h"
 #include "harness/portal_client.h"
 #include "harness/report.h"
 #include "harness/scenario.h"
@@ -36,23 +37,27 @@ typedef struct engine {
 	size_t n_clients;
 	size_t done, total;
 	tr_run_totals *totals;
+	/* The watchdog's view of the case running; one per engine (certify runs several). */
+	_Atomic uint64_t case_deadline;
+	_Atomic int finished;
+	pthread_mutex_t name_lock;
+	char case_name[512];
+	char stopped[1024];  /* why this engine's token must not be touched again, "" */
 } engine;
 
 /* --- watchdog: no case may hang the run --------------------------------- */
 
-static _Atomic uint64_t case_deadline;
-static char case_name[512];
-static const char *watch_out_dir;
-
 static void *watchdog(void *arg)
 {
-	(void)arg;
-	for (;;) {
-		uint64_t d = atomic_load(&case_deadline);
+	engine *eng = arg;
+
+	while (!atomic_load(&eng->finished)) {
+		uint64_t d = atomic_load(&eng->case_deadline);
 
 		if (d && tr_clock_ns() > d) {
+			pthread_mutex_lock(&eng->name_lock);
 			fprintf(stderr, "\ntokenrig: case '%s' ran past its deadline; aborting the run "
-				"(every finished case is in %s)\n", case_name, watch_out_dir);
+				"(every finished case is in %s)\n", eng->case_name, eng->opts->out_dir);
 			_exit(3);
 		}
 		tr_poll_pause(tr_deadline_after_ms(100), 100);
@@ -142,6 +147,8 @@ static size_t matching_columns(engine *eng, const char *portal)
 
 static void progress_start(engine *eng, const char *name)
 {
+	if (eng->opts->quiet)
+		return;
 	if (eng->opts->tty) {
 		printf("\r\033[K[%zu/%zu] %s", eng->done + 1, eng->total, name);
 		fflush(stdout);
@@ -164,6 +171,10 @@ static void progress_end(engine *eng, const tr_case_result *res, const char *nam
 	static const char *const tags[] = { "PASS", "FAIL", "SKIP", "ERROR" };
 
 	eng->done++;
+	if (eng->opts->on_case)
+		eng->opts->on_case(eng->opts->on_case_arg, eng->done, eng->total);
+	if (eng->opts->quiet)
+		return;
 	if (eng->opts->tty) {
 		printf("\r\033[K");
 		if (res->status == TR_CASE_FAILED || res->status == TR_CASE_ERROR)
@@ -236,10 +247,12 @@ static void run_case(engine *eng, const tr_scenario *sc, column *col)
 	uint64_t start = tr_clock_ns();
 	int error;
 
-	snprintf(case_name, sizeof(case_name), "%s %s [%s/%s]", sc->ids[0], sc->title,
+	pthread_mutex_lock(&eng->name_lock);
+	snprintf(eng->case_name, sizeof(eng->case_name), "%s %s [%s/%s]", sc->ids[0], sc->title,
 		 col->kind, col->algorithm);
-	progress_start(eng, case_name);
-	atomic_store(&case_deadline, tr_deadline_after_ms(eng->opts->case_timeout_ms));
+	pthread_mutex_unlock(&eng->name_lock);
+	progress_start(eng, eng->case_name);
+	atomic_store(&eng->case_deadline, tr_deadline_after_ms(eng->opts->case_timeout_ms));
 
 	if (!pc) {
 		res.status = TR_CASE_ERROR;
@@ -259,9 +272,9 @@ static void run_case(engine *eng, const tr_scenario *sc, column *col)
 	}
 	tr_http_answer_clear(&h);
 
-	ctl = !strcmp(col->kind, "softhsm") ? eng->shim_ctl : NULL;
+	ctl = tr_kind_has(col->kind, TR_KIND_INTERPOSER) ? eng->shim_ctl : NULL;
 	if ((error = tr_env_restore_crls(eng->env)) < 0 ||
-	    (!ctl && (error = tr_env_reset_cards(eng->env)) < 0) ||
+	    (tr_kind_has(col->kind, TR_KIND_CARD) && (error = tr_env_reset_cards(eng->env)) < 0) ||
 	    (ctl && (error = tr_token_ctl_reset(ctl)) < 0) ||
 	    (error = tr_case_new(&c, sc, eng->env, pc, ctl, col->kind, col->algorithm,
 				 timing)) < 0) {
@@ -272,9 +285,17 @@ static void run_case(engine *eng, const tr_scenario *sc, column *col)
 	}
 	error = tr_case_run(c, &fail);
 	res.status = error == 0 ? TR_CASE_PASSED :
-		     error == TR_CASE_SKIP ? TR_CASE_SKIPPED : TR_CASE_FAILED;
-	if (error == TR_CASE_SKIP)
+		     error == TR_CASE_SKIP ? TR_CASE_SKIPPED :
+		     error == TR_CASE_STOP ? TR_CASE_ERROR : TR_CASE_FAILED;
+	if (error == TR_CASE_SKIP || error == TR_CASE_STOP)
 		res.message = fail.message;
+	if (error == TR_CASE_STOP) {
+		/* Never brick a real key: nothing more touches this token. */
+		snprintf(eng->stopped, sizeof(eng->stopped), "%s", fail.message);
+		tr_case_free(c);
+		c = NULL;
+		goto out;
+	}
 	if (error < 0) {
 		res.message = fail.message;
 		res.step = fail.step;
@@ -289,10 +310,13 @@ static void run_case(engine *eng, const tr_scenario *sc, column *col)
 			 res.message ? res.message : "", res.message ? "; " : "", tr_error_last());
 		res.status = TR_CASE_ERROR;
 		res.message = cleanup;
+		/* A token not the rig's that cannot be put back (unlock failed) is left alone. */
+		if (tr_kind_has(col->kind, TR_KIND_CERTIFY))
+			snprintf(eng->stopped, sizeof(eng->stopped), "%s: %.900s", sc->ids[0], cleanup);
 	}
 out:
 	tr_case_free(c);
-	atomic_store(&case_deadline, 0);
+	atomic_store(&eng->case_deadline, 0);
 	res.duration_ms = (double)(tr_clock_ns() - start) / 1e6;
 	record(eng, col, &res);
 	json_decref(warnings);
@@ -302,7 +326,7 @@ static void run_column_case(engine *eng, const tr_scenario *sc, column *col)
 {
 	char reason[256];
 
-	if (!tr_scenario_allows(sc->kinds, sc->n_kinds, col->kind) ||
+	if (!tr_kind_scenario_allows(sc->kinds, sc->n_kinds, col->kind) ||
 	    !tr_scenario_allows(sc->algorithms, sc->n_algorithms, col->algorithm)) {
 		tr_case_result res = {
 			.ids = (const char *const *)sc->ids, .n_ids = sc->n_ids,
@@ -323,6 +347,25 @@ static void run_column_case(engine *eng, const tr_scenario *sc, column *col)
 		if (off < sizeof(reason))
 			snprintf(reason + off, sizeof(reason) - off, "; this is %s/%s", col->kind,
 				 col->algorithm);
+		record(eng, col, &res);
+		return;
+	}
+	if (eng->opts->stop && *eng->opts->stop && !eng->stopped[0])
+		snprintf(eng->stopped, sizeof(eng->stopped), "interrupted (SIGINT/SIGTERM)");
+	if (eng->stopped[0] || (!tr_kind_has(col->kind, TR_KIND_DESTRUCTIVE) &&
+				tr_kind_destructive_ids((const char *const *)sc->ids, sc->n_ids))) {
+		tr_case_result res = {
+			.ids = (const char *const *)sc->ids, .n_ids = sc->n_ids,
+			.title = sc->title, .scenario = sc->path, .portal = sc->portal,
+			.kind = col->kind, .algorithm = col->algorithm,
+			.status = TR_CASE_SKIPPED, .message = reason,
+		};
+
+		if (eng->stopped[0])
+			snprintf(reason, sizeof(reason), "not run: the rig stopped touching the token: %.200s",
+				 eng->stopped);
+		else
+			snprintf(reason, sizeof(reason), "%s", TR_DESTRUCTIVE_SKIP);
 		record(eng, col, &res);
 		return;
 	}
@@ -353,12 +396,44 @@ static int matches_filter(const tr_scenario *sc, const char *path, const char *f
 	return 0;
 }
 
+int tr_engine_preflight(const tr_engine_opts *opts, size_t *n)
+{
+	tr_paths files;
+	int error;
+
+	*n = 0;
+	if ((error = tr_scenario_find(opts->suites_dir, &files)) < 0)
+		return error;
+	for (size_t i = 0; i < files.n; i++) {
+		tr_scenario *sc;
+
+		if (tr_scenario_load(&sc, files.v[i]) < 0) {
+			(*n)++;
+			continue;
+		}
+		*n += matches_filter(sc, files.v[i], opts->filter);
+		tr_scenario_free(sc);
+	}
+	if (!files.n)
+		error = tr_error_set(TR_EINVAL, "%s holds no scenario file (*.scn)",
+				     opts->suites_dir);
+	else if (!*n)
+		error = tr_error_set(TR_EINVAL, "--filter '%s' matches none of the %zu scenarios of %s",
+				     opts->filter, files.n, opts->suites_dir);
+	tr_paths_free(&files);
+	return error;
+}
+
 /* --- summary ------------------------------------------------------------ */
 
 static void print_summary(engine *eng)
 {
-	printf("\n%-8s %-16s %6s %6s %7s %6s %11s %11s %11s %11s\n", "portal", "token", "passed",
-	       "failed", "skipped", "errors", "sign p50", "sign p95", "sign max", "login p50");
+	int quiet = eng->opts->quiet;
+
+	if (!quiet)
+		printf("\n%-8s %-16s %6s %6s %7s %6s %11s %11s %11s %11s\n", "portal", "token",
+		       "passed", "failed", "skipped", "errors", "sign p50", "sign p95", "sign max",
+		       "login p50");
 	for (size_t k = 0; k < eng->n_cols; k++) {
 		column *c = &eng->cols[k];
 		tr_summary sign, login;
@@ -367,11 +442,47 @@ static void print_summary(engine *eng)
 		tr_stats_summarize(&c->sign_ns, &sign);
 		tr_stats_summarize(&c->login_ns, &login);
 		snprintf(token, sizeof(token), "%s/%s", c->kind, c->algorithm);
-		printf("%-8s %-16s %6d %6d %7d %6d %8.3f ms %8.3f ms %8.3f ms %8.3f ms\n", c->portal,
-		       token, c->passed, c->failed, c->skipped, c->errors, sign.p50 / 1e6,
-		       sign.p95 / 1e6, sign.max / 1e6, login.p50 / 1e6);
-		tr_report_set_latency(eng->report, c->kind, c->algorithm, "sign", &sign);
-		tr_report_set_latency(eng->report, c->kind, c->algorithm, "login", &login);
+		if (!quiet)
+			printf("%-8s %-16s %6d %6d %7d %6d %8.3f ms %8.3f ms %8.3f ms %8.3f ms\n",
+			       c->portal, token, c->passed, c->failed, c->skipped, c->errors,
+			       sign.p50 / 1e6, sign.p95 / 1e6, sign.max / 1e6, login.p50 / 1e6);
+		tr_report_set_latency_at(eng->report, c->portal, c->kind, c->algorithm, "sign", &sign);
+		tr_report_set_latency_at(eng->report, c->portal, c->kind, c->algorithm, "login", &login);
+	}
+}
+
+/*
+ * --require-kinds: a kind whose every column could not run at all (no
+ * token of it in the run, or every case skipped) is named, and the run
+ * is not green.
+ */
+static void required_kinds(engine *eng)
+{
+	const char *list = eng->opts->require_kinds;
+
+	for (const char *p = list ? list + strspn(list, ", ") : ""; *p;) {
+		size_t n = strcspn(p, ", ");
+		int ran = 0, seen = 0;
+		const char *why = NULL;
+
+		for (size_t k = 0; k < eng->n_cols; k++) {
+			column *c = &eng->cols[k];
+
+			if (strlen(c->kind) != n || strncmp(c->kind, p, n))
+				continue;
+			seen = 1;
+			ran |= c->passed + c->failed + c->errors > 0;
+			if (c->absent)
+				why = c->absent;
+		}
+		if (!ran) {
+			printf("REQUIRED KIND %.*s could not run: %s\n", (int)n, p,
+			       why ? why : seen ? "every case was skipped" :
+			       "no token of this kind in the run");
+			eng->totals->kinds_missing++;
+		}
+		p += n;
+		p += strspn(p, ", ");
 	}
 }
 
@@ -382,13 +493,14 @@ int tr_engine_run(tr_env *env, const tr_engine_opts *opts, tr_run_totals *totals
 	tr_paths files = { 0 };
 	uint64_t start = tr_clock_ns();
 	pthread_t watch;
-	int error;
+	int error, watching = 0;
 
 	memset(totals, 0, sizeof(*totals));
-	watch_out_dir = opts->out_dir;
+	pthread_mutex_init(&eng.name_lock, NULL);
 	if ((error = tr_report_open(&eng.report, opts->out_dir)) < 0 ||
-	    (error = tr_token_ctl_new(&eng.shim_ctl, tr_env_shim(env), tr_env_shim_conf(env),
-				      tr_env_shim_base(env))) < 0 ||
+	    (*tr_env_shim(env) &&
+	     (error = tr_token_ctl_new(&eng.shim_ctl, tr_env_shim(env), tr_env_shim_conf(env),
+				       tr_env_shim_base(env))) < 0) ||
 	    (error = build_columns(&eng)) < 0 ||
 	    (error = tr_scenario_find(opts->suites_dir, &files)) < 0)
 		goto out;
@@ -413,8 +525,7 @@ int tr_engine_run(tr_env *env, const tr_engine_opts *opts, tr_run_totals *totals
 		eng.total += matching_columns(&eng, parsed[i]->portal) ?
 			     matching_columns(&eng, parsed[i]->portal) : 1;
 	}
-	if (pthread_create(&watch, NULL, watchdog, NULL) == 0)
-		pthread_detach(watch);
+	watching = pthread_create(&watch, NULL, watchdog, &eng) == 0;
 
 	/* Bad files and unknown portals first: they have no column. */
 	for (size_t i = 0; i < files.n; i++) {
@@ -452,7 +563,7 @@ int tr_engine_run(tr_env *env, const tr_engine_opts *opts, tr_run_totals *totals
 	 */
 	for (size_t k = 0; k < eng.n_cols; k++) {
 		column *col = &eng.cols[k];
-		int cards = strcmp(col->kind, "softhsm") != 0;
+		int cards = tr_kind_has(col->kind, TR_KIND_CARD);
 
 		if (cards && !col->absent && tr_env_show_cards(env, col->portal, col->algorithm) < 0)
 			fprintf(stderr, "tokenrig: cards for %s/%s: %s\n", col->portal,
@@ -463,8 +574,15 @@ int tr_engine_run(tr_env *env, const tr_engine_opts *opts, tr_run_totals *totals
 	}
 	totals->wall_s = (double)(tr_clock_ns() - start) / 1e9;
 	print_summary(&eng);
+	required_kinds(&eng);
+	snprintf(totals->stopped, sizeof(totals->stopped), "%s", eng.stopped);
 	error = tr_report_finish(eng.report, totals->wall_s);
 out:
+	if (watching) {
+		atomic_store(&eng.finished, 1);
+		pthread_join(watch, NULL);
+	}
+	pthread_mutex_destroy(&eng.name_lock);
 	for (size_t i = 0; parsed && i < files.n; i++)
 		tr_scenario_free(parsed[i]);
 	tr_paths_free(&files);

@@ -14,12 +14,27 @@ typedef struct tr_engine_opts {
 	const char *filter;       /* run only scenarios whose ID or file contains it */
 	unsigned case_timeout_ms; /* a case running longer aborts the run */
 	int tty;                  /* progress on one live line */
+	const char *require_kinds; /* comma-separated: each must run some case */
+	int quiet;                /* no per-case lines (certify's workers) */
+	volatile int *stop;       /* set (SIGINT): the remaining cases are not run */
+	/* Called after every case (may be NULL): cases done of the run's total. */
+	void (*on_case)(void *arg, size_t done, size_t total);
+	void *on_case_arg;
 } tr_engine_opts;
 
 typedef struct tr_run_totals {
 	int passed, failed, skipped, errors;
+	int kinds_missing;        /* --require-kinds that could not run at all */
+	char stopped[1024];       /* why the run stopped touching a token, "" */
 	double wall_s;
 } tr_run_totals;
+
+/*
+ * Before the start-up: the suites folder has scenario files and the filter
+ * matches one of them (a malformed file counts: it becomes an error case).
+ * *n: the scenario files that will run.
+ */
+int tr_engine_preflight(const tr_engine_opts *opts, size_t *n);
 
 /* Runs everything; 0 when the run itself worked (cases may have failed). */
 int tr_engine_run(tr_env *env, const tr_engine_opts *opts, tr_run_totals *totals);

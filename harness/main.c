@@ -7,25 +7,46 @@
 #include "harness/coverage.h"
 #include "harness/engine.h"
 #include "harness/env.h"
+#include "harness/history.h"
+#include "harness/certify.h"
+#include "harness/kinds.h"
+#include "harness/nightly.h"
+#include "harness/report.h"
 #include "harness/token_ctl.h"
+#include "harness/version.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define DEFAULT_SEED 20260921u
+
+/* The whole command line, for what results.json records of the run. */
+static int full_argc;
+static char **full_argv;
 
 static void usage(FILE *f)
 {
 	fputs("usage:\n"
 	      "  tokenrig run [--suites DIR] [--out DIR] [--filter TEXT] [--seed N]\n"
-	      "               [--case-timeout MS] [--no-cards]\n"
+	      "               [--case-timeout MS] [--no-cards] [--require-kinds K1,K2]\n"
 	      "      Brings up tokens and portals in OUT/run, runs every scenario on\n"
 	      "      every token kind, writes OUT/results.json and OUT/junit.xml.\n"
-	      "      Exit 0 only when every case passed.\n"
+	      "      Exit 0 only when every case passed (and every kind of\n"
+	      "      --require-kinds, e.g. softhsm,vcard,opensc, ran some case).\n"
+	      "  tokenrig certify --module PATH|NAME --pin-env VAR --out DIR [options]\n"
+	      "      Certifies every token of a vendor's PKCS#11 module (a path, or a\n"
+	      "      name registered with p11-kit) against the catalog: a verdict per\n"
+	      "      token in DIR/certification.json and DIR/junit.xml. Exit 0 only\n"
+	      "      when every token is certified. `tokenrig certify --help`.\n"
 	      "  tokenrig env up [--dir DIR] [--seed N] [--no-cards]\n"
 	      "      Starts the emulated tokens and portals and leaves them running;\n"
 	      "      `source DIR/env.sh` (default out/env) to use them by hand.\n"
@@ -33,17 +54,56 @@ static void usage(FILE *f)
 	      "      Stops exactly what `env up` started in DIR.\n"
 	      "  tokenrig bench [--json FILE] [--out DIR] [--count N] [--warmup N]\n"
 	      "                 [--rounds R] [--threads K] [--latency 'C_Sign fixed 15us']\n"
+	      "                 [--kinds softhsm,vcard,opensc] [--runs N]\n"
 	      "      Signing latency per token kind and algorithm, with in-run\n"
 	      "      baselines (raw OpenSSL, a direct C_Sign loop), percentiles,\n"
 	      "      histograms and concurrency; --latency adds interposer latency.\n"
+	      "      --runs N (default 3): N bench processes, each with fresh tokens\n"
+	      "      and portal, merged into one file; --count is per run.\n"
 	      "  tokenrig coverage [--catalog FILE] [--suites DIR] [--results FILE]\n"
 	      "      Every catalog ID has a scenario and no scenario names an unknown\n"
 	      "      ID; with --results, every ID passed on some token kind. Exit 1\n"
 	      "      otherwise. The catalog defaults to " TR_DEFAULT_CATALOG ".\n"
 	      "  tokenrig compare BASE.json NEW.json [--threshold 0.10] [--min-us 1]\n"
-	      "                 [--alpha 0.01] [--normalize]\n"
-	      "      Per metric faster / slower / no change; exit 1 when a metric got\n"
-	      "      significantly slower by more than the threshold, 2 on bad input.\n", f);
+	      "                 [--alpha 0.01] [--raw]\n"
+	      "      Per metric faster / slower / no change over the files' runs, relative\n"
+	      "      to each round's in-run baseline (--raw: absolute times); \"inconclusive:\n"
+	      "      the machine was busy\" when too many rounds were disturbed, \"undecided\"\n"
+	      "      with one run a side. Warns when the files' bench parameters differ.\n"
+	      "      Exit 1 when a metric got significantly slower by more than the\n"
+	      "      threshold, 2 on bad input.\n"
+	      "  tokenrig history add RESULTS.json [BENCH.json] [--db FILE] [--label TEXT]\n"
+	      "                 [--revision SHA]\n"
+	      "      Imports a run (and its bench file) into the SQLite history (default\n"
+	      "      " TR_HISTORY_DEFAULT_DB "). The same results file twice is one run; bad\n"
+	      "      input is refused (exit 2) and leaves the history unchanged.\n"
+	      "  tokenrig report --html FILE [--db FILE] [--markdown FILE] [--last N]\n"
+	      "                 [--catalog FILE]\n"
+	      "      The nightly report of the history's last N runs (default 30): one\n"
+	      "      self-contained HTML page (headline, changes since the previous run,\n"
+	      "      flaky cases, the compatibility matrix, latency trends, the bench\n"
+	      "      verdict) and a short Markdown summary for a CI job page.\n"
+	      "  tokenrig --version\n", f);
+}
+
+/*
+ * A whole number option in min..max (decimal, or 0x hex for seeds): one
+ * line naming the option otherwise, never a silent 0.
+ */
+static int number_arg(const char *cmd, const char *opt, const char *text,
+		      unsigned long long min, unsigned long long max, unsigned long long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(text, &end, 0);
+	if (!*text || *end || errno || text[strspn(text, " \t")] == '-' || *out < min ||
+	    *out > max) {
+		fprintf(stderr, "tokenrig %s: --%s '%s': a whole number from %llu to %llu "
+			"(tokenrig %s --help)\n", cmd, opt, text, min, max, cmd);
+		return -1;
+	}
+	return 0;
 }
 
 /* Pending catalog IDs are said on every run, not only by `coverage`. */
@@ -62,6 +122,7 @@ static int cmd_run(int argc, char **argv)
 		{ "seed", required_argument, NULL, 'S' },
 		{ "case-timeout", required_argument, NULL, 't' },
 		{ "no-cards", no_argument, NULL, 'N' },
+		{ "require-kinds", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -69,9 +130,12 @@ static int cmd_run(int argc, char **argv)
 				.case_timeout_ms = 120000, .tty = isatty(STDOUT_FILENO) };
 	tr_env_opts env_opts = { .seed = DEFAULT_SEED };
 	char run_dir[PATH_MAX];
+	char profiles[PATH_MAX];
 	tr_run_totals totals;
 	tr_env *env = NULL;
 	uint64_t start = tr_clock_ns();
+	unsigned long long v;
+	size_t n_files;
 	int c, error;
 
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -79,9 +143,18 @@ static int cmd_run(int argc, char **argv)
 		case 's': opts.suites_dir = optarg; break;
 		case 'o': opts.out_dir = optarg; break;
 		case 'f': opts.filter = optarg; break;
-		case 'S': env_opts.seed = strtoull(optarg, NULL, 0); break;
-		case 't': opts.case_timeout_ms = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'S':
+			if (number_arg("run", "seed", optarg, 0, UINT64_MAX, &v) < 0)
+				return 2;
+			env_opts.seed = v;
+			break;
+		case 't':
+			if (number_arg("run", "case-timeout", optarg, 1, 3600000, &v) < 0)
+				return 2;
+			opts.case_timeout_ms = (unsigned)v;
+			break;
 		case 'N': env_opts.no_cards = 1; break;
+		case 'R': opts.require_kinds = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -90,8 +163,24 @@ static int cmd_run(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (opts.require_kinds && tr_kind_list_check(opts.require_kinds, TR_KIND_RIG) < 0) {
+		fprintf(stderr, "tokenrig run: --require-kinds: %s\n", tr_error_last());
+		return 2;
+	}
+	/* Checked before the start-up, which takes seconds. */
+	if (tr_engine_preflight(&opts, &n_files) < 0) {
+		fprintf(stderr, "tokenrig run: %s\n", tr_error_last());
+		return 2;
+	}
+	/* The suites' own token profiles, wherever the run starts from. */
+	if (tr_fs_join(profiles, sizeof(profiles), opts.suites_dir, "tokens.conf") < 0) {
+		fprintf(stderr, "tokenrig run: %s\n", tr_error_last());
+		return 2;
+	}
+	env_opts.profiles = profiles;
 	snprintf(run_dir, sizeof(run_dir), "%s/run", opts.out_dir);
 	env_opts.dir = run_dir;
+	tr_report_set_invocation(full_argc, full_argv, env_opts.seed);
 	/* Results of an earlier run must not pass for this one's. */
 	if (tr_fs_mkdirs(opts.out_dir, 0755) == 0) {
 		char p[PATH_MAX + 16];
@@ -125,7 +214,10 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "tokenrig: %s\n", tr_error_last());
 	printf("scenarios: %d passed, %d failed, %d skipped\n", totals.passed,
 	       totals.failed + totals.errors, totals.skipped);
-	return totals.failed + totals.errors ? 1 : 0;
+	if (totals.kinds_missing)
+		printf("required token kinds: %d could not run at all (--require-kinds)\n",
+		       totals.kinds_missing);
+	return totals.failed + totals.errors || totals.kinds_missing ? 1 : 0;
 }
 
 static int cmd_env(int argc, char **argv)
@@ -140,6 +232,7 @@ static int cmd_env(int argc, char **argv)
 	tr_env_opts opts = { .dir = "out/env", .detach = 1, .seed = DEFAULT_SEED };
 	const char *verb;
 	tr_env *env;
+	unsigned long long v;
 	int c;
 
 	if (argc < 2) {
@@ -151,7 +244,11 @@ static int cmd_env(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd': opts.dir = optarg; break;
-		case 'S': opts.seed = strtoull(optarg, NULL, 0); break;
+		case 'S':
+			if (number_arg("env", "seed", optarg, 0, UINT64_MAX, &v) < 0)
+				return 2;
+			opts.seed = v;
+			break;
 		case 'N': opts.no_cards = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -179,6 +276,93 @@ static int cmd_env(int argc, char **argv)
 	return 2;
 }
 
+/*
+ * `bench --runs N`: N bench processes one after the other, each with its own
+ * tokens, portal and process layout (what one run shares among its rounds),
+ * merged into one file. A child's table goes to DIR/run-K.log.
+ */
+static int bench_runs(const tr_bench_opts *opts, unsigned runs, const char *out)
+{
+	char dir[PATH_MAX / 2], paths[64][PATH_MAX], merged[PATH_MAX];
+	const char *list[64];
+	int error = 0;
+
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/bench-runs", out) >= sizeof(dir)) {
+		fprintf(stderr, "tokenrig bench: --out too long\n");
+		return 2;
+	}
+	if (tr_fs_mkdirs(dir, 0755) < 0) {
+		fprintf(stderr, "tokenrig bench: %s\n", tr_error_last());
+		return 1;
+	}
+	for (unsigned k = 0; k < runs; k++) {
+		char count[16], warmup[16], rounds[16], threads[16], sub[PATH_MAX];
+		char log[PATH_MAX];
+		const char *av[24];
+		int n = 0, status = 0;
+		pid_t pid;
+
+		snprintf(count, sizeof(count), "%u", opts->count);
+		snprintf(warmup, sizeof(warmup), "%u", opts->warmup);
+		snprintf(rounds, sizeof(rounds), "%u", opts->rounds);
+		snprintf(threads, sizeof(threads), "%u", opts->max_threads);
+		snprintf(paths[k], sizeof(paths[k]), "%s/run-%u.json", dir, k + 1);
+		snprintf(sub, sizeof(sub), "%s/run-%u", dir, k + 1);
+		snprintf(log, sizeof(log), "%s/run-%u.log", dir, k + 1);
+		av[n++] = "tokenrig";
+		av[n++] = "bench";
+		av[n++] = "--runs"; av[n++] = "1";
+		av[n++] = "--json"; av[n++] = paths[k];
+		av[n++] = "--out"; av[n++] = sub;
+		av[n++] = "--count"; av[n++] = count;
+		av[n++] = "--warmup"; av[n++] = warmup;
+		av[n++] = "--rounds"; av[n++] = rounds;
+		av[n++] = "--threads"; av[n++] = threads;
+		if (opts->latency) {
+			av[n++] = "--latency";
+			av[n++] = opts->latency;
+		}
+		if (opts->kinds) {
+			av[n++] = "--kinds";
+			av[n++] = opts->kinds;
+		}
+		av[n] = NULL;
+		unlink(paths[k]);
+		fflush(NULL);
+		if ((pid = fork()) < 0) {
+			fprintf(stderr, "tokenrig bench: fork: %s\n", strerror(errno));
+			return 1;
+		}
+		if (pid == 0) {
+			int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+			if (fd >= 0) {
+				dup2(fd, 1);
+				dup2(fd, 2);
+			}
+			execv("/proc/self/exe", (char *const *)av);
+			_exit(127);
+		}
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+			fprintf(stderr, "tokenrig bench: run %u of %u failed (see %s)\n", k + 1, runs,
+				log);
+			return 1;
+		}
+		printf("bench run %u of %u done (%s)\n", k + 1, runs, log);
+		list[k] = paths[k];
+	}
+	snprintf(merged, sizeof(merged), "%s", opts->json_path ? opts->json_path : "");
+	if (!opts->json_path)
+		snprintf(merged, sizeof(merged), "%s/bench.json", dir);
+	if ((error = tr_bench_merge(list, runs, merged, stdout)) < 0) {
+		fprintf(stderr, "tokenrig bench: %s\n", tr_error_last());
+		return 1;
+	}
+	return 0;
+}
+
 static int cmd_bench(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -190,9 +374,11 @@ static int cmd_bench(int argc, char **argv)
 		{ "threads", required_argument, NULL, 'k' },
 		{ "latency", required_argument, NULL, 'l' },
 		{ "kinds", required_argument, NULL, 'K' },
+		{ "runs", required_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	unsigned runs = 3;
 	tr_bench_opts opts = { .count = 2000, .warmup = 200, .rounds = 10,
 			       .max_threads = 2 * (unsigned)sysconf(_SC_NPROCESSORS_ONLN) };
 	tr_env_opts env_opts = { .seed = DEFAULT_SEED };
@@ -212,19 +398,23 @@ static int cmd_bench(int argc, char **argv)
 		case 'k': opts.max_threads = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'l': latency = optarg; break;
 		case 'K': opts.kinds = optarg; break;
+		case 'N': runs = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
 	if (optind != argc || opts.count == 0 || opts.rounds == 0 || opts.count < opts.rounds ||
-	    opts.max_threads == 0 || opts.max_threads > 64) {
-		fprintf(stderr, "tokenrig bench: count >= rounds >= 1 and 1..64 threads\n");
+	    opts.max_threads == 0 || opts.max_threads > 64 || runs == 0 || runs > 64) {
+		fprintf(stderr, "tokenrig bench: count >= rounds >= 1, 1..64 threads, 1..64 runs\n");
 		return 2;
 	}
 	if (tr_bench_kinds_check(opts.kinds) < 0) {
 		fprintf(stderr, "tokenrig bench: %s\n", tr_error_last());
 		return 2;
 	}
+	opts.latency = latency;
+	if (runs > 1)
+		return bench_runs(&opts, runs, out);
 	/* SoftHSM alone: no card is provisioned or shown. */
 	env_opts.no_cards = !tr_bench_kinds_cards(opts.kinds);
 	snprintf(dir, sizeof(dir), "%s/bench-run", out);
@@ -293,11 +483,13 @@ static int cmd_compare(int argc, char **argv)
 		{ "min-us", required_argument, NULL, 'm' },
 		{ "alpha", required_argument, NULL, 'a' },
 		{ "normalize", no_argument, NULL, 'n' },
+		{ "raw", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	tr_compare_opts opts = { .threshold = 0.10, .alpha = 0.01, .min_us = 1.0 };
-	int c, slower;
+	tr_compare_opts opts = { .threshold = 0.10, .alpha = 0.01, .min_us = 1.0, .normalize = 1 };
+	tr_compare_summary sum;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
@@ -305,6 +497,7 @@ static int cmd_compare(int argc, char **argv)
 		case 'm': opts.min_us = strtod(optarg, NULL); break;
 		case 'a': opts.alpha = strtod(optarg, NULL); break;
 		case 'n': opts.normalize = 1; break;
+		case 'R': opts.normalize = 0; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -313,15 +506,141 @@ static int cmd_compare(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (tr_compare_files(argv[optind], argv[optind + 1], &opts, stdout, &slower) < 0) {
+	if (tr_compare_files(argv[optind], argv[optind + 1], &opts, stdout, &sum) < 0) {
 		fprintf(stderr, "tokenrig compare: %s\n", tr_error_last());
 		return 2;
 	}
-	return slower ? 1 : 0;
+	/* Inconclusive and undecided metrics are said, never an exit 1. */
+	return sum.slower ? 1 : 0;
+}
+
+static int cmd_history(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ "label", required_argument, NULL, 'l' },
+		{ "revision", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	tr_history_add_opts opts = { 0 };
+	const char *db = TR_HISTORY_DEFAULT_DB;
+	tr_history *h = NULL;
+	long long id = 0;
+	int c, added = 0;
+	char dir[PATH_MAX], *slash;
+
+	if (argc < 2 || strcmp(argv[1], "add")) {
+		if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+			usage(stdout);
+			return 0;
+		}
+		usage(stderr);
+		return 2;
+	}
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd': db = optarg; break;
+		case 'l': opts.label = optarg; break;
+		case 'r': opts.revision = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (argc - optind < 1 || argc - optind > 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (argc - optind == 2)
+		opts.bench_path = argv[optind + 1];
+	snprintf(dir, sizeof(dir), "%s", db);
+	if ((slash = strrchr(dir, '/')) != NULL) {
+		*slash = '\0';
+		if (*dir && tr_fs_mkdirs(dir, 0755) < 0) {
+			fprintf(stderr, "tokenrig history: %s\n", tr_error_last());
+			return 1;
+		}
+	}
+	if (tr_history_open(&h, db) < 0) {
+		fprintf(stderr, "tokenrig history: %s\n", tr_error_last());
+		return 1;
+	}
+	if (tr_history_add(h, argv[optind], &opts, &id, &added) < 0) {
+		fprintf(stderr, "tokenrig history add: %s\n", tr_error_last());
+		tr_history_free(h);
+		return 2;
+	}
+	tr_history_free(h);
+	printf("%s: run %lld %s\n", db, id, added ? "added" : "was already there (not added again)");
+	return 0;
+}
+
+static int cmd_report(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ "html", required_argument, NULL, 'H' },
+		{ "markdown", required_argument, NULL, 'm' },
+		{ "last", required_argument, NULL, 'n' },
+		{ "catalog", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	tr_nightly_opts opts = { .last = 30,
+				 .catalog_path = getenv("TOKENRIG_CATALOG") ? getenv("TOKENRIG_CATALOG") :
+						 TR_DEFAULT_CATALOG };
+	const char *db = TR_HISTORY_DEFAULT_DB;
+	tr_history *h = NULL;
+	char *end;
+	int c, error;
+
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd': db = optarg; break;
+		case 'H': opts.html_path = optarg; break;
+		case 'm': opts.markdown_path = optarg; break;
+		case 'n':
+			opts.last = (size_t)strtoul(optarg, &end, 10);
+			if (*end || opts.last == 0 || opts.last > 10000) {
+				fprintf(stderr, "tokenrig report: --last takes 1..10000 runs\n");
+				return 2;
+			}
+			break;
+		case 'c': opts.catalog_path = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc || !opts.html_path) {
+		usage(stderr);
+		return 2;
+	}
+	/* Reading only: a missing history is an error, not a new empty file. */
+	if (access(db, R_OK) < 0) {
+		fprintf(stderr, "tokenrig report: %s: no such history (tokenrig history add first)\n",
+			db);
+		return 2;
+	}
+	if (tr_history_open(&h, db) < 0) {
+		fprintf(stderr, "tokenrig report: %s\n", tr_error_last());
+		return 1;
+	}
+	error = tr_nightly_write(h, &opts);
+	tr_history_free(h);
+	if (error < 0) {
+		fprintf(stderr, "tokenrig report: %s\n", tr_error_last());
+		return error == TR_ENOTFOUND ? 2 : 1;
+	}
+	printf("report: %s%s%s\n", opts.html_path, opts.markdown_path ? " " : "",
+	       opts.markdown_path ? opts.markdown_path : "");
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
+	full_argc = argc;
+	full_argv = argv;
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
@@ -336,6 +655,16 @@ int main(int argc, char **argv)
 		return cmd_compare(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "coverage"))
 		return cmd_coverage(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "history"))
+		return cmd_history(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "report"))
+		return cmd_report(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "certify"))
+		return tr_certify_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "--version")) {
+		printf("tokenrig %s (revision %s)\n", tr_version(), tr_revision());
+		return 0;
+	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
 		usage(stdout);
 		return 0;

@@ -1,14 +1,20 @@
 #include "harness/report.h"
 
+#include "common/buf.h"
 #include "common/error.h"
 #include "common/fsutil.h"
 
+#include "common/clock.h"
+#include "harness/version.h"
+
 #include <jansson.h>
-#include <stdarg.h>
+#include <openssl/crypto.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 struct tr_report {
 	char json_path[4096];
@@ -17,6 +23,32 @@ struct tr_report {
 	json_t *cases;     /* root.cases */
 	json_t *coverage;  /* root.coverage[portal][kind/alg][status] = [ids] */
 	json_t *latency;   /* root.latency */
+	uint64_t start_ns; /* for testsuites@time while the run goes on */
+};
+
+/* What main() said about the run (tr_report_set_invocation); process-wide. */
+static struct {
+	char command_line[4096];
+	unsigned long long seed;
+	int set;
+} invocation;
+
+/*
+ * Options whose value is a secret: masked in the recorded command line.
+ * None exists today (PINs come from the token profiles, never argv); the
+ * list keeps it so if one is added.
+ */
+static const char *const secret_options[] = {
+	"--pin", "--so-pin", "--user-pin", "--puk", "--password", "--secret",
+};
+
+/* The packages whose versions a run records: name in results, Debian package. */
+static const struct {
+	const char *name, *package;
+} recorded_packages[] = {
+	{ "softhsm2", "softhsm2" },
+	{ "opensc", "opensc" },
+	{ "pcsc-lite", "libpcsclite1" },
 };
 
 const char *tr_case_status_name(tr_case_status st)
@@ -38,6 +70,133 @@ static void iso_now(char *buf, size_t len)
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+static int is_secret_option(const char *arg, size_t *name_len)
+{
+	for (size_t i = 0; i < sizeof(secret_options) / sizeof(secret_options[0]); i++) {
+		size_t n = strlen(secret_options[i]);
+
+		if (!strncmp(arg, secret_options[i], n) && (arg[n] == '\0' || arg[n] == '=')) {
+			*name_len = n;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Appends arg to out, single-quoted when the shell would need it. */
+static void quote_arg(char *out, size_t size, const char *arg)
+{
+	size_t off = strlen(out);
+	int plain = *arg != '\0';
+
+	for (const char *p = arg; *p && plain; p++)
+		plain = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+			       "-_./=:,+@%", *p) != NULL;
+	if (off && off + 1 < size)
+		out[off++] = ' ', out[off] = '\0';
+	if (plain) {
+		snprintf(out + off, size - off, "%s", arg);
+		return;
+	}
+	if (off + 1 < size)
+		out[off++] = '\'', out[off] = '\0';
+	for (const char *p = arg; *p && off + 5 < size; p++) {
+		if (*p == '\'') {
+			memcpy(out + off, "'\\''", 4);
+			off += 4;
+		} else {
+			out[off++] = *p;
+		}
+	}
+	if (off + 1 < size)
+		out[off++] = '\'';
+	out[off < size ? off : size - 1] = '\0';
+}
+
+void tr_report_set_invocation(int argc, char *const *argv, unsigned long long seed)
+{
+	char *cl = invocation.command_line;
+	int mask_next = 0;
+
+	cl[0] = '\0';
+	for (int i = 0; i < argc; i++) {
+		size_t n;
+
+		if (mask_next) {
+			quote_arg(cl, sizeof(invocation.command_line), "***");
+			mask_next = 0;
+		} else if (is_secret_option(argv[i], &n)) {
+			char masked[64];
+
+			snprintf(masked, sizeof(masked), "%.*s%s", (int)n, argv[i],
+				 argv[i][n] == '=' ? "=***" : "");
+			quote_arg(cl, sizeof(invocation.command_line), masked);
+			mask_next = argv[i][n] == '\0';
+		} else {
+			quote_arg(cl, sizeof(invocation.command_line), argv[i]);
+		}
+	}
+	invocation.seed = seed;
+	invocation.set = 1;
+}
+
+/* dpkg's answer, asked once per process: Debian is the rig's platform. */
+static pthread_once_t packages_once = PTHREAD_ONCE_INIT;
+static char package_versions[sizeof(recorded_packages) / sizeof(recorded_packages[0])][64];
+
+static void read_package_versions(void)
+{
+	char cmd[512] = "dpkg-query -W -f='${Package} ${Version}\\n'", line[256];
+	FILE *f;
+
+	for (size_t i = 0; i < sizeof(recorded_packages) / sizeof(recorded_packages[0]); i++) {
+		snprintf(package_versions[i], sizeof(package_versions[i]), "unknown");
+		snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), " %s",
+			 recorded_packages[i].package);
+	}
+	snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), " 2>/dev/null");
+	if (!(f = popen(cmd, "r")))
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *sp = strchr(line, ' ');
+
+		if (!sp)
+			continue;
+		*sp++ = '\0';
+		sp[strcspn(sp, "\n")] = '\0';
+		for (size_t i = 0; i < sizeof(recorded_packages) / sizeof(recorded_packages[0]); i++)
+			if (!strcmp(line, recorded_packages[i].package) && *sp)
+				snprintf(package_versions[i], sizeof(package_versions[i]), "%s", sp);
+	}
+	pclose(f);
+}
+
+/* root.tool, host, seed, command_line, versions: what the run was made with. */
+static json_t *run_facts(json_t *root)
+{
+	json_t *versions = json_object();
+	char host[256] = "unknown";
+
+	pthread_once(&packages_once, read_package_versions);
+	if (gethostname(host, sizeof(host) - 1) < 0)
+		snprintf(host, sizeof(host), "unknown");
+	host[sizeof(host) - 1] = '\0';
+	json_object_set_new(versions, "openssl", json_string(OpenSSL_version(OPENSSL_VERSION)));
+	for (size_t i = 0; i < sizeof(recorded_packages) / sizeof(recorded_packages[0]); i++)
+		json_object_set_new(versions, recorded_packages[i].name,
+				    json_string(package_versions[i]));
+	json_object_set_new(root, "tool", json_pack("{s:s, s:s, s:s}", "name", "tokenrig",
+						    "version", tr_version(),
+						    "revision", tr_revision()));
+	json_object_set_new(root, "host", json_string(host));
+	if (invocation.set) {
+		json_object_set_new(root, "seed", json_integer((json_int_t)invocation.seed));
+		json_object_set_new(root, "command_line", json_string(invocation.command_line));
+	}
+	json_object_set_new(root, "versions", versions);
+	return root;
+}
+
 int tr_report_open(tr_report **out, const char *out_dir)
 {
 	tr_report *rep = calloc(1, sizeof(*rep));
@@ -55,12 +214,14 @@ int tr_report_open(tr_report **out, const char *out_dir)
 		return error;
 	}
 	iso_now(started, sizeof(started));
+	rep->start_ns = tr_clock_ns();
 	rep->root = json_pack("{s:s, s:s, s:{s:i, s:i, s:i, s:i, s:i}, s:[], s:{}, s:[]}",
 			      "schema", "tokenrig-results/1", "started", started,
 			      "summary", "passed", 0, "failed", 0, "skipped", 0, "error", 0,
 			      "warnings", 0,
 			      "cases", "coverage", "latency");
-	if (!rep->root) {
+	if (!rep->root || !run_facts(rep->root)) {
+		json_decref(rep->root);
 		free(rep);
 		return tr_error_set(TR_ENOMEM, "out of memory");
 	}
@@ -81,74 +242,6 @@ void tr_report_free(tr_report *rep)
 
 /* --- JUnit ---------------------------------------------------------- */
 
-typedef struct buf {
-	char *data;
-	size_t len, cap;
-	int oom;
-} buf;
-
-static void buf_add(buf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 8192;
-		char *p;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		if (!(p = realloc(b->data, cap))) {
-			b->oom = 1;
-			return;
-		}
-		b->data = p;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-}
-
-static void buf_str(buf *b, const char *s)
-{
-	buf_add(b, s, strlen(s));
-}
-
-static void buf_fmt(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void buf_fmt(buf *b, const char *fmt, ...)
-{
-	char tmp[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		buf_add(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
-/* XML-escapes s; control characters XML 1.0 forbids become '?'. */
-static void buf_xml(buf *b, const char *s)
-{
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		switch (c) {
-		case '&': buf_str(b, "&amp;"); break;
-		case '<': buf_str(b, "&lt;"); break;
-		case '>': buf_str(b, "&gt;"); break;
-		case '"': buf_str(b, "&quot;"); break;
-		case '\'': buf_str(b, "&apos;"); break;
-		default:
-			if (c < 0x20 && c != '\n' && c != '\t' && c != '\r')
-				buf_add(b, "?", 1);
-			else
-				buf_add(b, s, 1);
-		}
-	}
-}
-
 static const char *jstr(json_t *o, const char *key)
 {
 	const char *s = json_string_value(json_object_get(o, key));
@@ -160,39 +253,77 @@ static const char *jstr(json_t *o, const char *key)
  * JUnit has no warning element: a warning is a property of the case (for
  * tools) and a line of its output (what CI pages show), on passed cases too.
  */
-static void junit_warnings(buf *b, json_t *warnings)
+static void junit_warnings(tr_buf *b, json_t *warnings)
 {
 	size_t i;
 	json_t *w;
 
 	if (!json_array_size(warnings))
 		return;
-	buf_str(b, "      <properties>\n");
+	tr_buf_puts(b, "      <properties>\n");
 	json_array_foreach(warnings, i, w) {
-		buf_str(b, "        <property name=\"warning\" value=\"");
-		buf_xml(b, jstr(w, "message"));
-		buf_str(b, "\"/>\n");
+		tr_buf_puts(b, "        <property name=\"warning\" value=\"");
+		tr_buf_escape(b, jstr(w, "message"));
+		tr_buf_puts(b, "\"/>\n");
 	}
-	buf_str(b, "      </properties>\n      <system-out>");
+	tr_buf_puts(b, "      </properties>\n      <system-out>");
 	json_array_foreach(warnings, i, w) {
-		buf_str(b, "WARNING (step: ");
-		buf_xml(b, jstr(w, "step"));
-		buf_str(b, "): ");
-		buf_xml(b, jstr(w, "message"));
-		buf_str(b, "\n");
+		tr_buf_puts(b, "WARNING (step: ");
+		tr_buf_escape(b, jstr(w, "step"));
+		tr_buf_puts(b, "): ");
+		tr_buf_escape(b, jstr(w, "message"));
+		tr_buf_puts(b, "\n");
 	}
-	buf_str(b, "</system-out>\n");
+	tr_buf_puts(b, "</system-out>\n");
+}
+
+/*
+ * The answer code of a failure, for JUnit's failure@type: the answer's own
+ * "code" of "HTTP 403 {...,"code":"X",...}" (a portal's stable code; "OK"
+ * when the answer succeeded but a field differed), or "no-answer" when the
+ * step could not be carried out. 0 when the answer carried no code: the
+ * failure then has no type.
+ */
+static int answer_code(const char *actual, char *out, size_t len)
+{
+	const char *body;
+	json_t *doc;
+	const char *code;
+	int found = 0;
+
+	if (!strncmp(actual, "no answer", 9)) {
+		snprintf(out, len, "no-answer");
+		return 1;
+	}
+	if (strncmp(actual, "HTTP ", 5) || !(body = strchr(actual + 5, ' ')))
+		return 0;
+	doc = json_loads(body + 1, JSON_DISABLE_EOF_CHECK, NULL);
+	code = json_string_value(json_object_get(doc, "code"));
+	if (code && *code) {
+		snprintf(out, len, "%s", code);
+		found = 1;
+	}
+	json_decref(doc);
+	return found;
+}
+
+/* JUnit's timestamp: ISO 8601 without a zone (the XSD's xs:dateTime); UTC. */
+static void junit_timestamp(const char *iso, char *out, size_t len)
+{
+	snprintf(out, len, "%.19s", iso);
 }
 
 /* One <testsuite> per portal + token kind/algorithm, in order of appearance. */
 static int write_junit(tr_report *rep)
 {
 	json_t *suites = json_object(), *summary = json_object_get(rep->root, "summary");
+	json_t *wall = json_object_get(rep->root, "wall_s");
 	const char *suite_name;
 	json_t *members;
-	size_t i;
+	char stamp[32];
+	size_t i, suite_id = 0;
 	json_t *c;
-	buf b = { 0 };
+	tr_buf b = TR_BUF_INIT;
 	int error;
 
 	json_array_foreach(rep->cases, i, c) {
@@ -205,12 +336,16 @@ static int write_junit(tr_report *rep)
 		json_array_append(json_object_get(suites, name), c);
 	}
 
-	buf_str(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-	buf_fmt(&b, "<testsuites name=\"tokenrig\" tests=\"%zu\" failures=\"%lld\" errors=\"%lld\" skipped=\"%lld\">\n",
+	junit_timestamp(jstr(rep->root, "started"), stamp, sizeof(stamp));
+	tr_buf_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+	tr_buf_printf(&b, "<testsuites name=\"tokenrig\" tests=\"%zu\" failures=\"%lld\" "
+		      "errors=\"%lld\" skipped=\"%lld\" time=\"%.3f\" timestamp=\"%s\">\n",
 		json_array_size(rep->cases),
 		json_integer_value(json_object_get(summary, "failed")),
 		json_integer_value(json_object_get(summary, "error")),
-		json_integer_value(json_object_get(summary, "skipped")));
+		json_integer_value(json_object_get(summary, "skipped")),
+		wall ? json_real_value(wall) : (double)(tr_clock_ns() - rep->start_ns) / 1e9,
+		stamp);
 	json_object_foreach(suites, suite_name, members) {
 		size_t failures = 0, errors = 0, skipped = 0;
 		double time_s = 0;
@@ -223,61 +358,77 @@ static int write_junit(tr_report *rep)
 			skipped += !strcmp(st, "skipped");
 			time_s += json_real_value(json_object_get(c, "duration_ms")) / 1000.0;
 		}
-		buf_str(&b, "  <testsuite name=\"");
-		buf_xml(&b, suite_name);
-		buf_fmt(&b, "\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" skipped=\"%zu\" time=\"%.3f\">\n",
-			json_array_size(members), failures, errors, skipped, time_s);
+		tr_buf_puts(&b, "  <testsuite name=\"");
+		tr_buf_escape(&b, suite_name);
+		tr_buf_printf(&b, "\" id=\"%zu\" package=\"tokenrig\" tests=\"%zu\" failures=\"%zu\" "
+			      "errors=\"%zu\" skipped=\"%zu\" time=\"%.3f\" timestamp=\"%s\" hostname=\"",
+			suite_id++, json_array_size(members), failures, errors, skipped, time_s,
+			stamp);
+		tr_buf_escape(&b, jstr(rep->root, "host"));
+		tr_buf_puts(&b, "\">\n    <properties>\n");
+		if (json_object_get(rep->root, "seed"))
+			tr_buf_printf(&b, "      <property name=\"seed\" value=\"%lld\"/>\n",
+				      (long long)json_integer_value(json_object_get(rep->root, "seed")));
+		tr_buf_puts(&b, "      <property name=\"revision\" value=\"");
+		tr_buf_escape(&b, jstr(json_object_get(rep->root, "tool"), "revision"));
+		tr_buf_puts(&b, "\"/>\n      <property name=\"version\" value=\"");
+		tr_buf_escape(&b, jstr(json_object_get(rep->root, "tool"), "version"));
+		tr_buf_puts(&b, "\"/>\n    </properties>\n");
 		json_array_foreach(members, i, c) {
 			const char *st = jstr(c, "status");
 
-			buf_str(&b, "    <testcase classname=\"");
-			buf_xml(&b, jstr(c, "portal"));
-			buf_str(&b, ".");
-			buf_xml(&b, jstr(c, "kind"));
-			buf_str(&b, ".");
-			buf_xml(&b, jstr(c, "algorithm"));
-			buf_str(&b, "\" name=\"");
-			buf_xml(&b, jstr(c, "name"));
-			buf_fmt(&b, "\" time=\"%.3f\"",
+			tr_buf_puts(&b, "    <testcase classname=\"");
+			tr_buf_escape(&b, jstr(c, "portal"));
+			tr_buf_puts(&b, ".");
+			tr_buf_escape(&b, jstr(c, "kind"));
+			tr_buf_puts(&b, ".");
+			tr_buf_escape(&b, jstr(c, "algorithm"));
+			tr_buf_puts(&b, "\" file=\"");
+			tr_buf_escape(&b, jstr(c, "scenario"));
+			tr_buf_puts(&b, "\" name=\"");
+			tr_buf_escape(&b, jstr(c, "name"));
+			tr_buf_printf(&b, "\" time=\"%.3f\"",
 				json_real_value(json_object_get(c, "duration_ms")) / 1000.0);
 			if (!strcmp(st, "passed") && !json_array_size(json_object_get(c, "warnings"))) {
-				buf_str(&b, "/>\n");
+				tr_buf_puts(&b, "/>\n");
 				continue;
 			}
-			buf_str(&b, ">\n");
+			tr_buf_puts(&b, ">\n");
 			junit_warnings(&b, json_object_get(c, "warnings"));
 			if (!strcmp(st, "passed")) {
-				buf_str(&b, "    </testcase>\n");
+				tr_buf_puts(&b, "    </testcase>\n");
 				continue;
 			}
-			buf_str(&b, "      <");
-			buf_str(&b, !strcmp(st, "skipped") ? "skipped" :
+			tr_buf_puts(&b, "      <");
+			tr_buf_puts(&b, !strcmp(st, "skipped") ? "skipped" :
 				    !strcmp(st, "failed") ? "failure" : "error");
-			buf_str(&b, " message=\"");
-			buf_xml(&b, jstr(c, "message"));
-			buf_str(&b, "\">");
-			if (json_object_get(c, "step")) {
-				buf_str(&b, "step: ");
-				buf_xml(&b, jstr(c, "step"));
-				buf_str(&b, "\nexpected: ");
-				buf_xml(&b, jstr(c, "expected"));
-				buf_str(&b, "\nactual: ");
-				buf_xml(&b, jstr(c, "actual"));
+			if (json_object_get(c, "code")) {
+				tr_buf_puts(&b, " type=\"");
+				tr_buf_escape(&b, jstr(c, "code"));
+				tr_buf_puts(&b, "\"");
 			}
-			buf_fmt(&b, "</%s>\n    </testcase>\n",
+			tr_buf_puts(&b, " message=\"");
+			tr_buf_escape(&b, jstr(c, "message"));
+			tr_buf_puts(&b, "\">");
+			if (json_object_get(c, "step")) {
+				tr_buf_puts(&b, "step: ");
+				tr_buf_escape(&b, jstr(c, "step"));
+				tr_buf_puts(&b, "\nexpected: ");
+				tr_buf_escape(&b, jstr(c, "expected"));
+				tr_buf_puts(&b, "\nactual: ");
+				tr_buf_escape(&b, jstr(c, "actual"));
+			}
+			tr_buf_printf(&b, "</%s>\n    </testcase>\n",
 				!strcmp(st, "skipped") ? "skipped" :
 				!strcmp(st, "failed") ? "failure" : "error");
 		}
-		buf_str(&b, "  </testsuite>\n");
+		tr_buf_puts(&b, "  </testsuite>\n");
 	}
-	buf_str(&b, "</testsuites>\n");
+	tr_buf_puts(&b, "</testsuites>\n");
 	json_decref(suites);
-	if (b.oom) {
-		free(b.data);
-		return tr_error_set(TR_ENOMEM, "out of memory writing %s", rep->junit_path);
-	}
-	error = tr_fs_write_atomic(rep->junit_path, b.data, b.len, 0644);
-	free(b.data);
+	if ((error = tr_buf_check(&b, rep->junit_path)) == 0)
+		error = tr_fs_write_atomic(rep->junit_path, b.data, b.len, 0644);
+	tr_buf_free(&b);
 	return error;
 }
 
@@ -342,6 +493,12 @@ int tr_report_add(tr_report *rep, const tr_case_result *res)
 		json_object_set_new(c, "expected", json_string(res->expected ? res->expected : ""));
 		json_object_set_new(c, "actual", json_string(res->actual ? res->actual : ""));
 	}
+	if (res->status == TR_CASE_FAILED || res->status == TR_CASE_ERROR) {
+		char code[128];
+
+		if (answer_code(res->actual ? res->actual : "", code, sizeof(code)))
+			json_object_set_new(c, "code", json_string(code));
+	}
 	if (json_array_size(res->warnings)) {
 		json_object_set_new(c, "warnings", json_deep_copy(res->warnings));
 		json_object_set_new(summary, "warnings",
@@ -360,6 +517,12 @@ int tr_report_add(tr_report *rep, const tr_case_result *res)
 int tr_report_set_latency(tr_report *rep, const char *kind, const char *algorithm,
 			  const char *stage, const tr_summary *s)
 {
+	return tr_report_set_latency_at(rep, NULL, kind, algorithm, stage, s);
+}
+
+int tr_report_set_latency_at(tr_report *rep, const char *portal, const char *kind,
+			     const char *algorithm, const char *stage, const tr_summary *s)
+{
 	json_t *row = json_pack("{s:s, s:s, s:s, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}",
 				"kind", kind, "algorithm", algorithm, "stage", stage,
 				"n", (json_int_t)s->n, "min_us", s->min / 1e3,
@@ -370,6 +533,8 @@ int tr_report_set_latency(tr_report *rep, const char *kind, const char *algorith
 
 	if (!row)
 		return tr_error_set(TR_ENOMEM, "out of memory");
+	if (portal)
+		json_object_set_new(row, "portal", json_string(portal));
 	return json_array_append_new(rep->latency, row) == 0 ? 0 :
 	       tr_error_set(TR_ENOMEM, "out of memory");
 }

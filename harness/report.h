@@ -38,6 +38,15 @@ typedef struct tr_case_result {
 	const json_t *warnings;
 } tr_case_result;
 
+/*
+ * What the program says about the run before opening the report: its
+ * command line (values of secret options such as --pin masked; none exists
+ * today) and the seed. Process-wide; results.json records them with the
+ * tool's version and revision, the host and the versions of OpenSSL,
+ * SoftHSM2, OpenSC and pcsc-lite.
+ */
+void tr_report_set_invocation(int argc, char *const *argv, unsigned long long seed);
+
 int tr_report_open(tr_report **out, const char *out_dir);
 void tr_report_free(tr_report *rep);
 
@@ -47,6 +56,10 @@ int tr_report_add(tr_report *rep, const tr_case_result *res);
 /* Records the latency summary of a token kind and algorithm. */
 int tr_report_set_latency(tr_report *rep, const char *kind, const char *algorithm,
 			  const char *stage, const tr_summary *sum);
+
+/* The same for one portal's column (the row names the portal). */
+int tr_report_set_latency_at(tr_report *rep, const char *portal, const char *kind,
+			     const char *algorithm, const char *stage, const tr_summary *sum);
 
 /* Rewrites the files with the final figures (wall time of the run). */
 int tr_report_finish(tr_report *rep, double wall_s);

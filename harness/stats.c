@@ -352,3 +352,72 @@ int tr_stats_mann_whitney(const double *a, size_t na, const double *b, size_t nb
 	*p = erfc(fabs(*z) / sqrt(2.0));
 	return 0;
 }
+
+/* The regularised incomplete beta I_x(a, b), by its continued fraction. */
+static double beta_cf(double a, double b, double x)
+{
+	double c = 1, d = 1 - (a + b) * x / (a + 1), h;
+
+	d = fabs(d) < 1e-300 ? 1e-300 : d;
+	d = 1 / d;
+	h = d;
+	for (int m = 1; m <= 300; m++) {
+		double m2 = 2 * m, aa = m * (b - m) * x / ((a - 1 + m2) * (a + m2)), del;
+
+		d = 1 + aa * d;
+		d = fabs(d) < 1e-300 ? 1e-300 : d;
+		c = 1 + aa / c;
+		c = fabs(c) < 1e-300 ? 1e-300 : c;
+		d = 1 / d;
+		h *= d * c;
+		aa = -(a + m) * (a + b + m) * x / ((a + m2) * (a + 1 + m2));
+		d = 1 + aa * d;
+		d = fabs(d) < 1e-300 ? 1e-300 : d;
+		c = 1 + aa / c;
+		c = fabs(c) < 1e-300 ? 1e-300 : c;
+		d = 1 / d;
+		del = d * c;
+		h *= del;
+		if (fabs(del - 1) < 1e-12)
+			break;
+	}
+	return h;
+}
+
+static double incomplete_beta(double a, double b, double x)
+{
+	double front;
+
+	if (x <= 0)
+		return 0;
+	if (x >= 1)
+		return 1;
+	front = exp(lgamma(a + b) - lgamma(a) - lgamma(b) + a * log(x) + b * log(1 - x));
+	if (x < (a + 1) / (a + b + 2))
+		return front * beta_cf(a, b, x) / a;
+	return 1 - front * beta_cf(b, a, 1 - x) / b;
+}
+
+double tr_stats_t_cdf(double t, double df)
+{
+	double tail = 0.5 * incomplete_beta(df / 2, 0.5, df / (df + t * t));
+
+	return t >= 0 ? 1 - tail : tail;
+}
+
+double tr_stats_t_quantile(double p, double df)
+{
+	double lo = -1e4, hi = 1e4;
+
+	if (df <= 0 || p <= 0 || p >= 1)
+		return NAN;
+	for (int i = 0; i < 200; i++) {
+		double mid = (lo + hi) / 2;
+
+		if (tr_stats_t_cdf(mid, df) < p)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return (lo + hi) / 2;
+}

@@ -57,6 +57,13 @@ int tr_stats_shift_ci(const double *a, size_t na, const double *b, size_t nb, do
 double tr_stats_median(const double *v, size_t n);
 double tr_stats_median_ns(const uint64_t *v, size_t n);
 
+/*
+ * Student's t distribution with df degrees of freedom: P(T <= t), and the
+ * t with P(T <= t) = p (NAN for p outside (0, 1) or df <= 0).
+ */
+double tr_stats_t_cdf(double t, double df);
+double tr_stats_t_quantile(double p, double df);
+
 int tr_samples_add(tr_samples *s, uint64_t ns);
 void tr_samples_free(tr_samples *s);
 
