@@ -243,7 +243,7 @@ static void run_case(engine *eng, const tr_scenario *sc, column *col)
 	tr_case *c = NULL;
 	tr_token_ctl *ctl;
 	char cleanup[1100];
-	json_t *warnings = NULL;
+	json_t *warnings = NULL, *step_log = NULL;
 	uint64_t start = tr_clock_ns();
 	int error;
 
@@ -304,6 +304,8 @@ static void run_case(engine *eng, const tr_scenario *sc, column *col)
 	}
 	warnings = json_incref((json_t *)tr_case_warnings(c));
 	res.warnings = warnings;
+	step_log = json_incref((json_t *)tr_case_log(c));
+	res.log = step_log;
 	/* A token the case could not put back would fail the next ones. */
 	if (tr_case_finish(c) < 0) {
 		snprintf(cleanup, sizeof(cleanup), "%s%safter the case: %s",
@@ -320,6 +322,7 @@ out:
 	res.duration_ms = (double)(tr_clock_ns() - start) / 1e6;
 	record(eng, col, &res);
 	json_decref(warnings);
+	json_decref(step_log);
 }
 
 static void run_column_case(engine *eng, const tr_scenario *sc, column *col)

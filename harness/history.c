@@ -13,6 +13,7 @@
 
 #define RESULTS_SCHEMA "tokenrig-results/1"
 #define BENCH_SCHEMA "tokenrig-bench/1"
+#define CERT_SCHEMA "tokenrig-certification/1"
 #define MAX_INPUT_BYTES (256u << 20)
 /* How long an import waits for another one holding the write lock. */
 #define BUSY_TIMEOUT_MS 30000
@@ -76,6 +77,11 @@ static const char *const migrations[] = {
 	"  name TEXT NOT NULL, kind TEXT, algorithm TEXT, stage TEXT,"
 	"  n INTEGER, p50_us REAL, p90_us REAL, p99_us REAL, mean_us REAL, ratio_p50 REAL,"
 	"  PRIMARY KEY (run_id, name));",
+
+	/* 4: the certification verdict of a run (tokenrig certify), whole. */
+	"CREATE TABLE certification ("
+	"  run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,"
+	"  sha256 TEXT NOT NULL, document TEXT NOT NULL);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -448,6 +454,26 @@ static int insert_bench(tr_history *h, long long run_id, const char *text, json_
 	return error;
 }
 
+/* The certification document, whole: the report reads its token rows. */
+static int insert_certification(tr_history *h, long long run_id, const char *text)
+{
+	sqlite3_stmt *st;
+	char sha[65];
+	int error;
+
+	if ((error = sha256_hex(text, strlen(text), sha)) < 0)
+		return error;
+	if (sqlite3_prepare_v2(h->db, "INSERT INTO certification (run_id, sha256, document)"
+			       " VALUES (?,?,?)", -1, &st, NULL) != SQLITE_OK)
+		return db_error(h, "preparing the certification");
+	sqlite3_bind_int64(st, 1, run_id);
+	bind_text(st, 2, sha);
+	bind_text(st, 3, text);
+	error = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(h, "inserting the certification");
+	sqlite3_finalize(st);
+	return error;
+}
+
 /*
  * The token kinds a run exercised (some case of the kind ran, not merely
  * skipped), in order of appearance: "softhsm,vcard,opensc".
@@ -482,14 +508,16 @@ static void run_kinds(json_t *cases, char *out, size_t len)
 	}
 }
 
-static int find_run(tr_history *h, const char *sha, long long *id, int *has_bench)
+static int find_run(tr_history *h, const char *sha, long long *id, int *has_bench,
+		    int *has_cert)
 {
 	sqlite3_stmt *st;
 	int rc;
 
 	*id = 0;
-	*has_bench = 0;
+	*has_bench = *has_cert = 0;
 	if (sqlite3_prepare_v2(h->db, "SELECT id, (SELECT count(*) FROM bench b WHERE b.run_id ="
+			       " runs.id), (SELECT count(*) FROM certification c WHERE c.run_id ="
 			       " runs.id) FROM runs WHERE results_sha256 = ?", -1, &st, NULL) !=
 	    SQLITE_OK)
 		return db_error(h, "looking the run up");
@@ -498,6 +526,7 @@ static int find_run(tr_history *h, const char *sha, long long *id, int *has_benc
 	if (rc == SQLITE_ROW) {
 		*id = sqlite3_column_int64(st, 0);
 		*has_bench = sqlite3_column_int(st, 1) > 0;
+		*has_cert = sqlite3_column_int(st, 2) > 0;
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(h, "looking the run up");
@@ -507,11 +536,12 @@ int tr_history_add(tr_history *h, const char *results_path, const tr_history_add
 		   long long *run_id, int *added)
 {
 	static const tr_history_add_opts none = { 0 };
-	char *text = NULL, *bench_text = NULL, *versions = NULL, sha[65], imported[32], kinds[128];
-	json_t *root = NULL, *bench = NULL, *summary, *tool;
+	char *text = NULL, *bench_text = NULL, *cert_text = NULL, *versions = NULL, sha[65];
+	char imported[32], kinds[128];
+	json_t *root = NULL, *bench = NULL, *cert = NULL, *summary, *tool;
 	sqlite3_stmt *st = NULL;
 	long long id;
-	int error, has_bench, in_tx = 0;
+	int error, has_bench, has_cert, in_tx = 0;
 	time_t now = time(NULL);
 	struct tm tm;
 
@@ -532,17 +562,28 @@ int tr_history_add(tr_history *h, const char *results_path, const tr_history_add
 			goto out;
 		}
 	}
+	if (opts->certification_path) {
+		if ((error = load_doc(opts->certification_path, CERT_SCHEMA, "certification file",
+				      &cert_text, &cert)) < 0)
+			goto out;
+		if (!json_is_array(json_object_get(cert, "tokens"))) {
+			error = tr_error_set(TR_EPARSE, "%s: \"tokens\" is missing",
+					     opts->certification_path);
+			goto out;
+		}
+	}
 	if ((error = sha256_hex(text, strlen(text), sha)) < 0)
 		goto out;
 
 	if ((error = exec(h, "BEGIN IMMEDIATE", "starting the import")) < 0)
 		goto out;
 	in_tx = 1;
-	if ((error = find_run(h, sha, &id, &has_bench)) < 0)
+	if ((error = find_run(h, sha, &id, &has_bench, &has_cert)) < 0)
 		goto out;
 	if (id) {
-		/* The same run again: only a bench it lacked is added. */
-		if (bench && !has_bench && (error = insert_bench(h, id, bench_text, bench)) < 0)
+		/* The same run again: only a bench or verdict it lacked is added. */
+		if ((bench && !has_bench && (error = insert_bench(h, id, bench_text, bench)) < 0) ||
+		    (cert && !has_cert && (error = insert_certification(h, id, cert_text)) < 0))
 			goto out;
 		goto commit;
 	}
@@ -590,7 +631,8 @@ int tr_history_add(tr_history *h, const char *results_path, const tr_history_add
 	id = sqlite3_last_insert_rowid(h->db);
 	if ((error = insert_cases(h, id, json_object_get(root, "cases"))) < 0 ||
 	    (error = insert_latency(h, id, json_object_get(root, "latency"))) < 0 ||
-	    (bench && (error = insert_bench(h, id, bench_text, bench)) < 0))
+	    (bench && (error = insert_bench(h, id, bench_text, bench)) < 0) ||
+	    (cert && (error = insert_certification(h, id, cert_text)) < 0))
 		goto out;
 	if (added)
 		*added = 1;
@@ -607,8 +649,10 @@ out:
 	free(versions);
 	json_decref(root);
 	json_decref(bench);
+	json_decref(cert);
 	free(text);
 	free(bench_text);
+	free(cert_text);
 	return error;
 }
 
@@ -641,7 +685,8 @@ int tr_history_runs(tr_history *h, size_t last, tr_history_run **runs, size_t *n
 	if (sqlite3_prepare_v2(h->db,
 			       "SELECT id, started, finished, imported, host, tool_version, revision,"
 			       " label, kinds, coalesce(seed, -1), passed, failed, skipped, errors,"
-			       " warnings, (SELECT count(*) FROM bench b WHERE b.run_id = runs.id)"
+			       " warnings, (SELECT count(*) FROM bench b WHERE b.run_id = runs.id),"
+			       " (SELECT count(*) FROM certification c WHERE c.run_id = runs.id)"
 			       " FROM runs ORDER BY started DESC, id DESC LIMIT ?", -1, &st, NULL) !=
 	    SQLITE_OK)
 		return db_error(h, "listing the runs");
@@ -676,6 +721,7 @@ int tr_history_runs(tr_history *h, size_t last, tr_history_run **runs, size_t *n
 		r->errors = sqlite3_column_int(st, 13);
 		r->warnings = sqlite3_column_int(st, 14);
 		r->has_bench = sqlite3_column_int(st, 15) > 0;
+		r->has_certification = sqlite3_column_int(st, 16) > 0;
 	}
 	if (rc != SQLITE_DONE)
 		error = db_error(h, "listing the runs");
@@ -823,27 +869,39 @@ out:
 	return 0;
 }
 
-int tr_history_run_bench(tr_history *h, long long run_id, char **json_text)
+/* The document a run has in table (bench, certification), whole. */
+static int run_document(tr_history *h, const char *table, long long run_id, char **json_text)
 {
 	sqlite3_stmt *st;
+	char sql[128];
 	int rc, error = 0;
 
 	*json_text = NULL;
-	if (sqlite3_prepare_v2(h->db, "SELECT document FROM bench WHERE run_id = ?", -1, &st,
-			       NULL) != SQLITE_OK)
-		return db_error(h, "reading the bench");
+	snprintf(sql, sizeof(sql), "SELECT document FROM %s WHERE run_id = ?", table);
+	if (sqlite3_prepare_v2(h->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_error(h, "reading a run's document");
 	sqlite3_bind_int64(st, 1, run_id);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		if (!(*json_text = col_dup(st, 0)))
 			error = tr_error_set(TR_ENOMEM, "out of memory");
 	} else if (rc == SQLITE_DONE) {
-		error = tr_error_set(TR_ENOTFOUND, "run %lld has no bench", run_id);
+		error = tr_error_set(TR_ENOTFOUND, "run %lld has no %s", run_id, table);
 	} else {
-		error = db_error(h, "reading the bench");
+		error = db_error(h, "reading a run's document");
 	}
 	sqlite3_finalize(st);
 	return error;
+}
+
+int tr_history_run_bench(tr_history *h, long long run_id, char **json_text)
+{
+	return run_document(h, "bench", run_id, json_text);
+}
+
+int tr_history_run_certification(tr_history *h, long long run_id, char **json_text)
+{
+	return run_document(h, "certification", run_id, json_text);
 }
 
 /* --- what changed ------------------------------------------------------- */

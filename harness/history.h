@@ -31,6 +31,8 @@ int tr_history_latest_version(void);
 
 typedef struct tr_history_add_opts {
 	const char *bench_path;  /* a bench file (tokenrig-bench/1) of the same run, or NULL */
+	/* the verdict (tokenrig-certification/1) of a certify run, or NULL */
+	const char *certification_path;
 	const char *label;       /* e.g. "nightly"; NULL: none */
 	const char *revision;    /* overrides the results' tool.revision; NULL: keep */
 } tr_history_add_opts;
@@ -54,6 +56,7 @@ typedef struct tr_history_run {
 	long long seed;
 	int passed, failed, skipped, errors, warnings;
 	int has_bench;
+	int has_certification;
 } tr_history_run;
 
 /* The last `last` runs (0: all), oldest first, by start time. */
@@ -89,6 +92,9 @@ int tr_history_run_latency(tr_history *h, long long run_id, tr_history_latency *
 
 /* The bench file imported with a run, as text (caller frees); TR_ENOTFOUND if none. */
 int tr_history_run_bench(tr_history *h, long long run_id, char **json_text);
+
+/* The certification document of a run (malloc'd), TR_ENOTFOUND without. */
+int tr_history_run_certification(tr_history *h, long long run_id, char **json_text);
 
 /* --- what changed ------------------------------------------------------- */
 

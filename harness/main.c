@@ -16,6 +16,7 @@
 #include "harness/version.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
@@ -72,9 +73,10 @@ static void usage(FILE *f)
 	      "      with one run a side. Warns when the files' bench parameters differ.\n"
 	      "      Exit 1 when a metric got significantly slower by more than the\n"
 	      "      threshold, 2 on bad input.\n"
-	      "  tokenrig history add RESULTS.json [BENCH.json] [--db FILE] [--label TEXT]\n"
-	      "                 [--revision SHA]\n"
-	      "      Imports a run (and its bench file) into the SQLite history (default\n"
+	      "  tokenrig history add RESULTS.json [BENCH.json] [CERTIFICATION.json]\n"
+	      "                 [--db FILE] [--label TEXT] [--revision SHA]\n"
+	      "      Imports a run (with its bench file and certify verdict, told apart by\n"
+	      "      their schema) into the SQLite history (default\n"
 	      "      " TR_HISTORY_DEFAULT_DB "). The same results file twice is one run; bad\n"
 	      "      input is refused (exit 2) and leaves the history unchanged.\n"
 	      "  tokenrig report --html FILE [--db FILE] [--markdown FILE] [--last N]\n"
@@ -172,12 +174,16 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "tokenrig run: %s\n", tr_error_last());
 		return 2;
 	}
-	/* The suites' own token profiles, wherever the run starts from. */
+	/*
+	 * The suites' own token profiles, wherever the run starts from; a
+	 * suites folder without them uses ./suites/tokens.conf.
+	 */
 	if (tr_fs_join(profiles, sizeof(profiles), opts.suites_dir, "tokens.conf") < 0) {
 		fprintf(stderr, "tokenrig run: %s\n", tr_error_last());
 		return 2;
 	}
-	env_opts.profiles = profiles;
+	if (access(profiles, R_OK) == 0)
+		env_opts.profiles = profiles;
 	snprintf(run_dir, sizeof(run_dir), "%s/run", opts.out_dir);
 	env_opts.dir = run_dir;
 	tr_report_set_invocation(full_argc, full_argv, env_opts.seed);
@@ -548,12 +554,29 @@ static int cmd_history(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (argc - optind < 1 || argc - optind > 2) {
+	if (argc - optind < 1 || argc - optind > 3) {
 		usage(stderr);
 		return 2;
 	}
-	if (argc - optind == 2)
-		opts.bench_path = argv[optind + 1];
+	/* The files beside the results are told apart by their schema. */
+	for (int i = optind + 1; i < argc; i++) {
+		json_t *doc = json_load_file(argv[i], 0, NULL);
+		const char *schema = json_string_value(json_object_get(doc, "schema"));
+		const char **slot = !schema ? NULL :
+				    !strcmp(schema, "tokenrig-bench/1") ? &opts.bench_path :
+				    !strcmp(schema, "tokenrig-certification/1") ?
+					&opts.certification_path : NULL;
+
+		json_decref(doc);
+		if (!slot || *slot) {
+			fprintf(stderr, "tokenrig history add: %s: %s\n", argv[i],
+				slot ? "a second file of the same kind" :
+				"not a bench (tokenrig-bench/1) or certification "
+				"(tokenrig-certification/1) file, or not complete JSON");
+			return 2;
+		}
+		*slot = argv[i];
+	}
 	snprintf(dir, sizeof(dir), "%s", db);
 	if ((slash = strrchr(dir, '/')) != NULL) {
 		*slash = '\0';

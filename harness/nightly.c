@@ -6,6 +6,7 @@
 #include "harness/compare.h"
 #include "harness/scenario.h"
 
+#include <jansson.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -236,6 +237,9 @@ typedef struct model {
 	char *bench_table;
 	char bench_error[512];
 	int bench_slower, bench_faster, bench_busy, bench_undecided;
+	/* the newest certification verdict of the report's runs, or NULL */
+	json_t *cert;
+	long long cert_run;
 } model;
 
 static void model_free(model *m)
@@ -251,6 +255,7 @@ static void model_free(model *m)
 	free(m->flips);
 	free(m->runs);
 	free(m->bench_table);
+	json_decref(m->cert);
 	catalog_free(&m->cat);
 }
 
@@ -320,6 +325,29 @@ out:
 	return 0;
 }
 
+/* The newest run of the report that has a certification verdict. */
+static int load_certification(model *m)
+{
+	char *text = NULL;
+	json_error_t jerr;
+	int error;
+
+	for (size_t i = m->n_runs; i-- > 0;) {
+		if (!m->runs[i].has_certification)
+			continue;
+		if ((error = tr_history_run_certification(m->h, m->runs[i].id, &text)) < 0)
+			return error;
+		m->cert = json_loads(text, 0, &jerr);
+		free(text);
+		if (!m->cert)
+			return tr_error_set(TR_EPARSE, "run %lld's certification: %s", m->runs[i].id,
+					    jerr.text);
+		m->cert_run = m->runs[i].id;
+		break;
+	}
+	return 0;
+}
+
 static int model_load(model *m, tr_history *h, const tr_nightly_opts *opts)
 {
 	size_t last = opts->last ? opts->last : DEFAULT_LAST;
@@ -353,6 +381,8 @@ static int model_load(model *m, tr_history *h, const tr_nightly_opts *opts)
 	else
 		snprintf(m->catalog_error, sizeof(m->catalog_error), "%s",
 			 opts->catalog_path ? tr_error_last() : "no catalog given");
+	if ((error = load_certification(m)) < 0)
+		return error;
 	return compare_benches(m);
 }
 
@@ -664,8 +694,9 @@ static void html_head(tr_buf *b, const model *m)
 	tr_buf_printf(b, " · %zu run(s) in this report</p></header>\n", m->n_runs);
 	tr_buf_printf(b, "<nav><a href=\"#changes\">What changed</a>%s<a href=\"#flaky-cases\">"
 		      "Flaky</a><a href=\"#matrix\">Matrix</a><a href=\"#trends\">Latency trends</a>"
-		      "<a href=\"#bench\">Bench</a></nav>\n",
-		      failing ? "<a href=\"#failing-now\">Failing</a>" : "");
+		      "<a href=\"#bench\">Bench</a>%s</nav>\n",
+		      failing ? "<a href=\"#failing-now\">Failing</a>" : "",
+		      m->cert ? "<a href=\"#certification\">Certification</a>" : "");
 	tr_buf_printf(b, "<section id=\"headline\" class=\"headline\"><div class=\"verdict %s\">%s</div>",
 		      failing ? "fail" : "pass", failing ? "FAIL" : "PASS");
 	tr_buf_printf(b, "<div class=\"count passed\"><b>%d</b>passed</div>"
@@ -1145,6 +1176,68 @@ static void html_bench(tr_buf *b, const model *m)
 	tr_buf_puts(b, "</section>\n");
 }
 
+/* The IDs of a token's failed or skipped list, joined. */
+static void cert_ids(tr_buf *b, json_t *list, const char *member)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(list, i, v) {
+		const char *id = json_is_string(v) ? json_string_value(v) :
+				 json_string_value(json_object_get(v, member));
+
+		if (i)
+			tr_buf_puts(b, ", ");
+		tr_buf_escape(b, id ? id : "?");
+	}
+	if (!json_array_size(list))
+		tr_buf_puts(b, "-");
+}
+
+/* tokenrig certify's verdict, a row per token (certification.json). */
+static void html_certification(tr_buf *b, const model *m)
+{
+	json_t *batch = json_object_get(m->cert, "batch"), *t;
+	size_t i;
+
+	if (!m->cert)
+		return;
+	tr_buf_printf(b, "<section id=\"certification\"><h2>Certification</h2><p class=\"note\">"
+		      "Run %lld, module ", m->cert_run);
+	tr_buf_escape(b, json_string_value(json_object_get(m->cert, "module")) ?
+			 json_string_value(json_object_get(m->cert, "module")) : "?");
+	tr_buf_printf(b, "%s: %lld of %lld token(s) certified.</p><table><tr><th>serial</th>"
+		      "<th>label</th><th>verdict</th><th>failed IDs</th><th>skipped IDs</th>"
+		      "<th>not tested</th></tr>",
+		      json_is_true(json_object_get(m->cert, "destructive")) ? " (destructive)" : "",
+		      json_integer_value(json_object_get(batch, "certified")),
+		      json_integer_value(json_object_get(batch, "tokens")));
+	json_array_foreach(json_object_get(m->cert, "tokens"), i, t) {
+		const char *status = json_string_value(json_object_get(t, "status"));
+		const char *first = json_string_value(json_object_get(t, "first_line"));
+
+		tr_buf_puts(b, "<tr class=\"cert-token\"><td>");
+		tr_buf_escape(b, json_string_value(json_object_get(t, "serial")) ?
+				 json_string_value(json_object_get(t, "serial")) : "?");
+		tr_buf_puts(b, "</td><td>");
+		tr_buf_escape(b, json_string_value(json_object_get(t, "label")) ?
+				 json_string_value(json_object_get(t, "label")) : "");
+		tr_buf_printf(b, "</td><td class=\"%s\" title=\"",
+			      status && !strncmp(status, "CERTIFIED", 9) ? "pass" : "fail");
+		tr_buf_escape(b, first ? first : "");
+		tr_buf_puts(b, "\">");
+		tr_buf_escape(b, status ? status : "?");
+		tr_buf_puts(b, "</td><td>");
+		cert_ids(b, json_object_get(t, "failed"), "id");
+		tr_buf_puts(b, "</td><td>");
+		cert_ids(b, json_object_get(t, "skipped"), "id");
+		tr_buf_puts(b, "</td><td>");
+		cert_ids(b, json_object_get(t, "not_tested"), "id");
+		tr_buf_puts(b, "</td></tr>");
+	}
+	tr_buf_puts(b, "</table></section>\n");
+}
+
 static int render_html(tr_buf *b, const model *m)
 {
 	int error;
@@ -1156,6 +1249,7 @@ static int render_html(tr_buf *b, const model *m)
 	if ((error = html_matrix(b, m)) < 0 || (error = html_trends(b, m)) < 0)
 		return error;
 	html_bench(b, m);
+	html_certification(b, m);
 	tr_buf_puts(b, "<footer>Written by tokenrig report from ");
 	tr_buf_escape(b, m->opts->html_path);
 	tr_buf_puts(b, "'s history; self-contained: no scripts, fonts or styles are fetched.</footer>"
@@ -1211,6 +1305,13 @@ static void render_markdown(tr_buf *b, const model *m)
 	regression reg[128];
 
 	tr_buf_printf(b, "## tokenrig nightly: %s\n\n", failing ? "FAIL" : "PASS");
+	if (m->cert)
+		tr_buf_printf(b, "Certification (run %lld): **%lld of %lld token(s) certified**.\n\n",
+			      m->cert_run,
+			      json_integer_value(json_object_get(json_object_get(m->cert, "batch"),
+								 "certified")),
+			      json_integer_value(json_object_get(json_object_get(m->cert, "batch"),
+								 "tokens")));
 	tr_buf_printf(b, "**%d passed, %d failed, %d skipped** (run %lld, ", r->passed, failing,
 		      r->skipped, r->id);
 	md_text(b, r->started, 40);

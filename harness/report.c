@@ -253,7 +253,7 @@ static const char *jstr(json_t *o, const char *key)
  * JUnit has no warning element: a warning is a property of the case (for
  * tools) and a line of its output (what CI pages show), on passed cases too.
  */
-static void junit_warnings(tr_buf *b, json_t *warnings)
+static void junit_properties(tr_buf *b, json_t *warnings)
 {
 	size_t i;
 	json_t *w;
@@ -266,7 +266,22 @@ static void junit_warnings(tr_buf *b, json_t *warnings)
 		tr_buf_escape(b, jstr(w, "message"));
 		tr_buf_puts(b, "\"/>\n");
 	}
-	tr_buf_puts(b, "      </properties>\n      <system-out>");
+	tr_buf_puts(b, "      </properties>\n");
+}
+
+/* The case's step log, then its warnings: what a CI page shows under it. */
+static void junit_output(tr_buf *b, json_t *log, json_t *warnings)
+{
+	size_t i;
+	json_t *w;
+
+	if (!json_array_size(log) && !json_array_size(warnings))
+		return;
+	tr_buf_puts(b, "      <system-out>");
+	json_array_foreach(log, i, w) {
+		tr_buf_escape(b, json_string_value(w));
+		tr_buf_puts(b, "\n");
+	}
 	json_array_foreach(warnings, i, w) {
 		tr_buf_puts(b, "WARNING (step: ");
 		tr_buf_escape(b, jstr(w, "step"));
@@ -394,8 +409,9 @@ static int write_junit(tr_report *rep)
 				continue;
 			}
 			tr_buf_puts(&b, ">\n");
-			junit_warnings(&b, json_object_get(c, "warnings"));
+			junit_properties(&b, json_object_get(c, "warnings"));
 			if (!strcmp(st, "passed")) {
+				junit_output(&b, NULL, json_object_get(c, "warnings"));
 				tr_buf_puts(&b, "    </testcase>\n");
 				continue;
 			}
@@ -418,9 +434,11 @@ static int write_junit(tr_report *rep)
 				tr_buf_puts(&b, "\nactual: ");
 				tr_buf_escape(&b, jstr(c, "actual"));
 			}
-			tr_buf_printf(&b, "</%s>\n    </testcase>\n",
+			tr_buf_printf(&b, "</%s>\n",
 				!strcmp(st, "skipped") ? "skipped" :
 				!strcmp(st, "failed") ? "failure" : "error");
+			junit_output(&b, json_object_get(c, "log"), json_object_get(c, "warnings"));
+			tr_buf_puts(&b, "    </testcase>\n");
 		}
 		tr_buf_puts(&b, "  </testsuite>\n");
 	}
@@ -499,6 +517,9 @@ int tr_report_add(tr_report *rep, const tr_case_result *res)
 		if (answer_code(res->actual ? res->actual : "", code, sizeof(code)))
 			json_object_set_new(c, "code", json_string(code));
 	}
+	/* What a failure or skip did before it: passed cases stay short. */
+	if (res->status != TR_CASE_PASSED && json_array_size(res->log))
+		json_object_set_new(c, "log", json_deep_copy(res->log));
 	if (json_array_size(res->warnings)) {
 		json_object_set_new(c, "warnings", json_deep_copy(res->warnings));
 		json_object_set_new(summary, "warnings",

@@ -36,6 +36,8 @@ typedef struct tr_case_result {
 	const char *actual;
 	/* What the portals warned of, [{"step","message"}]; NULL for none. */
 	const json_t *warnings;
+	/* The steps run, a line each (tr_case_log); kept for cases not passed. */
+	const json_t *log;
 } tr_case_result;
 
 /*

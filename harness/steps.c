@@ -43,6 +43,7 @@ struct tr_case {
 	fx_pki *pki;          /* the rig as the CA (renew, revoke), opened on need */
 	json_t *stale;        /* site -> true: its page is stale since an assistant exception */
 	json_t *warnings;     /* [{"step","message"}]: what the portals warned of */
+	json_t *log;          /* a line a step: what it did and what came back */
 };
 
 /* --- variables ---------------------------------------------------------- */
@@ -1471,6 +1472,7 @@ int tr_case_new(tr_case **out, const tr_scenario *sc, tr_env *env,
 	c->texts = json_object();
 	c->stale = json_object();
 	c->warnings = json_array();
+	c->log = json_array();
 	tokens = tr_env_tokens(env, &n);
 	for (size_t i = 0; i < n && c->n_roles < MAX_ROLES; i++) {
 		const tr_token_ref *t = &tokens[i];
@@ -1558,6 +1560,7 @@ void tr_case_free(tr_case *c)
 	json_decref(c->texts);
 	json_decref(c->stale);
 	json_decref(c->warnings);
+	json_decref(c->log);
 	free(c);
 }
 
@@ -1587,6 +1590,34 @@ static void keep_warnings(tr_case *c, const answer *a)
 const json_t *tr_case_warnings(const tr_case *c)
 {
 	return c->warnings;
+}
+
+const json_t *tr_case_log(const tr_case *c)
+{
+	return c->log;
+}
+
+/*
+ * One line of the case's log: the step and the gist of its answer (status,
+ * ok, code), or why it was not carried out. Never a value the step sent.
+ */
+static void log_step(tr_case *c, size_t i, const answer *a, const char *not_done)
+{
+	const char *code = a && a->json ? json_string_value(json_object_get(a->json, "code")) : NULL;
+	char line[512];
+
+	if (not_done)
+		snprintf(line, sizeof(line), "[%zu] %s (%s, line %d): %.300s", i + 1, c->step->name,
+			 c->step->action, c->step->line, not_done);
+	else if (a->status)
+		snprintf(line, sizeof(line), "[%zu] %s (%s, line %d): HTTP %ld %s%s%s", i + 1,
+			 c->step->name, c->step->action, c->step->line, a->status,
+			 answer_ok(a) ? "ok" : "refused", code ? " " : "", code ? code : "");
+	else
+		snprintf(line, sizeof(line), "[%zu] %s (%s, line %d): %s %s", i + 1, c->step->name,
+			 c->step->action, c->step->line, answer_ok(a) ? "ok" : "client-side",
+			 code ? code : "");
+	json_array_append_new(c->log, json_string(line));
 }
 
 int tr_case_run(tr_case *c, tr_case_failure *fail)
@@ -1630,6 +1661,8 @@ int tr_case_run(tr_case *c, tr_case_failure *fail)
 		else
 			error = do_token_info(c, &a);
 
+		if (error < 0)
+			log_step(c, i, NULL, tr_error_last());
 		if (error == TR_KIND_EBRICK) {
 			/* Never brick a real key: the run stops touching this token. */
 			snprintf(fail->message, sizeof(fail->message), "step '%s': %s",
@@ -1651,6 +1684,7 @@ int tr_case_run(tr_case *c, tr_case_failure *fail)
 			answer_clear(&a);
 			return TR_ERROR;
 		}
+		log_step(c, i, &a, NULL);
 		keep_warnings(c, &a);
 		error = check_answer(c, &a, fail);
 		if (!error)

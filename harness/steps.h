@@ -53,6 +53,9 @@ int tr_case_run(tr_case *c, tr_case_failure *fail);
  */
 const json_t *tr_case_warnings(const tr_case *c);
 
+/* The steps run, a line each ("[2] name (action, line N): HTTP 403 refused CODE"). */
+const json_t *tr_case_log(const tr_case *c);
+
 /*
  * Puts the tokens back as provisioned (controls reset, PINs restored with
  * the SO PIN where the case touched them), for the next case.

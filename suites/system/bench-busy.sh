@@ -1,9 +1,11 @@
 #!/bin/sh
 # A bench taken while CPU hogs run does not cry wolf: against a bench of
-# the same build on the same machine, compare exits 0, calls no metric
-# slower, and names the metrics the hogs disturbed "inconclusive: the
-# machine was busy (rounds ...)"; `tokenrig report` shows that verdict as
-# such in its bench section and summary. The hogs (three busy loops, on one
+# the same build on the same machine, compare exits 0 and calls no metric
+# slower. Which rounds real hogs disturb is the scheduler's choice, so the
+# naming is proven on a copy of the quiet bench with five login rounds made
+# three times slower: "inconclusive: the machine was busy (rounds ...)";
+# `tokenrig report` shows that verdict as such in its bench section and
+# summary. The hogs (three busy loops, on one
 # second and off one second, at most 40 s) start after the bench has
 # started and are stopped by their PIDs. One run a side keeps it short: the
 # undisturbed metrics are then "undecided" (no spread between runs), and
@@ -42,8 +44,28 @@ cat "$tmp/cmp.txt"
 if grep -v "not gated" "$tmp/cmp.txt" | grep -q "  SLOWER\|  faster"; then
 	echo "a verdict taken on a busy machine"; exit 1
 fi
-grep -v "not gated" "$tmp/cmp.txt" | grep -q "inconclusive: the machine was busy (rounds .*new [0-9]" ||
-	{ echo "no metric named inconclusive, the busy rounds unnamed"; exit 1; }
+# Which rounds real hogs disturb depends on the scheduler: said, not asserted.
+echo "under real hogs: $(grep -c 'inconclusive: the machine was busy' "$tmp/cmp.txt" || true) metric(s) inconclusive"
+
+# Deterministically: the quiet bench with 5 of its 16 login rounds three
+# times slower (what a hog does to a round) must be named inconclusive,
+# with those rounds, never SLOWER.
+jq --arg m softhsm/p256/portal.login '
+	(.metrics[$m].rounds | [foreach .[] as $n (0; . + $n)]) as $ends
+	| .metrics[$m].samples_ns |= [to_entries[] | .key as $i
+		| ([$ends[] | select(. <= $i)] | length) as $r
+		| if $r >= 3 and $r <= 7 then .value * 3 else .value end]' \
+	"$tmp/quiet.json" > "$tmp/hogged.json"
+rc=0
+"$BUILD/tokenrig" compare "$tmp/quiet.json" "$tmp/hogged.json" > "$tmp/cmp2.txt" || rc=$?
+[ $rc -eq 0 ] || { cat "$tmp/cmp2.txt"; echo "quiet against hogged: exit $rc, expected 0"; exit 1; }
+line=$(grep "softhsm/p256/portal.login " "$tmp/cmp2.txt" | grep "inconclusive: the machine was busy (rounds" || true)
+new=$(echo "$line" | sed -n 's/.*[ ;(]new \([0-9,]*\)).*/,\1,/p')
+for r in 4 5 6 7 8; do
+	case "$new" in *",$r,"*) ;; *)
+		cat "$tmp/cmp2.txt"; echo "hogged login round $r was not named inconclusive"; exit 1;;
+	esac
+done
 
 # The report's bench section says it, as such.
 for n in 1 2; do
@@ -51,7 +73,7 @@ for n in 1 2; do
 		> "$tmp/run$n.log" 2>&1 || { cat "$tmp/run$n.log"; echo "run $n failed"; exit 1; }
 done
 "$BUILD/tokenrig" history add "$tmp/run1/results.json" "$tmp/quiet.json" --db "$tmp/h.sqlite" > /dev/null
-"$BUILD/tokenrig" history add "$tmp/run2/results.json" "$tmp/busy.json" --db "$tmp/h.sqlite" > /dev/null
+"$BUILD/tokenrig" history add "$tmp/run2/results.json" "$tmp/hogged.json" --db "$tmp/h.sqlite" > /dev/null
 "$BUILD/tokenrig" report --db "$tmp/h.sqlite" --html "$tmp/r.html" --markdown "$tmp/r.md" > /dev/null
 grep -q 'class="bench-verdict busy" id="bench-verdict">inconclusive: the machine was busy<' "$tmp/r.html" ||
 	{ grep -A3 'id="bench"' "$tmp/r.html"; echo "the report does not show the busy verdict"; exit 1; }

@@ -91,6 +91,17 @@ objects > "$tmp/after"
 cmp -s "$tmp/before" "$tmp/after" ||
 	{ diff "$tmp/before" "$tmp/after"; echo "non-destructive: the tokens changed"; exit 1; }
 
+# The verdict goes into the nightly history and the report's per-token rows.
+res="$tmp/nd/$(jq -r '.tokens[0].results' "$json")"
+"$BUILD/tokenrig" history add "$res" "$json" --db "$tmp/h.sqlite" > "$tmp/h.log" 2>&1 ||
+	{ cat "$tmp/h.log"; echo "history add of a certification failed"; exit 1; }
+"$BUILD/tokenrig" report --db "$tmp/h.sqlite" --html "$tmp/r.html" --markdown "$tmp/r.md" \
+	> "$tmp/r.log" 2>&1 || { cat "$tmp/r.log"; echo "report failed"; exit 1; }
+n=$(grep -o '<tr class="cert-token">' "$tmp/r.html" | wc -l)
+[ "$n" -eq 6 ] || { echo "report: $n certification rows, expected 6"; exit 1; }
+grep -q 'NOT CERTIFIED' "$tmp/r.html" && grep -q '0 of 6 token(s) certified' "$tmp/r.md" ||
+	{ echo "report: the certification verdict is missing"; exit 1; }
+
 # 2. Destructive: the SO PIN checked, the lockout tried; SoftHSM2 never locks.
 rc=0
 certify --destructive --filter TK-E0 --out "$tmp/d" > "$tmp/d.log" 2>&1 || rc=$?

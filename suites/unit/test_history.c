@@ -200,6 +200,48 @@ START_TEST(same_file_twice_is_one_run)
 }
 END_TEST
 
+/* A certify verdict rides with its run: attached once, refused whole when broken. */
+START_TEST(certification_attached_to_its_run)
+{
+	char path[512], cert[512], broken[512];
+	tr_history *h;
+	tr_history_run *runs;
+	long long id1, id2;
+	size_t n;
+	int added;
+	char *doc = NULL;
+	const char *cert_doc = "{\"schema\":\"tokenrig-certification/1\",\"module\":\"m.so\","
+			       "\"batch\":{\"tokens\":1,\"certified\":0},\"tokens\":[{\"serial\":"
+			       "\"00ab\",\"status\":\"NOT CERTIFIED\",\"failed\":[{\"id\":\"TK-E02\"}]}]}";
+
+	write_results("r1.json", "2026-11-01T01:00:00Z", "passed", path, sizeof(path));
+	snprintf(cert, sizeof(cert), "%s/certification.json", dir);
+	snprintf(broken, sizeof(broken), "%s/broken.json", dir);
+	ck_assert_int_eq(tr_fs_write_atomic(cert, cert_doc, strlen(cert_doc), 0644), 0);
+	ck_assert_int_eq(tr_fs_write_atomic(broken, cert_doc, 40, 0644), 0);
+	ck_assert_int_eq(tr_history_open(&h, db), 0);
+	/* A truncated verdict: nothing at all is imported. */
+	tr_history_add_opts bad = { .certification_path = broken };
+	ck_assert_int_lt(tr_history_add(h, path, &bad, &id1, &added), 0);
+	ck_assert_uint_eq(count_runs(h), 0);
+	tr_history_add_opts o = { .certification_path = cert };
+	ck_assert_int_eq(tr_history_add(h, path, &o, &id1, &added), 0);
+	ck_assert_int_eq(added, 1);
+	ck_assert_int_eq(tr_history_add(h, path, &o, &id2, &added), 0);
+	ck_assert_int_eq(added, 0);
+	ck_assert_int_eq(id1, id2);
+	ck_assert_int_eq(count_rows("certification"), 1);
+	ck_assert_int_eq(tr_history_runs(h, 0, &runs, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(runs[0].has_certification, 1);
+	free(runs);
+	ck_assert_int_eq(tr_history_run_certification(h, id1, &doc), 0);
+	ck_assert_ptr_nonnull(strstr(doc, "NOT CERTIFIED"));
+	free(doc);
+	tr_history_free(h);
+}
+END_TEST
+
 START_TEST(older_schema_is_migrated)
 {
 	char path[512];
@@ -484,6 +526,7 @@ Suite *history_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, import_records_everything);
 	tcase_add_test(tc, same_file_twice_is_one_run);
+	tcase_add_test(tc, certification_attached_to_its_run);
 	tcase_add_test(tc, older_schema_is_migrated);
 	tcase_add_test(tc, bad_input_leaves_the_database_unchanged);
 	tcase_add_test(tc, concurrent_imports);

@@ -129,6 +129,48 @@ START_TEST(warnings_are_carried_by_the_case)
 }
 END_TEST
 
+/* A failure carries the steps that led to it; a passed case does not. */
+START_TEST(failures_carry_their_step_log)
+{
+	tr_report *rep;
+	const char *ids[] = { "SZ-E01" };
+	json_t *log = json_pack("[s, s]", "[1] log in (ca-login, line 9): HTTP 200 ok",
+				"[2] declare <x> (request, line 14): HTTP 403 refused SZ_NO_UNIT");
+	tr_case_result bad = { .ids = ids, .n_ids = 1, .title = "t", .scenario = "f.scn",
+			       .portal = "suzhou", .kind = "softhsm", .algorithm = "p256",
+			       .status = TR_CASE_FAILED, .message = "m", .step = "declare",
+			       .expected = "status = 200", .actual = "HTTP 403", .log = log };
+	tr_case_result ok = bad;
+	json_t *root;
+	char *xml, *json, *fail_end, *out;
+
+	ok.status = TR_CASE_PASSED;
+	ck_assert_int_eq(tr_report_open(&rep, dir), 0);
+	ck_assert_int_eq(tr_report_add(rep, &bad), 0);
+	ck_assert_int_eq(tr_report_add(rep, &ok), 0);
+	json_decref(log);
+	tr_report_free(rep);
+	json = slurp("results.json");
+	root = json_loads(json, 0, NULL);
+	ck_assert_int_eq(json_array_size(json_object_get(json_array_get(
+		json_object_get(root, "cases"), 0), "log")), 2);
+	ck_assert_ptr_null(json_object_get(json_array_get(json_object_get(root, "cases"), 1), "log"));
+	json_decref(root);
+	free(json);
+	xml = slurp("junit.xml");
+	/* After the failure element, as JUnit readers expect, escaped. */
+	fail_end = strstr(xml, "</failure>");
+	out = strstr(xml, "<system-out>[1] log in (ca-login, line 9): HTTP 200 ok\n"
+			  "[2] declare &lt;x&gt; (request, line 14): HTTP 403 refused SZ_NO_UNIT\n"
+			  "</system-out>");
+	ck_assert_ptr_nonnull(fail_end);
+	ck_assert_ptr_nonnull(out);
+	ck_assert(out > fail_end);
+	ck_assert_ptr_null(strstr(out + 1, "<system-out>"));
+	free(xml);
+}
+END_TEST
+
 Suite *report_suite(void)
 {
 	Suite *s = suite_create("report");
@@ -137,6 +179,7 @@ Suite *report_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, files_are_complete_after_each_case);
 	tcase_add_test(tc, warnings_are_carried_by_the_case);
+	tcase_add_test(tc, failures_carry_their_step_log);
 	suite_add_tcase(s, tc);
 	return s;
 }
