@@ -25,6 +25,11 @@ static void child_exec(char *const argv[], const tr_proc_opts *opts,
 	if (opts && opts->detach)
 		setsid();
 	if (opts && opts->die_with_parent) {
+		/*
+		 * Its own process group: a Ctrl-C at the terminal reaches the
+		 * run alone, which finishes its case before stopping this child.
+		 */
+		setpgid(0, 0);
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (getppid() != parent)
 			_exit(127); /* the parent died before prctl took effect */

@@ -227,6 +227,12 @@ static void record(engine *eng, column *col, tr_case_result *res)
 	progress_end(eng, res, name);
 }
 
+/* A run (not certify) ends at a signal: no further case starts. */
+static int interrupted(const engine *eng)
+{
+	return eng->opts->interrupt_ends_run && eng->opts->stop && *eng->opts->stop;
+}
+
 /* --- one case ----------------------------------------------------------- */
 
 static void run_case(engine *eng, const tr_scenario *sc, column *col)
@@ -242,7 +248,7 @@ static void run_case(engine *eng, const tr_scenario *sc, column *col)
 	tr_http_answer h;
 	tr_case *c = NULL;
 	tr_token_ctl *ctl;
-	char cleanup[1100];
+	char cleanup[1100], fault[1400];
 	json_t *warnings = NULL, *step_log = NULL;
 	uint64_t start = tr_clock_ns();
 	int error;
@@ -318,6 +324,16 @@ static void run_case(engine *eng, const tr_scenario *sc, column *col)
 	}
 out:
 	tr_case_free(c);
+	/* A dead portal, pcscd or card answers like a broken product: say whose fault it is. */
+	if ((res.status == TR_CASE_FAILED || res.status == TR_CASE_ERROR) &&
+	    tr_env_rig_fault(eng->env, fault, sizeof(fault)) == 1) {
+		size_t off = strlen(fault);
+
+		if (res.message && off + 2 < sizeof(fault))
+			snprintf(fault + off, sizeof(fault) - off, "; %s", res.message);
+		res.status = TR_CASE_ERROR;
+		res.message = fault;
+	}
 	atomic_store(&eng->case_deadline, 0);
 	res.duration_ms = (double)(tr_clock_ns() - start) / 1e6;
 	record(eng, col, &res);
@@ -571,12 +587,21 @@ int tr_engine_run(tr_env *env, const tr_engine_opts *opts, tr_run_totals *totals
 		if (cards && !col->absent && tr_env_show_cards(env, col->portal, col->algorithm) < 0)
 			fprintf(stderr, "tokenrig: cards for %s/%s: %s\n", col->portal,
 				col->algorithm, tr_error_last());
-		for (size_t i = 0; i < files.n; i++)
+		for (size_t i = 0; i < files.n && !interrupted(&eng); i++)
 			if (parsed[i] && files.v[i][0] && !strcmp(parsed[i]->portal, col->portal))
 				run_column_case(&eng, parsed[i], col);
+		if (interrupted(&eng))
+			break;
+	}
+	if (interrupted(&eng)) {
+		totals->interrupted = *opts->stop;
+		if ((error = tr_report_interrupted(eng.report, *opts->stop, eng.done)) < 0)
+			goto out;
 	}
 	totals->wall_s = (double)(tr_clock_ns() - start) / 1e9;
 	print_summary(&eng);
+	if (!opts->quiet)
+		tr_report_print_skips(eng.report, stdout);
 	required_kinds(&eng);
 	snprintf(totals->stopped, sizeof(totals->stopped), "%s", eng.stopped);
 	error = tr_report_finish(eng.report, totals->wall_s);

@@ -17,6 +17,11 @@ typedef struct tr_engine_opts {
 	const char *require_kinds; /* comma-separated: each must run some case */
 	int quiet;                /* no per-case lines (certify's workers) */
 	volatile int *stop;       /* set (SIGINT): the remaining cases are not run */
+	/*
+	 * With stop: *stop holds the signal; the run ends after the case in
+	 * flight (its undo done) and the result files are marked interrupted.
+	 */
+	int interrupt_ends_run;
 	/* Called after every case (may be NULL): cases done of the run's total. */
 	void (*on_case)(void *arg, size_t done, size_t total);
 	void *on_case_arg;
@@ -26,6 +31,7 @@ typedef struct tr_run_totals {
 	int passed, failed, skipped, errors;
 	int kinds_missing;        /* --require-kinds that could not run at all */
 	char stopped[1024];       /* why the run stopped touching a token, "" */
+	int interrupted;          /* the signal that ended the run (interrupt_ends_run), 0 */
 	double wall_s;
 } tr_run_totals;
 

@@ -361,6 +361,9 @@ static int card_image(tr_env *env, fx_pki *pki, const tr_profile *prof, size_t p
 	int error;
 
 	memcpy(o.keys, keys, sizeof(o.keys));
+	/* A certificate of another key pair in 9A: 9C's key (TK-E07). */
+	if (prof->cert == TR_CERT_KEY_MISMATCH)
+		o.cert_key_9a = keys[1];
 	if (prof->cert == TR_CERT_LEGACY)
 		o.ca = portals[portal].legacy_ca;
 	if (prof->cert == TR_CERT_STALE_NAME) {
@@ -411,9 +414,8 @@ static int provision_cards(tr_env *env, fx_pki *pki, const char *profiles_path, 
 		for (size_t i = 0; i < n_profiles && !error; i++) {
 			const tr_profile *prof = &profiles[i];
 
-			if (!tr_profile_for_portal(prof, portals[p].portal) ||
-			    prof->cert == TR_CERT_KEY_MISMATCH || prof->unit >= 4)
-				continue; /* a card's keys and certificates match by construction */
+			if (!tr_profile_for_portal(prof, portals[p].portal) || prof->unit >= 4)
+				continue;
 			for (size_t a = 0; a < N_OF(card_algorithms) && !error; a++) {
 				tr_token_ref *t = &env->tokens[env->n_tokens];
 				EVP_PKEY **k = keys[p][prof->unit][a];
@@ -687,6 +689,10 @@ static int write_pids(tr_env *env)
 	n = env->cards ? (int)strlen(text) : 0;
 	n += snprintf(text + n, sizeof(text) - (size_t)n, "portal %ld %llu\n",
 		      (long)env->portal_pid, tr_proc_start_time(env->portal_pid));
+	/* A run's env dies with its owner: a later run may clean up after it. */
+	if (!env->detach)
+		n += snprintf(text + n, sizeof(text) - (size_t)n, "owner %ld %llu\n",
+			      (long)getpid(), tr_proc_start_time(getpid()));
 	return tr_fs_write_atomic(path, text, (size_t)n, 0644);
 }
 
@@ -730,28 +736,77 @@ static void sh_quote(FILE *f, const char *name, const char *value)
 	fputs("'\n", f);
 }
 
+/*
+ * One interposer configuration per portal (p11shim-<portal>.conf): the base
+ * one with every other portal's token pulled (`token.LABEL.present = no`),
+ * so a client sees one portal's tokens, fewer than GnuTLS's 48 slots
+ * (p11tool lists nothing on all 63). The PIN state file is the same.
+ */
+static int write_portal_shim_conf(tr_env *env, const char *portal, char *path, size_t len)
+{
+	char *text = NULL, name[64];
+	size_t n = 0;
+	FILE *f = open_memstream(&text, &n);
+	int error;
+
+	if (!f)
+		return tr_error_set(TR_ENOMEM, "out of memory");
+	fputs(env->shim_base, f);
+	fprintf(f, "# %s's tokens only: the other portals' are pulled\n", portal);
+	for (size_t i = 0; i < env->n_tokens; i++)
+		if (tr_kind_has(env->tokens[i].kind, TR_KIND_INTERPOSER) &&
+		    strcmp(env->tokens[i].portal, portal))
+			fprintf(f, "token.%s.present = no\n", env->tokens[i].label);
+	fclose(f);
+	snprintf(name, sizeof(name), "p11shim-%s.conf", portal);
+	if ((error = path_in(env, name, path, len)) == 0)
+		error = tr_fs_write_atomic(path, text, n, 0644);
+	free(text);
+	return error;
+}
+
 static int write_env_sh(tr_env *env)
 {
 	char path[PATH_MAX], conf[PATH_MAX + 64], *text = NULL;
+	char portal_conf[N_OF(portals)][PATH_MAX];
 	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
+	FILE *f;
 	const tr_token_ref *first = NULL;
 	const char *portal;
 	json_t *url;
 	int error;
 
-	if (!f)
+	for (size_t p = 0; p < N_OF(portals); p++)
+		if ((error = write_portal_shim_conf(env, portals[p].portal, portal_conf[p],
+						    sizeof(portal_conf[p]))) < 0)
+			return error;
+	if (!(f = open_memstream(&text, &len)))
 		return tr_error_set(TR_ENOMEM, "out of memory");
-	/* The interposer lists tokens by label: the first one is what tools use. */
+	/*
+	 * The interposer lists tokens by label: the first one of the default
+	 * portal (the first of the table) is what tools use.
+	 */
 	for (size_t i = 0; i < env->n_tokens; i++)
 		if (tr_kind_has(env->tokens[i].kind, TR_KIND_INTERPOSER) &&
+		    !strcmp(env->tokens[i].portal, portals[0].portal) &&
 		    (!first || strcmp(env->tokens[i].label, first->label) < 0))
 			first = &env->tokens[i];
 	fputs("# tokenrig environment: source this file. Written by `tokenrig env up`.\n", f);
 	snprintf(conf, sizeof(conf), "%s/softhsm/softhsm2.conf", env->dir);
 	sh_quote(f, "SOFTHSM2_CONF", conf);
 	sh_quote(f, "TOKENRIG_P11_MODULE", env->shim);
-	sh_quote(f, "TOKENRIG_SHIM_CONF", env->shim_conf);
+	fprintf(f, "# The interposer shows one portal's tokens (GnuTLS scans at most 48 slots):\n"
+		"# TOKENRIG_SHIM_CONF_<PORTAL> for another portal, _ALL for every token.\n");
+	sh_quote(f, "TOKENRIG_SHIM_CONF", portal_conf[0]);
+	for (size_t p = 0; p < N_OF(portals); p++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "TOKENRIG_SHIM_CONF_%s", portals[p].portal);
+		for (char *c = name; *c; c++)
+			*c = (char)toupper((unsigned char)*c);
+		sh_quote(f, name, portal_conf[p]);
+	}
+	sh_quote(f, "TOKENRIG_SHIM_CONF_ALL", env->shim_conf);
 	sh_quote(f, "TOKENRIG_SOFTHSM_MODULE", SH_SOFTHSM_MODULE);
 	if (first) {
 		sh_quote(f, "TOKENRIG_TOKEN_LABEL", first->label);
@@ -797,21 +852,56 @@ static int write_env_sh(tr_env *env)
 	return error;
 }
 
-/* An env whose recorded processes still run must be brought down first. */
+/* A recorded process still runs: same start time, and not a zombie. */
+static int recorded_alive(long pid, unsigned long long start)
+{
+	return pid > 0 && tr_proc_start_time((pid_t)pid) == start && tr_proc_alive((pid_t)pid);
+}
+
+/*
+ * An env whose recorded processes still run must be brought down first,
+ * unless it was a run's and that run is gone (kill -9): then its leftover
+ * processes are stopped here, by the PIDs it recorded, with a line saying so.
+ */
 static int check_not_up(const char *dir)
 {
 	char path[PATH_MAX], *text = NULL, name[32];
-	long pid;
-	unsigned long long start;
-	int up = 0;
+	long pid, owner = 0;
+	unsigned long long start, owner_start = 0;
+	int up = 0, stopped = 0;
 
 	if (tr_fs_join(path, sizeof(path), dir, "pids") < 0 ||
 	    tr_fs_read_all(path, 65536, &text, NULL) < 0)
 		return 0;
-	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
-		if (sscanf(line, "%31s %ld %llu", name, &pid, &start) == 3 &&
-		    tr_proc_start_time((pid_t)pid) == start)
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		if (sscanf(line, "%31s %ld %llu", name, &pid, &start) != 3)
+			continue;
+		if (!strcmp(name, "owner")) {
+			owner = pid;
+			owner_start = start;
+		} else if (recorded_alive(pid, start)) {
 			up = 1;
+		}
+	}
+	if (owner && !recorded_alive(owner, owner_start)) {
+		/* Re-read: strtok cut the text. */
+		free(text);
+		text = NULL;
+		if (tr_fs_read_all(path, 65536, &text, NULL) < 0)
+			return 0;
+		for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+			if (sscanf(line, "%31s %ld %llu", name, &pid, &start) == 3 &&
+			    strcmp(name, "owner") && recorded_alive(pid, start)) {
+				tr_proc_stop((pid_t)pid, STOP_TIMEOUT_MS);
+				stopped++;
+			}
+		fprintf(stderr, "tokenrig: the run that owned the environment in %s (PID %ld) is "
+			"gone; cleaned it up (%d leftover process%s stopped)\n", dir, owner, stopped,
+			stopped == 1 ? "" : "es");
+		unlink(path);
+		free(text);
+		return 0;
+	}
 	free(text);
 	if (up)
 		return tr_error_set(TR_EINVAL,
@@ -927,7 +1017,7 @@ int tr_env_down(const char *dir)
 		if (sscanf(line, "%31s %ld %llu", name, &pid, &start) != 3)
 			continue;
 		/* A recycled PID belongs to someone else: leave it alone. */
-		if (tr_proc_start_time((pid_t)pid) != start)
+		if (!strcmp(name, "owner") || tr_proc_start_time((pid_t)pid) != start)
 			continue;
 		if (tr_proc_stop((pid_t)pid, STOP_TIMEOUT_MS) < 0)
 			error = TR_ETIMEDOUT;
@@ -935,6 +1025,33 @@ int tr_env_down(const char *dir)
 	free(text);
 	unlink(path);
 	return error;
+}
+
+int tr_env_rig_fault(tr_env *env, char *buf, size_t len)
+{
+	char text[4096], name[32];
+	long pid;
+	unsigned long long start;
+
+	if (env->portal_pid > 0 && !tr_proc_alive(env->portal_pid)) {
+		snprintf(buf, len, "rig fault: the portal process (PID %ld) died",
+			 (long)env->portal_pid);
+		return 1;
+	}
+	if (!env->cards || tr_cards_pids(env->cards, text, sizeof(text)) < 0)
+		return 0;
+	for (char *line = text, *next; line && *line; line = next) {
+		if ((next = strchr(line, '\n')))
+			*next++ = '\0';
+		if (sscanf(line, "%31s %ld %llu", name, &pid, &start) == 3 && pid > 0 &&
+		    !tr_proc_alive((pid_t)pid)) {
+			snprintf(buf, len, "rig fault: the %s process %s (PID %ld) died",
+				 !strcmp(name, "pcscd") ? "smart-card daemon" : "virtual card",
+				 name, pid);
+			return 1;
+		}
+	}
+	return 0;
 }
 
 const char *tr_env_dir(const tr_env *env)

@@ -11,7 +11,9 @@
  *   tokens.json     every token: kind, algorithm, portal, role, URI, unit
  *   env.sh          exports for people (PINs included: it is for poking the
  *                   tokens by hand, never copied into reports)
- *   pids            processes started, "name pid starttime", for env down
+ *   pids            processes started, "name pid starttime", for env down;
+ *                   a run's env adds "owner pid starttime" (the run itself),
+ *                   so a later run cleans up after one that was killed
  *   portal.log      the portal's request log
  */
 #ifndef TR_HARNESS_ENV_H
@@ -69,6 +71,13 @@ int tr_env_up(tr_env **out, const tr_env_opts *opts);
 
 /* Stops what this env started (when not detached) and frees it. */
 void tr_env_free(tr_env *env);
+
+/*
+ * 1 when a process the rig started for this env (portal, pcscd, a virtual
+ * card) is no longer alive, with "rig fault: the portal process (PID n)
+ * died" in buf: a case that failed then is the rig's error, not the product's.
+ */
+int tr_env_rig_fault(tr_env *env, char *buf, size_t len);
 
 /* Stops what `env up` started in dir, by the PIDs it recorded. */
 int tr_env_down(const char *dir);

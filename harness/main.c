@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +43,9 @@ static void usage(FILE *f)
 	      "      Brings up tokens and portals in OUT/run, runs every scenario on\n"
 	      "      every token kind, writes OUT/results.json and OUT/junit.xml.\n"
 	      "      Exit 0 only when every case passed (and every kind of\n"
-	      "      --require-kinds, e.g. softhsm,vcard,opensc, ran some case).\n"
+	      "      --require-kinds, e.g. softhsm,vcard,opensc, ran some case).\n"	      "      Exit 1 otherwise, 2 on bad input, 3 when a case hung; SIGINT\n"
+	      "      or SIGTERM: the case in flight finishes, the files are marked\n"
+	      "      interrupted, exit 130 / 143.\n"
 	      "  tokenrig certify --module PATH|NAME --pin-env VAR --out DIR [options]\n"
 	      "      Certifies every token of a vendor's PKCS#11 module (a path, or a\n"
 	      "      name registered with p11-kit) against the catalog: a verdict per\n"
@@ -108,6 +111,47 @@ static int number_arg(const char *cmd, const char *opt, const char *text,
 	return 0;
 }
 
+/*
+ * A decimal option above min (or at it, with min_ok) and below max: one
+ * line naming the option otherwise (NaN, "abc", "0.1x" included).
+ */
+static int float_arg(const char *cmd, const char *opt, const char *text, double min, int min_ok,
+		     double max, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(text, &end);
+	if (!*text || *end || errno || !(*out < max) || !(*out > min || (min_ok && *out == min))) {
+		fprintf(stderr, "tokenrig %s: --%s '%s': a number %s %g and below %g "
+			"(tokenrig %s --help)\n", cmd, opt, text, min_ok ? "from" : "above", min, max,
+			cmd);
+		return -1;
+	}
+	return 0;
+}
+
+/* SIGINT and SIGTERM end a run the same way: the case in flight finishes. */
+static volatile int run_signal;
+
+static void on_run_signal(int sig)
+{
+	run_signal = sig;
+}
+
+static void catch_run_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_run_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	/* Installed even where the shell ignored SIGINT (a background job). */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
 /* Pending catalog IDs are said on every run, not only by `coverage`. */
 static int print_pending(void *arg, int line, const char *id, const char *why)
 {
@@ -129,7 +173,8 @@ static int cmd_run(int argc, char **argv)
 		{ 0 },
 	};
 	tr_engine_opts opts = { .suites_dir = "suites", .out_dir = "out",
-				.case_timeout_ms = 120000, .tty = isatty(STDOUT_FILENO) };
+				.case_timeout_ms = 120000, .tty = isatty(STDOUT_FILENO),
+				.stop = &run_signal, .interrupt_ends_run = 1 };
 	tr_env_opts env_opts = { .seed = DEFAULT_SEED };
 	char run_dir[PATH_MAX];
 	char profiles[PATH_MAX];
@@ -187,15 +232,11 @@ static int cmd_run(int argc, char **argv)
 	snprintf(run_dir, sizeof(run_dir), "%s/run", opts.out_dir);
 	env_opts.dir = run_dir;
 	tr_report_set_invocation(full_argc, full_argv, env_opts.seed);
-	/* Results of an earlier run must not pass for this one's. */
-	if (tr_fs_mkdirs(opts.out_dir, 0755) == 0) {
-		char p[PATH_MAX + 16];
-
-		snprintf(p, sizeof(p), "%s/results.json", opts.out_dir);
-		unlink(p);
-		snprintf(p, sizeof(p), "%s/junit.xml", opts.out_dir);
-		unlink(p);
-	}
+	/*
+	 * Results of an earlier run stay until this one can run: the engine's
+	 * first write replaces them (atomically) with this run's files.
+	 */
+	catch_run_signals();
 	printf("tokenrig: bringing up tokens and portals in %s\n", run_dir);
 	fflush(stdout);
 	if ((error = tr_env_up(&env, &env_opts)) < 0) {
@@ -205,11 +246,25 @@ static int cmd_run(int argc, char **argv)
 	printf("tokenrig: ready in %.2f s%s%s\n", (double)(tr_clock_ns() - start) / 1e9,
 	       *tr_env_cards_missing(env) ? "; no virtual cards: " : "", tr_env_cards_missing(env));
 	fflush(stdout);
+	if (run_signal) {
+		/* A signal during the start-up: nothing ran, earlier results stay. */
+		tr_env_free(env);
+		fprintf(stderr, "tokenrig: interrupted by signal %d during the start-up\n", run_signal);
+		return 128 + run_signal;
+	}
 	error = tr_engine_run(env, &opts, &totals);
+	/* The env comes down by the PIDs it recorded, interrupted or not. */
 	tr_env_free(env);
 	if (error < 0) {
 		fprintf(stderr, "tokenrig: %s\n", tr_error_last());
-		return 1;
+		return totals.interrupted ? 128 + totals.interrupted : 1;
+	}
+	if (totals.interrupted) {
+		printf("\ntokenrig: interrupted by %s after %d cases; the environment is down, "
+		       "%s/results.json and junit.xml are marked interrupted\n",
+		       totals.interrupted == SIGINT ? "SIGINT" : "SIGTERM",
+		       totals.passed + totals.failed + totals.skipped + totals.errors, opts.out_dir);
+		return 128 + totals.interrupted;
 	}
 	printf("\nwall time: %.2f s for the whole matrix, start-up included (cases: %.2f s)\n",
 	       (double)(tr_clock_ns() - start) / 1e9, totals.wall_s);
@@ -392,19 +447,40 @@ static int cmd_bench(int argc, char **argv)
 	char dir[PATH_MAX];
 	tr_token_ctl *ctl = NULL;
 	tr_env *env;
+	unsigned long long v;
 	int c, error;
 
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j': opts.json_path = optarg; break;
 		case 'o': out = optarg; break;
-		case 'n': opts.count = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'w': opts.warmup = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'r': opts.rounds = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'k': opts.max_threads = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'n':
+			if (number_arg("bench", "count", optarg, 1, 100000000, &v) < 0)
+				return 2;
+			opts.count = (unsigned)v;
+			break;
+		case 'w':
+			if (number_arg("bench", "warmup", optarg, 0, 100000000, &v) < 0)
+				return 2;
+			opts.warmup = (unsigned)v;
+			break;
+		case 'r':
+			if (number_arg("bench", "rounds", optarg, 1, 100000, &v) < 0)
+				return 2;
+			opts.rounds = (unsigned)v;
+			break;
+		case 'k':
+			if (number_arg("bench", "threads", optarg, 1, 64, &v) < 0)
+				return 2;
+			opts.max_threads = (unsigned)v;
+			break;
 		case 'l': latency = optarg; break;
 		case 'K': opts.kinds = optarg; break;
-		case 'N': runs = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'N':
+			if (number_arg("bench", "runs", optarg, 1, 64, &v) < 0)
+				return 2;
+			runs = (unsigned)v;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -499,9 +575,18 @@ static int cmd_compare(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
-		case 't': opts.threshold = strtod(optarg, NULL); break;
-		case 'm': opts.min_us = strtod(optarg, NULL); break;
-		case 'a': opts.alpha = strtod(optarg, NULL); break;
+		case 't':
+			if (float_arg("compare", "threshold", optarg, 0, 0, 1e6, &opts.threshold) < 0)
+				return 2;
+			break;
+		case 'm':
+			if (float_arg("compare", "min-us", optarg, 0, 1, 1e12, &opts.min_us) < 0)
+				return 2;
+			break;
+		case 'a':
+			if (float_arg("compare", "alpha", optarg, 0, 0, 1, &opts.alpha) < 0)
+				return 2;
+			break;
 		case 'n': opts.normalize = 1; break;
 		case 'R': opts.normalize = 0; break;
 		case 'h': usage(stdout); return 0;

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -197,6 +198,8 @@ static json_t *run_facts(json_t *root)
 	return root;
 }
 
+static int write_all(tr_report *rep);
+
 int tr_report_open(tr_report **out, const char *out_dir)
 {
 	tr_report *rep = calloc(1, sizeof(*rep));
@@ -215,10 +218,10 @@ int tr_report_open(tr_report **out, const char *out_dir)
 	}
 	iso_now(started, sizeof(started));
 	rep->start_ns = tr_clock_ns();
-	rep->root = json_pack("{s:s, s:s, s:{s:i, s:i, s:i, s:i, s:i}, s:[], s:{}, s:[]}",
+	rep->root = json_pack("{s:s, s:s, s:{s:i, s:i, s:i, s:i, s:i, s:{}}, s:[], s:{}, s:[]}",
 			      "schema", "tokenrig-results/1", "started", started,
 			      "summary", "passed", 0, "failed", 0, "skipped", 0, "error", 0,
-			      "warnings", 0,
+			      "warnings", 0, "skipped_by_reason",
 			      "cases", "coverage", "latency");
 	if (!rep->root || !run_facts(rep->root)) {
 		json_decref(rep->root);
@@ -228,6 +231,12 @@ int tr_report_open(tr_report **out, const char *out_dir)
 	rep->cases = json_object_get(rep->root, "cases");
 	rep->coverage = json_object_get(rep->root, "coverage");
 	rep->latency = json_object_get(rep->root, "latency");
+	/* Earlier files are replaced at once by complete ones of this run, never deleted. */
+	if ((error = write_all(rep)) < 0) {
+		json_decref(rep->root);
+		free(rep);
+		return error;
+	}
 	*out = rep;
 	return 0;
 }
@@ -333,6 +342,7 @@ static int write_junit(tr_report *rep)
 {
 	json_t *suites = json_object(), *summary = json_object_get(rep->root, "summary");
 	json_t *wall = json_object_get(rep->root, "wall_s");
+	json_t *intr;
 	const char *suite_name;
 	json_t *members;
 	char stamp[32];
@@ -355,9 +365,10 @@ static int write_junit(tr_report *rep)
 	tr_buf_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
 	tr_buf_printf(&b, "<testsuites name=\"tokenrig\" tests=\"%zu\" failures=\"%lld\" "
 		      "errors=\"%lld\" skipped=\"%lld\" time=\"%.3f\" timestamp=\"%s\">\n",
-		json_array_size(rep->cases),
+		json_array_size(rep->cases) + (json_object_get(rep->root, "interrupted") ? 1 : 0),
 		json_integer_value(json_object_get(summary, "failed")),
-		json_integer_value(json_object_get(summary, "error")),
+		json_integer_value(json_object_get(summary, "error")) +
+		(json_object_get(rep->root, "interrupted") ? 1 : 0),
 		json_integer_value(json_object_get(summary, "skipped")),
 		wall ? json_real_value(wall) : (double)(tr_clock_ns() - rep->start_ns) / 1e9,
 		stamp);
@@ -442,6 +453,25 @@ static int write_junit(tr_report *rep)
 		}
 		tr_buf_puts(&b, "  </testsuite>\n");
 	}
+	/* An interrupted run says so where a CI job page shows it: a last error case. */
+	if ((intr = json_object_get(rep->root, "interrupted")) != NULL) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "run interrupted by %s after %lld cases",
+			 jstr(intr, "signal"),
+			 (long long)json_integer_value(json_object_get(intr, "after_cases")));
+		tr_buf_printf(&b, "  <testsuite name=\"tokenrig\" id=\"%zu\" package=\"tokenrig\" "
+			      "tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\" time=\"0\" "
+			      "timestamp=\"%s\">\n    <properties>\n"
+			      "      <property name=\"interrupted\" value=\"", suite_id++, stamp);
+		tr_buf_escape(&b, jstr(intr, "signal"));
+		tr_buf_puts(&b, "\"/>\n    </properties>\n"
+			    "    <testcase classname=\"tokenrig\" name=\"");
+		tr_buf_escape(&b, msg);
+		tr_buf_puts(&b, "\" time=\"0\">\n      <error type=\"interrupted\" message=\"");
+		tr_buf_escape(&b, msg);
+		tr_buf_puts(&b, "\"/>\n    </testcase>\n  </testsuite>\n");
+	}
 	tr_buf_puts(&b, "</testsuites>\n");
 	json_decref(suites);
 	if ((error = tr_buf_check(&b, rep->junit_path)) == 0)
@@ -479,6 +509,46 @@ static void add_coverage(tr_report *rep, const tr_case_result *res)
 	list = json_object_get(col, tr_case_status_name(res->status));
 	for (size_t i = 0; i < res->n_ids; i++)
 		json_array_append_new(list, json_string(res->ids[i]));
+}
+
+/*
+ * Why a case is skipped, by name: the README's table "Why a case is
+ * skipped" has one row per name. First match of the skip message wins.
+ */
+static const struct {
+	const char *match, *name;
+} skip_reasons[] = {
+	{ "C_GenerateKeyPair: CKR_FUNCTION_NOT_SUPPORTED", "opensc-no-keygen" },
+	{ "C_CreateObject(certificate): CKR_FUNCTION_NOT_SUPPORTED", "opensc-no-cert-write" },
+	{ "takes no SM2 or P-256 key", "card-keeps-its-algorithm" },
+	{ "; algorithms ", "scenario-algorithms" },
+	{ "the scenario is for kinds ", "scenario-kinds" },
+	{ "has no token of profile", "no-token-of-profile" },
+	{ "has no control", "card-control-missing" },
+	{ "cannot pull, fault or slow a token it did not make", "foreign-no-controls" },
+	{ "no virtual cards in this run", "no-cards" },
+};
+
+const char *tr_skip_reason_name(const char *message)
+{
+	for (size_t i = 0; message && i < sizeof(skip_reasons) / sizeof(skip_reasons[0]); i++)
+		if (strstr(message, skip_reasons[i].match))
+			return skip_reasons[i].name;
+	return "other";
+}
+
+int tr_report_print_skips(const tr_report *rep, FILE *out)
+{
+	json_t *by = json_object_get(json_object_get(rep->root, "summary"), "skipped_by_reason");
+	const char *name;
+	json_t *n;
+
+	if (!json_object_size(by))
+		return 0;
+	fprintf(out, "\n%-28s %7s\n", "skipped because", "cases");
+	json_object_foreach(by, name, n)
+		fprintf(out, "%-28s %7lld\n", name, (long long)json_integer_value(n));
+	return 0;
 }
 
 int tr_report_add(tr_report *rep, const tr_case_result *res)
@@ -527,6 +597,14 @@ int tr_report_add(tr_report *rep, const tr_case_result *res)
 									   "warnings")) +
 						 (json_int_t)json_array_size(res->warnings)));
 	}
+	if (res->status == TR_CASE_SKIPPED) {
+		json_t *by = json_object_get(summary, "skipped_by_reason");
+		const char *why = tr_skip_reason_name(res->message);
+
+		json_object_set_new(c, "skip_reason", json_string(why));
+		json_object_set_new(by, why, json_integer(json_integer_value(json_object_get(by,
+											    why)) + 1));
+	}
 	json_array_append_new(rep->cases, c);
 	json_object_set_new(summary, st,
 			    json_integer(json_integer_value(json_object_get(summary, st)) + 1));
@@ -558,6 +636,20 @@ int tr_report_set_latency_at(tr_report *rep, const char *portal, const char *kin
 		json_object_set_new(row, "portal", json_string(portal));
 	return json_array_append_new(rep->latency, row) == 0 ? 0 :
 	       tr_error_set(TR_ENOMEM, "out of memory");
+}
+
+int tr_report_interrupted(tr_report *rep, int sig, size_t after_cases)
+{
+	char other[32];
+	const char *name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" :
+			   sig == SIGHUP ? "SIGHUP" : other;
+
+	snprintf(other, sizeof(other), "signal %d", sig);
+	if (json_object_set_new(rep->root, "interrupted",
+				json_pack("{s:s, s:I}", "signal", name, "after_cases",
+					  (json_int_t)after_cases)) < 0)
+		return tr_error_set(TR_ENOMEM, "out of memory");
+	return write_all(rep);
 }
 
 int tr_report_finish(tr_report *rep, double wall_s)

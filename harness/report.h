@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "harness/stats.h"
 
@@ -64,8 +65,21 @@ int tr_report_set_latency_at(tr_report *rep, const char *portal, const char *kin
 			     const char *algorithm, const char *stage, const tr_summary *sum);
 
 /* Rewrites the files with the final figures (wall time of the run). */
+/*
+ * The run ended at signal sig after after_cases cases: results.json gets
+ * "interrupted": {"signal": "SIGTERM", "after_cases": N}, junit.xml a last
+ * error testcase "run interrupted by SIGTERM after N cases". Rewrites both.
+ */
+int tr_report_interrupted(tr_report *rep, int sig, size_t after_cases);
+
 int tr_report_finish(tr_report *rep, double wall_s);
 
 const char *tr_case_status_name(tr_case_status st);
+
+/* The name of the reason a skip message gives (README "Why a case is skipped"). */
+const char *tr_skip_reason_name(const char *message);
+
+/* The run's skips counted by reason, a line each (nothing when none). */
+int tr_report_print_skips(const tr_report *rep, FILE *out);
 
 #endif

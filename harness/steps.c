@@ -20,11 +20,13 @@
 
 typedef struct role {
 	const tr_token_ref *ref;
+	struct tr_case *owner; /* for the findings of an open (label_finding) */
 	tr_token *tok;
 	int logged_in;
 	int pin_dirty;  /* a PIN was refused, changed or reset: restore at the end */
 	int cert_dirty; /* keys or certificates written: restore at the end */
 	int module_gone; /* OpenSC's module "not installed" (driver = missing) */
+	int pcsc_driver; /* the PC/SC backend's reader driver changed: reset at the end */
 	char cur_pin[64]; /* the PIN a step changed it to ("" = as provisioned) */
 } role;
 
@@ -301,6 +303,29 @@ static int step_role(tr_case *c, role **out)
 	return 0;
 }
 
+static void add_warning(tr_case *c, const char *message);
+
+/*
+ * A token label that is not UTF-8 (OpenSC cuts a long Chinese unit name at
+ * 32 bytes inside a character) is the middleware's finding: named on the
+ * case as a warning, the flow goes on.
+ */
+static void label_finding(role *r)
+{
+	const unsigned char *l = (const unsigned char *)tr_token_label(r->tok);
+	char msg[256], hex[3 * 40 + 1] = "";
+	size_t off = 0;
+
+	if (!r->owner || tr_token_label_utf8(r->tok))
+		return;
+	for (size_t i = 0; l[i] && off + 4 < sizeof(hex); i++)
+		off += (size_t)snprintf(hex + off, sizeof(hex) - off, "%s%02X", i ? " " : "", l[i]);
+	snprintf(msg, sizeof(msg), "middleware finding (%s): the token label is not valid UTF-8, "
+		 "cut inside a character (%zu bytes: %s)", r->ref->kind, strlen((const char *)l),
+		 hex);
+	add_warning(r->owner, msg);
+}
+
 static void role_close(role *r)
 {
 	tr_token_close(r->tok);
@@ -342,6 +367,8 @@ static int role_open(role *r, const char *select)
 	/* No false green: a certified token's refusals are its own failures. */
 	if (!error && tr_kind_has(r->ref->kind, TR_KIND_CERTIFY))
 		tr_token_set_strict(r->tok, 1);
+	if (!error)
+		label_finding(r);
 	return error;
 }
 
@@ -793,6 +820,22 @@ static int card_control(tr_case *c, role *r, const char *key, const char *value)
 		role_close(r);
 		return 0;
 	}
+	/*
+	 * In APDUs the driver is the reader's, modelled in the PC/SC backend:
+	 * missing hides the reader, empty is blind to the card in it, and a
+	 * fault breaks the next enumeration once (tr_token_pcsc_set_driver).
+	 */
+	if (tr_kind_has(r->ref->kind, TR_KIND_APDU) &&
+	    ((!strcmp(key, "driver") && (!strcmp(value, "missing") || !strcmp(value, "empty"))) ||
+	     (!strcmp(key, "fault") && !strncmp(value, "C_GetSlotList once", 18)))) {
+		int error = !strcmp(key, "driver") ?
+			    tr_token_pcsc_set_driver(r->ref->reader, value) :
+			    tr_token_pcsc_fault_once(r->ref->reader);
+
+		r->pcsc_driver = 1;
+		role_close(r);
+		return error;
+	}
 	return tr_error_set(TR_EDEPEND, "a virtual card has no control '%s = %s'", key, value);
 }
 
@@ -820,6 +863,9 @@ static int do_token_control(tr_case *c, answer *a)
 			else if (!strcmp(key, "driver") && !strcmp(value, "present")) {
 				presence = "yes";
 				r->module_gone = 0;
+				if (r->pcsc_driver)
+					error = tr_token_pcsc_set_driver(r->ref->reader, "present");
+				r->pcsc_driver = 0;
 			}
 			else
 				error = card_control(c, r, key, value);
@@ -1481,6 +1527,7 @@ int tr_case_new(tr_case **out, const tr_scenario *sc, tr_env *env,
 		if (strcmp(t->portal, sc->portal) || strcmp(t->kind, kind) ||
 		    strcmp(t->algorithm, algorithm))
 			continue;
+		c->roles[c->n_roles].owner = c;
 		c->roles[c->n_roles++].ref = t;
 		snprintf(prefix, sizeof(prefix), "%s.", t->role);
 		add_role_vars(c, t, prefix);
@@ -1553,8 +1600,12 @@ void tr_case_free(tr_case *c)
 {
 	if (!c)
 		return;
-	for (size_t i = 0; i < c->n_roles; i++)
+	for (size_t i = 0; i < c->n_roles; i++) {
 		tr_token_close(c->roles[i].tok);
+		/* The reader's driver as installed for the next case, whatever happened. */
+		if (c->roles[i].pcsc_driver)
+			tr_token_pcsc_set_driver(c->roles[i].ref->reader, "present");
+	}
 	fx_pki_free(c->pki);
 	json_decref(c->vars);
 	json_decref(c->texts);
@@ -1562,6 +1613,21 @@ void tr_case_free(tr_case *c)
 	json_decref(c->warnings);
 	json_decref(c->log);
 	free(c);
+}
+
+/* One warning of the case, once (the step running names where). */
+static void add_warning(tr_case *c, const char *message)
+{
+	json_t *seen, *m = json_string(message);
+	size_t k;
+
+	json_array_foreach(c->warnings, k, seen)
+		if (json_equal(json_object_get(seen, "message"), m)) {
+			json_decref(m);
+			return;
+		}
+	json_array_append_new(c->warnings, json_pack("{s:s, s:o}", "step",
+						     c->step ? c->step->name : "", "message", m));
 }
 
 /*

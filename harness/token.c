@@ -4,6 +4,7 @@
 
 #include "fixtures/pki.h"
 
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,9 +46,47 @@ void tr_token_set_strict(tr_token *tok, int strict)
 		tok->strict = strict;
 }
 
+/* 1 when sig over data verifies with the certificate's key, as portals verify. */
+static int cert_verifies(const tr_token *tok, const unsigned char *data, size_t len,
+			 const unsigned char *sig, size_t sig_len)
+{
+	const unsigned char *der = tok->cert_der;
+	X509 *cert = der ? d2i_X509(NULL, &der, (long)tok->cert_len) : NULL;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	EVP_PKEY *pub = cert ? X509_get0_pubkey(cert) : NULL;
+	EVP_PKEY_CTX *pctx = NULL;
+	int sm2 = pub && EVP_PKEY_is_a(pub, "SM2"), ok;
+
+	/* SM2-with-SM3 and the default distinguishing ID. */
+	ok = md && pub &&
+	     EVP_DigestVerifyInit(md, &pctx, sm2 ? EVP_sm3() : EVP_sha256(), NULL, pub) == 1 &&
+	     (!sm2 || EVP_PKEY_CTX_set1_id(pctx, "1234567812345678", 16) > 0) &&
+	     EVP_DigestVerify(md, sig, sig_len, data, len) == 1;
+	EVP_MD_CTX_free(md);
+	X509_free(cert);
+	return ok;
+}
+
 int tr_token_login(tr_token *tok, const char *pin)
 {
-	return tok->ops->login(tok, pin);
+	static const unsigned char probe[] = "tokenrig: is the certificate this key's?";
+	unsigned char *sig = NULL;
+	size_t sig_len = 0;
+	uint64_t ns = 0;
+	int error;
+
+	if ((error = tok->ops->login(tok, pin)) < 0 || tok->key_proven || !tok->cert_der)
+		return error;
+	if ((error = tok->ops->sign(tok, probe, sizeof(probe) - 1, &sig, &sig_len, &ns)) < 0)
+		return error;
+	if (!cert_verifies(tok, probe, sizeof(probe) - 1, sig, sig_len))
+		error = tr_error_set(TR_TOKEN_EKEY_MISMATCH, "a probe signed by the %s key does not "
+				     "verify with its certificate: the certificate is not the key's",
+				     tok->ops->kind);
+	else
+		tok->key_proven = 1;
+	free(sig);
+	return error;
 }
 
 int tr_token_logout(tr_token *tok)
@@ -115,6 +154,31 @@ int tr_token_sign(tr_token *tok, const unsigned char *data, size_t len,
 	*sig_len = 0;
 	*token_ns = 0;
 	return tok->ops->sign(tok, data, len, sig, sig_len, token_ns);
+}
+
+const char *tr_token_label(const tr_token *tok)
+{
+	return tok ? tok->label : "";
+}
+
+int tr_token_label_utf8(const tr_token *tok)
+{
+	const unsigned char *s = (const unsigned char *)tr_token_label(tok);
+	size_t n = strlen((const char *)s);
+
+	for (size_t i = 0; i < n;) {
+		unsigned char c = s[i];
+		size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 :
+			     (c & 0xF8) == 0xF0 ? 4 : 0;
+
+		if (!len || i + len > n || (len == 2 && c < 0xC2))
+			return 0;
+		for (size_t k = 1; k < len; k++)
+			if ((s[i + k] & 0xC0) != 0x80)
+				return 0;
+		i += len;
+	}
+	return 1;
 }
 
 void tr_token_close(tr_token *tok)

@@ -66,11 +66,29 @@ int tr_token_open_p11_unit(tr_token **out, const char *module_path, const char *
  * No such reader, no readers, pcscd unreachable, no card: TR_TOKEN_ENOTOKEN;
  * pcscd not installed: TR_TOKEN_ENODRIVER. A PIV card cannot show the
  * key's public half, so a certificate that is not the key's is not seen at
- * open (the signature fails at the portal instead).
+ * open: the first login's probe signature finds it (tr_token_login).
  */
 
 /* The PIV card in the PC/SC reader named reader (exact name). */
 int tr_token_open_pcsc(tr_token **out, const char *reader);
+
+/*
+ * The rig's card kinds model the reader's driver in the backend, per reader
+ * name (the card and the rig's pcscd stay as they are; the system's pcscd is
+ * never touched):
+ *  - "missing": the reader's driver is not installed: the backend's reader
+ *    enumeration leaves the reader out, so opening its card is
+ *    TR_TOKEN_ENODRIVER (JS-E01, HN-E06);
+ *  - "empty": the reader is there and the card in it (connected for real: a
+ *    pulled card stays TR_TOKEN_ENOTOKEN, TK-E04), yet the driver enumerates
+ *    no token: TR_TOKEN_ENODRIVER;
+ *  - "present": as installed.
+ * tr_token_pcsc_fault_once makes the next reader enumeration for that
+ * reader fail once (SCARD_F_INTERNAL_ERROR: an assistant exception, JS-E04).
+ * Both hold until reset to "present" (the harness does at the end of a case).
+ */
+int tr_token_pcsc_set_driver(const char *reader, const char *state);
+int tr_token_pcsc_fault_once(const char *reader);
 
 /*
  * The same, choosing among all readers the card whose certificate names
@@ -79,6 +97,16 @@ int tr_token_open_pcsc(tr_token **out, const char *reader);
 int tr_token_open_pcsc_unit(tr_token **out, const char *unit_name);
 
 void tr_token_close(tr_token *tok);
+
+/*
+ * The token label as the middleware reported it (CK_TOKEN_INFO, blanks cut;
+ * "" when the kind has none). Raw bytes: a module may cut a UTF-8 label at
+ * 32 bytes inside a character (OpenSC with a long Chinese unit name).
+ */
+const char *tr_token_label(const tr_token *tok);
+
+/* 1 when the label is valid UTF-8 (an empty one is). */
+int tr_token_label_utf8(const tr_token *tok);
 
 /* The backend: "pkcs11" or "pcsc". */
 const char *tr_token_kind(const tr_token *tok);
@@ -92,6 +120,12 @@ const char *tr_token_kind(const tr_token *tok);
 void tr_token_set_strict(tr_token *tok, int strict);
 
 /* Logs the user in. TR_TOKEN_EPIN_INCORRECT / _EPIN_LOCKED on refusal. */
+/*
+ * Logs in. The first login of an open token signs a probe and verifies it
+ * with the certificate: a certificate that is not the key's is
+ * TR_TOKEN_EKEY_MISMATCH before any portal sees a signature (a PIV card, and
+ * OpenSC on it, cannot show the key's public half apart from the certificate).
+ */
 int tr_token_login(tr_token *tok, const char *pin);
 int tr_token_logout(tr_token *tok);
 
@@ -185,6 +219,8 @@ struct tr_token {
 	size_t cert_len;
 	tr_sign_alg alg;
 	int strict;  /* certification: see tr_token_set_strict() */
+	int key_proven; /* a probe signed at login verified with the certificate */
+	char label[40]; /* the token label as the middleware gave it, blanks cut; may be "" */
 };
 
 #endif

@@ -857,8 +857,101 @@ static const tr_token_ops pcsc_ops;
 /* Connects to reader's card, selects PIV, reads 9A's certificate. */
 static int pcsc_pin_tries(tr_token *tok);
 
+/* --- the reader driver model (tr_token_pcsc_set_driver) ----------------- */
+
+enum { DRV_PRESENT, DRV_MISSING, DRV_EMPTY };
+
+#define DRV_MAX 64
+
+static struct {
+	char reader[64];
+	int state, fault;
+} drivers[DRV_MAX];
+static pthread_mutex_t drivers_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The entry of reader, made when make; with drivers_lock held. */
+static int driver_slot(const char *reader, int make)
+{
+	int free_slot = -1;
+
+	for (int i = 0; i < DRV_MAX; i++) {
+		if (drivers[i].reader[0] && !strcmp(drivers[i].reader, reader))
+			return i;
+		if (!drivers[i].reader[0] && free_slot < 0)
+			free_slot = i;
+	}
+	if (!make || free_slot < 0 || strlen(reader) >= sizeof(drivers[0].reader))
+		return -1;
+	snprintf(drivers[free_slot].reader, sizeof(drivers[0].reader), "%s", reader);
+	drivers[free_slot].state = DRV_PRESENT;
+	drivers[free_slot].fault = 0;
+	return free_slot;
+}
+
+int tr_token_pcsc_set_driver(const char *reader, const char *state)
+{
+	int st, i;
+
+	if (!reader || !state)
+		return tr_error_set(TR_EINVAL, "no reader or driver state");
+	st = !strcmp(state, "present") ? DRV_PRESENT : !strcmp(state, "missing") ? DRV_MISSING :
+	     !strcmp(state, "empty") ? DRV_EMPTY : -1;
+	if (st < 0)
+		return tr_error_set(TR_EINVAL, "driver '%s': present, missing or empty", state);
+	pthread_mutex_lock(&drivers_lock);
+	i = driver_slot(reader, st != DRV_PRESENT);
+	if (i >= 0 && st == DRV_PRESENT)
+		drivers[i].reader[0] = '\0'; /* as installed, fault gone too */
+	else if (i >= 0)
+		drivers[i].state = st;
+	pthread_mutex_unlock(&drivers_lock);
+	return i < 0 && st != DRV_PRESENT ?
+	       tr_error_set(TR_EINVAL, "reader '%s': no room for its driver state", reader) : 0;
+}
+
+int tr_token_pcsc_fault_once(const char *reader)
+{
+	int i;
+
+	pthread_mutex_lock(&drivers_lock);
+	if ((i = driver_slot(reader ? reader : "", 1)) >= 0)
+		drivers[i].fault = 1;
+	pthread_mutex_unlock(&drivers_lock);
+	return i < 0 ? tr_error_set(TR_EINVAL, "reader '%s': no room for a fault", reader) : 0;
+}
+
+/* The driver state of reader; a pending fault is taken (once). */
+static int driver_state(const char *reader, int *fault)
+{
+	int i, st = DRV_PRESENT;
+
+	pthread_mutex_lock(&drivers_lock);
+	*fault = 0;
+	if ((i = driver_slot(reader, 0)) >= 0) {
+		st = drivers[i].state;
+		*fault = drivers[i].fault;
+		drivers[i].fault = 0;
+	}
+	pthread_mutex_unlock(&drivers_lock);
+	return st;
+}
+
+/* pcscd's readers as the installed drivers show them: reader listed or not. */
+static int reader_listed(pcsc_token *t)
+{
+	int error;
+
+	if ((error = list_readers(t->link, t->timeout_ms)) < 0)
+		return error;
+	for (const char *p = t->link->names; *p; p += strlen(p) + 1)
+		if (!strcmp(p, t->reader))
+			return 1;
+	return 0;
+}
+
 static int open_reader(pcsc_token **out, const char *reader)
 {
+	int fault, drv;
 	pcsc_token *t;
 	LONG rv;
 	int error;
@@ -883,11 +976,33 @@ static int open_reader(pcsc_token **out, const char *reader)
 	}
 	if ((error = establish(t->link, t->timeout_ms)) < 0)
 		goto out;
+	drv = driver_state(t->reader, &fault);
+	if (fault) {
+		error = tr_error_set(TR_EIO, "SCardListReaders: %s (0x%08lX): the rig's fault, once",
+				     pcsc_stringify_error(SCARD_F_INTERNAL_ERROR),
+				     (unsigned long)SCARD_F_INTERNAL_ERROR);
+		goto out;
+	}
+	if (drv == DRV_MISSING) {
+		/* pcscd has the reader; without its driver the system would not. */
+		if ((error = reader_listed(t)) >= 0)
+			error = tr_error_set(TR_TOKEN_ENODRIVER, "reader '%s' %s: its reader driver "
+					     "is not installed", t->reader,
+					     error ? "hidden" : "not listed either");
+		goto out;
+	}
 	if ((error = link_call(t->link, JOB_CONNECT, t->timeout_ms, &rv, "SCardConnect",
 			       t->reader)) < 0)
 		goto out;
 	if (rv != SCARD_S_SUCCESS) {
 		error = connect_error(t, rv);
+		goto out;
+	}
+	if (drv == DRV_EMPTY) {
+		/* The card is in (connected), the driver blind to it (JS-E01). */
+		error = tr_error_set(TR_TOKEN_ENODRIVER, "a card is in reader '%s' (connected), "
+				     "its driver enumerates no token: it does not recognise the key",
+				     t->reader);
 		goto out;
 	}
 	t->extended = t->link->proto == SCARD_PROTOCOL_T1 &&
@@ -917,7 +1032,7 @@ int tr_token_open_pcsc_unit(tr_token **out, const char *unit_name)
 {
 	pcsc_link *l = NULL;
 	pcsc_token *t = NULL;
-	unsigned timeout_ms = timeout_from_env(), readers = 0, cards = 0;
+	unsigned timeout_ms = timeout_from_env(), readers = 0, cards = 0, hidden = 0;
 	char other[512] = "";
 	int error;
 
@@ -931,13 +1046,16 @@ int tr_token_open_pcsc_unit(tr_token **out, const char *unit_name)
 	error = TR_ENOTFOUND;
 	/* Valid certificates first, as a user picks a usable one by company. */
 	for (int valid_only = 1; valid_only >= 0 && error == TR_ENOTFOUND; valid_only--) {
-		readers = cards = 0;
+		readers = cards = hidden = 0;
 		for (const char *r = l->names; *r && error == TR_ENOTFOUND; r += strlen(r) + 1) {
 			int e = open_reader(&t, r);
 
 			readers++;
-			if (e == TR_TOKEN_ENOTOKEN)
+			if (e == TR_TOKEN_ENOTOKEN || e == TR_TOKEN_ENODRIVER) {
+				/* Not listed: no card, or a reader driver that hides it. */
+				hidden += e == TR_TOKEN_ENODRIVER;
 				continue;
+			}
 			if (e < 0) {
 				/* A card that fails is skipped; its reason is kept for the end. */
 				snprintf(other, sizeof(other), "%s: %s", r, tr_error_last());
@@ -953,7 +1071,10 @@ int tr_token_open_pcsc_unit(tr_token **out, const char *unit_name)
 			t = NULL;
 		}
 	}
-	if (error == TR_ENOTFOUND && cards == 0 && !other[0])
+	if (error == TR_ENOTFOUND && cards == 0 && !other[0] && hidden)
+		error = tr_error_set(TR_TOKEN_ENODRIVER, "no PIV card listed in the %u reader(s): "
+				     "%u hidden by a reader driver missing or blind", readers, hidden);
+	else if (error == TR_ENOTFOUND && cards == 0 && !other[0])
 		error = tr_error_set(TR_TOKEN_ENOTOKEN, "no PIV card in any of the %u reader(s)",
 				     readers);
 	else if (error == TR_ENOTFOUND)

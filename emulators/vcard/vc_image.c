@@ -223,7 +223,19 @@ int vc_image_change_ref(vc_image *img, vc_ref ref,
 	return vc_image_save(img, NULL);
 }
 
+static int set_slot(vc_image *img, vc_slot slot, EVP_PKEY *key, X509 *cert, int check);
+
 int vc_image_set_slot(vc_image *img, vc_slot slot, EVP_PKEY *key, X509 *cert)
+{
+	return set_slot(img, slot, key, cert, 1);
+}
+
+int vc_image_set_slot_any(vc_image *img, vc_slot slot, EVP_PKEY *key, X509 *cert)
+{
+	return set_slot(img, slot, key, cert, 0);
+}
+
+static int set_slot(vc_image *img, vc_slot slot, EVP_PKEY *key, X509 *cert, int check)
 {
 	image_slot *s;
 	uint8_t *der = NULL;
@@ -242,7 +254,7 @@ int vc_image_set_slot(vc_image *img, vc_slot slot, EVP_PKEY *key, X509 *cert)
 	if (cert) {
 		EVP_PKEY *pub = X509_get0_pubkey(cert);
 
-		if (!pub || EVP_PKEY_eq(pub, key) != 1)
+		if (!pub || (check && EVP_PKEY_eq(pub, key) != 1))
 			return tr_error_set(TR_EINVAL, "certificate is not the key's");
 		if ((der_len = i2d_X509(cert, &der)) <= 0)
 			return tr_error_set_openssl(TR_ECRYPTO, "certificate DER");
@@ -507,7 +519,8 @@ static int parse_slot(vc_image *img, char *args, unsigned lineno)
 		error = tr_error_set(TR_EPARSE, "image line %u: key is not %s", lineno, alg_s);
 		goto out;
 	}
-	if ((error = vc_image_set_slot(img, (vc_slot)slot, key, cert)) < 0)
+	/* An image may hold a certificate of another key (TK-E07's cards). */
+	if ((error = vc_image_set_slot_any(img, (vc_slot)slot, key, cert)) < 0)
 		error = tr_error_set(TR_EPARSE, "image line %u: %s", lineno,
 				     tr_error_last());
 out:

@@ -113,6 +113,13 @@ int vc_ref_valid(const uint8_t value[VC_REF_LEN]);
  */
 int vc_image_set_slot(vc_image *img, vc_slot slot, EVP_PKEY *key, X509 *cert);
 
+/*
+ * The same without the key/certificate check: a card's certificate object
+ * is data, and the rig's TK-E07 cards hold one of another key (provisioning,
+ * and images loaded back).
+ */
+int vc_image_set_slot_any(vc_image *img, vc_slot slot, EVP_PKEY *key, X509 *cert);
+
 /* VC_ALG_NONE for an empty slot; SM2 keys report VC_ALG_SM2. */
 vc_alg vc_image_slot_alg(const vc_image *img, vc_slot slot);
 EVP_PKEY *vc_image_slot_key(const vc_image *img, vc_slot slot);

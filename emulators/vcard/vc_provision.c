@@ -37,12 +37,15 @@ static int fill_slot(fx_pki *pki, vc_image *img, vc_slot slot, EVP_PKEY *given,
 	else if ((error = fx_key_generate(opts->alg, &key)) < 0)
 		goto out;
 	/* 9D is key management: Hunan's encryption certificate. */
-	if ((error = fx_pki_issue_unit_ex(pki, opts->ca ? opts->ca : opts->province, key, unit,
+	if ((error = fx_pki_issue_unit_ex(pki, opts->ca ? opts->ca : opts->province,
+					  slot == VC_SLOT_9A && opts->cert_key_9a ?
+					  opts->cert_key_9a : key, unit,
 					  slot == VC_SLOT_9D ? FX_VARIANT_VALID : opts->variant,
 					  slot == VC_SLOT_9D ? FX_PURPOSE_ENCRYPT : FX_PURPOSE_SIGN,
 					  &cert)) < 0)
 		goto out;
-	error = vc_image_set_slot(img, slot, key, cert);
+	error = slot == VC_SLOT_9A && opts->cert_key_9a ? vc_image_set_slot_any(img, slot, key, cert) :
+		vc_image_set_slot(img, slot, key, cert);
 out:
 	EVP_PKEY_free(key);
 	X509_free(cert);

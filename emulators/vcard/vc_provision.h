@@ -33,6 +33,11 @@ typedef struct vc_provision_opts {
 	const char *unit_name;    /* name in the certificates; NULL: the unit's */
 	/* Keys for 9A, 9C, 9D; NULL: generated (shared keys make runs fast). */
 	EVP_PKEY *keys[3];
+	/*
+	 * NULL, or the key 9A's certificate is issued for instead of 9A's own:
+	 * a valid certificate that is not the key's (TK-E07, profile mismatch).
+	 */
+	EVP_PKEY *cert_key_9a;
 } vc_provision_opts;
 
 /*

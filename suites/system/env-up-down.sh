@@ -24,6 +24,34 @@ p11tool() {
 objects=$(p11tool --module "$TOKENRIG_P11_MODULE" --login --pin "$TOKENRIG_USER_PIN" -O 2>&1)
 echo "$objects" | grep -q "Private Key Object" || { echo "no private key listed:"; echo "$objects"; exit 1; }
 echo "$objects" | grep -q "Certificate Object" || { echo "no certificate listed:"; echo "$objects"; exit 1; }
+# GnuTLS scans at most 48 slots: env.sh's default interposer configuration
+# shows one portal's tokens, so p11tool lists them (nothing on all 63), and
+# every portal's configuration stays under 48; _ALL keeps the full set.
+if env p11tool --version > /dev/null 2>&1; then
+	gnutls() {
+		if [ -n "$PRE" ]; then
+			LD_PRELOAD="$PRE" ASAN_OPTIONS=detect_leaks=0 p11tool "$@"
+		else
+			command p11tool "$@"
+		fi
+	}
+	tokens=$(gnutls --provider "$TOKENRIG_P11_MODULE" --list-tokens 2>&1)
+	echo "$tokens" | grep -q "Label: $TOKENRIG_TOKEN_LABEL\$" ||
+		{ echo "p11tool does not list $TOKENRIG_TOKEN_LABEL:"; echo "$tokens"; exit 1; }
+	for conf in "$TOKENRIG_SHIM_CONF_SUZHOU" "$TOKENRIG_SHIM_CONF_HEBEI" \
+		    "$TOKENRIG_SHIM_CONF_SICHUAN" "$TOKENRIG_SHIM_CONF_HUNAN"; do
+		n=$(TOKENRIG_SHIM_CONF="$conf" gnutls --provider "$TOKENRIG_P11_MODULE" --list-tokens 2>&1 |
+			grep -c '^Token ') || true
+		[ "$n" -ge 1 ] && [ "$n" -le 48 ] ||
+			{ echo "p11tool lists $n tokens with $conf (want 1 to 48)"; exit 1; }
+	done
+	all=$(TOKENRIG_SHIM_CONF="$TOKENRIG_SHIM_CONF_ALL" pkcs11-tool --module "$TOKENRIG_P11_MODULE" -L 2>&1 |
+		grep -c 'token label') || true
+	[ "$all" -gt 48 ] || { echo "the full set shows $all tokens, not every one"; exit 1; }
+else
+	echo "p11tool (gnutls-bin) missing: ci/install-deps installs it" >&2
+	exit 1
+fi
 # Through the interposer the token locks like a real key, and the SO resets it.
 p11() { p11tool --module "$TOKENRIG_P11_MODULE" --token-label "$TOKENRIG_TOKEN_LABEL" "$@" 2>&1; }
 for i in 1 2 3; do

@@ -129,6 +129,47 @@ START_TEST(warnings_are_carried_by_the_case)
 }
 END_TEST
 
+/* Skips are counted by named reason in the summary, each case names its own. */
+START_TEST(skips_are_counted_by_reason)
+{
+	tr_report *rep;
+	const char *ids[] = { "JS-UPG-OK" };
+	tr_case_result a = { .ids = ids, .n_ids = 1, .title = "up", .scenario = "u.scn",
+			     .portal = "suzhou", .kind = "opensc", .algorithm = "p256",
+			     .status = TR_CASE_SKIPPED,
+			     .message = "step 'keygen': C_GenerateKeyPair: CKR_FUNCTION_NOT_SUPPORTED" };
+	tr_case_result b = a, c = a;
+	json_t *root, *by;
+	char *json;
+
+	b.message = "the scenario is for kinds softhsm, vcard; this is opensc/p256";
+	c.message = "something nobody named";
+	ck_assert_int_eq(tr_report_open(&rep, dir), 0);
+	ck_assert_int_eq(tr_report_add(rep, &a), 0);
+	ck_assert_int_eq(tr_report_add(rep, &a), 0);
+	ck_assert_int_eq(tr_report_add(rep, &b), 0);
+	ck_assert_int_eq(tr_report_add(rep, &c), 0);
+	ck_assert_int_eq(tr_report_finish(rep, 1.0), 0);
+	tr_report_free(rep);
+	ck_assert_str_eq(tr_skip_reason_name("x; algorithms rsa2048; this is vcard/sm2"),
+			 "scenario-algorithms");
+	ck_assert_str_eq(tr_skip_reason_name(NULL), "other");
+
+	json = slurp("results.json");
+	root = json_loads(json, 0, NULL);
+	ck_assert_ptr_nonnull(root);
+	by = json_object_get(json_object_get(root, "summary"), "skipped_by_reason");
+	ck_assert_int_eq(json_integer_value(json_object_get(by, "opensc-no-keygen")), 2);
+	ck_assert_int_eq(json_integer_value(json_object_get(by, "scenario-kinds")), 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(by, "other")), 1);
+	ck_assert_int_eq(json_object_size(by), 3);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(
+		json_object_get(root, "cases"), 2), "skip_reason")), "scenario-kinds");
+	json_decref(root);
+	free(json);
+}
+END_TEST
+
 /* A failure carries the steps that led to it; a passed case does not. */
 START_TEST(failures_carry_their_step_log)
 {
@@ -180,6 +221,7 @@ Suite *report_suite(void)
 	tcase_add_test(tc, files_are_complete_after_each_case);
 	tcase_add_test(tc, warnings_are_carried_by_the_case);
 	tcase_add_test(tc, failures_carry_their_step_log);
+	tcase_add_test(tc, skips_are_counted_by_reason);
 	suite_add_tcase(s, tc);
 	return s;
 }

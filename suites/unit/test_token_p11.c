@@ -166,6 +166,22 @@ START_TEST(pulled_key_is_no_token)
 }
 END_TEST
 
+/*
+ * OpenSC's label of a card whose unit name is long Chinese: whole
+ * characters, then E9 99 (a character cut short), then "...".
+ */
+START_TEST(label_cut_inside_a_character)
+{
+	tr_token cut = { 0 }, whole = { 0 };
+
+	memcpy(cut.label, "\xE8\x8B\x8F\xE5\xB7\x9E\xE6\x9C\x89\xE9\x99...", 14);
+	ck_assert_int_eq(tr_token_label_utf8(&cut), 0);
+	snprintf(whole.label, sizeof(whole.label), "苏州有限公司");
+	ck_assert_int_eq(tr_token_label_utf8(&whole), 1);
+	ck_assert_int_eq(tr_token_label_utf8(NULL), 1);
+}
+END_TEST
+
 Suite *token_p11_suite(void)
 {
 	Suite *s = suite_create("token_p11");
@@ -178,6 +194,7 @@ Suite *token_p11_suite(void)
 	tcase_add_test(tc, clear_errors_in_bounded_time);
 	tcase_add_test(tc, empty_list_with_key_in_is_the_driver);
 	tcase_add_test(tc, pulled_key_is_no_token);
+	tcase_add_test(tc, label_cut_inside_a_character);
 	suite_add_tcase(s, tc);
 	return s;
 }

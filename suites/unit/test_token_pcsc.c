@@ -407,6 +407,41 @@ START_TEST(no_token_errors)
 }
 END_TEST
 
+/*
+ * The reader driver model of the card kinds: missing hides the reader,
+ * empty is blind to a card that is in (a reader without a card stays no
+ * token, TK-E04), a fault breaks one enumeration; present undoes all.
+ */
+START_TEST(reader_driver_model)
+{
+	tr_token *tok = NULL;
+
+	ck_assert_int_eq(tr_token_pcsc_set_driver(readers[P256], "sideways"), TR_EINVAL);
+	ck_assert_int_eq(tr_token_pcsc_set_driver(readers[P256], "missing"), 0);
+	ck_assert_int_eq(tr_token_open_pcsc(&tok, readers[P256]), TR_TOKEN_ENODRIVER);
+	ck_assert_msg(strstr(tr_error_last(), "reader driver is not installed"), "%s", tr_error_last());
+	ck_assert_int_eq(tr_token_pcsc_set_driver(readers[P256], "empty"), 0);
+	ck_assert_int_eq(tr_token_open_pcsc(&tok, readers[P256]), TR_TOKEN_ENODRIVER);
+	ck_assert_msg(strstr(tr_error_last(), "enumerates no token"), "%s", tr_error_last());
+	ck_assert_int_eq(tr_token_pcsc_set_driver(readers[NCARDS], "empty"), 0);
+	ck_assert_int_eq(tr_token_open_pcsc(&tok, readers[NCARDS]), TR_TOKEN_ENOTOKEN);
+	ck_assert_int_eq(tr_token_pcsc_set_driver(readers[NCARDS], "present"), 0);
+	ck_assert_int_eq(tr_token_pcsc_set_driver(readers[P256], "present"), 0);
+	ck_assert_int_eq(tr_token_pcsc_fault_once(readers[P256]), 0);
+	ck_assert_int_eq(tr_token_open_pcsc(&tok, readers[P256]), TR_EIO);
+	ck_assert_ptr_null(tok);
+	ck_assert_msg(tr_token_open_pcsc(&tok, readers[P256]) == 0, "%s", tr_error_last());
+	tr_token_close(tok);
+	/* A fault never set and then undone: present clears it. */
+	ck_assert_int_eq(tr_token_pcsc_fault_once(readers[P256]), 0);
+	ck_assert_int_eq(tr_token_pcsc_set_driver(readers[P256], "present"), 0);
+	ck_assert_msg(tr_token_open_pcsc(&tok, readers[P256]) == 0, "%s", tr_error_last());
+	ck_assert_str_eq(tr_token_label(tok), "");
+	ck_assert_int_eq(tr_token_label_utf8(tok), 1);
+	tr_token_close(tok);
+}
+END_TEST
+
 START_TEST(pin_block_and_puk)
 {
 	tr_token *tok;
@@ -717,6 +752,7 @@ Suite *token_pcsc_suite(void)
 	tcase_add_test(tc, signs_every_algorithm);
 	tcase_add_test(tc, opens_by_unit);
 	tcase_add_test(tc, no_token_errors);
+	tcase_add_test(tc, reader_driver_model);
 	tcase_add_test(tc, pin_block_and_puk);
 	tcase_add_test(tc, removed_during_signature);
 	tcase_add_test(tc, corrupt_answers);
