@@ -8,6 +8,7 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "common/utf8.h"
 #include "common/fsutil.h"
 #include "common/p11key.h"
 #include "common/p11mod.h"
@@ -111,23 +112,6 @@ static void latency_turn(void)
 
 /* --- small helpers ------------------------------------------------------ */
 
-static int utf8_valid(const unsigned char *s, size_t n)
-{
-	for (size_t i = 0; i < n;) {
-		unsigned char c = s[i];
-		size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 :
-			     (c & 0xF8) == 0xF0 ? 4 : 0;
-
-		if (!len || i + len > n || (len == 2 && c < 0xC2))
-			return 0;
-		for (size_t k = 1; k < len; k++)
-			if ((s[i + k] & 0xC0) != 0x80)
-				return 0;
-		i += len;
-	}
-	return 1;
-}
-
 /* JSON wants UTF-8: a byte that breaks it becomes '?' (the raw bytes go as hex). */
 static void utf8_sanitize(char *s)
 {
@@ -138,7 +122,7 @@ static void utf8_sanitize(char *s)
 		size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 :
 			     (c & 0xF8) == 0xF0 ? 4 : 0;
 
-		if (len && i + len <= n && utf8_valid((const unsigned char *)s + i, len)) {
+		if (len && i + len <= n && tr_utf8_valid((const unsigned char *)s + i, len)) {
 			i += len;
 			continue;
 		}
@@ -323,7 +307,7 @@ static int inventory(worker *w)
 	utf8_sanitize(s3);
 	inv = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:I, s:{s:I, s:I, s:b, s:b, s:b}, s:o}",
 			"manufacturer", s1, "model", s2, "serial", w->serial, "label", w->label,
-			"label_utf8", utf8_valid(ti.label, label_len), "slot", s3,
+			"label_utf8", tr_utf8_valid(ti.label, label_len), "slot", s3,
 			"hardware", "", "firmware", "", "flags", (json_int_t)ti.flags,
 			"pin_policy", "min_len", (json_int_t)ti.ulMinPinLen,
 			"max_len", (json_int_t)ti.ulMaxPinLen,
@@ -342,7 +326,7 @@ static int inventory(worker *w)
 	snprintf(s1, sizeof(s1), "%u.%u", ti.firmwareVersion.major, ti.firmwareVersion.minor);
 	json_object_set_new(inv, "firmware", json_string(s1));
 	w->inventory = inv;
-	if (!utf8_valid(ti.label, label_len))
+	if (!tr_utf8_valid(ti.label, label_len))
 		add_failure(w, "CERT-INVENTORY", "the token label is not valid UTF-8 (middleware cut "
 			    "a character?)");
 	if (ti.flags & (CKF_USER_PIN_LOCKED | CKF_USER_PIN_FINAL_TRY)) {

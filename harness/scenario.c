@@ -1,6 +1,7 @@
 #include "harness/scenario.h"
 
 #include "common/error.h"
+#include "common/utf8.h"
 #include "common/fsutil.h"
 
 #include <ctype.h>
@@ -85,39 +86,6 @@ int tr_scenario_allows(char **list, size_t n, const char *name)
 		if (!strcmp(list[i], name))
 			return 1;
 	return 0;
-}
-
-static int utf8_valid(const unsigned char *s, size_t len)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		unsigned char c = s[i];
-		size_t n;
-		unsigned cp;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if ((c & 0xe0) == 0xc0) { n = 1; cp = c & 0x1f; }
-		else if ((c & 0xf0) == 0xe0) { n = 2; cp = c & 0x0f; }
-		else if ((c & 0xf8) == 0xf0) { n = 3; cp = c & 0x07; }
-		else return 0;
-		if (i + n >= len)
-			return 0; /* truncated sequence */
-		for (size_t k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
-		    (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += n + 1;
-	}
-	return 1;
 }
 
 static char *trim(char *s)
@@ -394,7 +362,7 @@ int tr_scenario_parse(tr_scenario **out, const char *path, const char *text,
 				    TR_SCENARIO_MAX_BYTES);
 	if (memchr(text, '\0', len))
 		return tr_error_set(TR_EPARSE, "%s: contains a NUL byte", path);
-	if (!utf8_valid((const unsigned char *)text, len))
+	if (!tr_utf8_valid((const unsigned char *)text, len))
 		return tr_error_set(TR_EPARSE, "%s: not valid UTF-8", path);
 	p.sc = calloc(1, sizeof(*p.sc));
 	copy = malloc(len + 1);

@@ -2,6 +2,7 @@
 
 #include "common/error.h"
 
+#include "common/utf8.h"
 #include "fixtures/pki.h"
 
 #include <openssl/evp.h>
@@ -169,22 +170,9 @@ const char *tr_token_label(const tr_token *tok)
 
 int tr_token_label_utf8(const tr_token *tok)
 {
-	const unsigned char *s = (const unsigned char *)tr_token_label(tok);
-	size_t n = strlen((const char *)s);
+	const char *label = tr_token_label(tok);
 
-	for (size_t i = 0; i < n;) {
-		unsigned char c = s[i];
-		size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 :
-			     (c & 0xF8) == 0xF0 ? 4 : 0;
-
-		if (!len || i + len > n || (len == 2 && c < 0xC2))
-			return 0;
-		for (size_t k = 1; k < len; k++)
-			if ((s[i + k] & 0xC0) != 0x80)
-				return 0;
-		i += len;
-	}
-	return 1;
+	return tr_utf8_valid(label, strlen(label));
 }
 
 void tr_token_close(tr_token *tok)

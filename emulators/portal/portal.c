@@ -5,6 +5,7 @@
 #include "portal_def.h"
 
 #include "common/error.h"
+#include "common/utf8.h"
 #include "common/fsutil.h"
 #include "fixtures/pki.h"
 
@@ -115,7 +116,7 @@ static void reply_error_v(pt_ctx *ctx, unsigned http, const char *code, json_t *
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	/* Truncation may cut a UTF-8 sequence: drop the partial tail. */
 	len = strlen(msg);
-	while (len && !pt_utf8_valid(msg, len))
+	while (len && !tr_utf8_valid(msg, len))
 		msg[--len] = '\0';
 	obj = json_pack("{s:b, s:s, s:s}", "ok", 0, "code", code, "message", msg);
 	if (obj && extra)
@@ -905,7 +906,7 @@ size_t pt_escape(const char *in, char *buf, size_t size)
 		c = (unsigned char)*in;
 		/* A whole, valid UTF-8 sequence passes as it is. */
 		k = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
-		if (k > 1 && strnlen(in, k) == k && pt_utf8_valid(in, k)) {
+		if (k > 1 && strnlen(in, k) == k && tr_utf8_valid(in, k)) {
 			if (n + k >= size)
 				break;
 			memcpy(buf + n, in, k);
@@ -1002,7 +1003,7 @@ static void dispatch(pt_ctx *ctx)
 		}
 	}
 	if (post) {
-		if (!pt_utf8_valid(req->body, req->body_len)) {
+		if (!tr_utf8_valid(req->body, req->body_len)) {
 			pt_reply_error(ctx, 400, "BAD_UTF8", 0,
 				       "body is not valid UTF-8");
 			return;

@@ -19,8 +19,6 @@ typedef struct pt_field {
 	int optional;
 } pt_field;
 
-/* 1 when s[0..len) is well-formed UTF-8 (no overlongs, no surrogates). */
-int pt_utf8_valid(const char *s, size_t len);
 
 /*
  * Parses a JSON object. TR_EPARSE with "line:column: reason" for bad JSON

@@ -15,29 +15,8 @@ ATR="3b:88:80:01:74:6f:6b:65:6e:72:69:67:0e"
 [ "$(id -u)" -eq 0 ] || { echo "needs root: the rig's pcscd runs in a private mount namespace"; exit 1; }
 [ -x "$VC" ] || { echo "$VC missing: make $VC"; exit 1; }
 
-dir=$(mktemp -d /tmp/tokenrig-vcard-sys-XXXXXX)
-pids=""
-cleanup() {
-	for p in $pids; do kill "$p" 2>/dev/null || true; done
-	for p in $pids; do
-		i=0
-		while kill -0 "$p" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-		kill -9 "$p" 2>/dev/null || true
-	done
-	rm -rf "$dir"
-}
-trap cleanup EXIT INT TERM
-
-# poll CMD...: retries CMD until it succeeds, for at most 10 s.
-poll() {
-	i=0
-	until "$@" >/dev/null 2>&1; do
-		i=$((i + 1))
-		[ $i -lt 200 ] || { echo "timed out waiting for: $*"; return 1; }
-		sleep 0.05
-	done
-}
-fail() { echo "FAIL: $*"; exit 1; }
+card_test_name=vcard-sys
+. suites/system/lib/card-test.sh
 
 base=$("$VC" free-ports 2) || fail "no free ports for vpcd"
 PIN0=246810

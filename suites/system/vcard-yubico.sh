@@ -16,28 +16,8 @@ T=20 # seconds any one client call may take
 command -v yubico-piv-tool >/dev/null || { echo "yubico-piv-tool missing: ci/install-deps"; exit 1; }
 command -v piv-tool >/dev/null || { echo "piv-tool missing (opensc): ci/install-deps"; exit 1; }
 
-dir=$(mktemp -d /tmp/tokenrig-vcard-yk-XXXXXX)
-pids=""
-cleanup() {
-	for p in $pids; do kill "$p" 2>/dev/null || true; done
-	for p in $pids; do
-		i=0
-		while kill -0 "$p" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-		kill -9 "$p" 2>/dev/null || true
-	done
-	rm -rf "$dir"
-}
-trap cleanup EXIT INT TERM
-
-poll() {
-	i=0
-	until "$@" >/dev/null 2>&1; do
-		i=$((i + 1))
-		[ $i -lt 200 ] || { echo "timed out waiting for: $*"; return 1; }
-		sleep 0.05
-	done
-}
-fail() { echo "FAIL: $*"; exit 1; }
+card_test_name=vcard-yk
+. suites/system/lib/card-test.sh
 
 base=$("$VC" free-ports 2) || fail "no free ports for vpcd"
 # A silver P-256 card of Hebei: its provisioned PIN (123456) and PUK

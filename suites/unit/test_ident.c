@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/utf8.h"
 #include "common/error.h"
 #include "fixtures/ident.h"
 
@@ -133,26 +134,21 @@ END_TEST
 
 static int utf8_valid(const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	int n;
-
-	while (*p) {
-		if (*p < 0x80)
-			n = 0;
-		else if ((*p & 0xe0) == 0xc0)
-			n = 1;
-		else if ((*p & 0xf0) == 0xe0)
-			n = 2;
-		else if ((*p & 0xf8) == 0xf0)
-			n = 3;
-		else
-			return 0;
-		for (p++; n > 0; n--, p++)
-			if ((*p & 0xc0) != 0x80)
-				return 0;
-	}
-	return 1;
+	return tr_utf8_valid(s, strlen(s));
 }
+
+/* The one UTF-8 check of the rig: what it refuses. */
+START_TEST(utf8_check)
+{
+	ck_assert(tr_utf8_valid("苏州 ftsccactrl\xC2\xA0V3", strlen("苏州 ftsccactrl\xC2\xA0V3")));
+	ck_assert(!tr_utf8_valid("\xE8\x8B", 2));             /* cut inside a character */
+	ck_assert(!tr_utf8_valid("\xC0\xAF", 2));             /* overlong '/' */
+	ck_assert(!tr_utf8_valid("\xED\xA0\x80", 3));         /* a surrogate */
+	ck_assert(!tr_utf8_valid("\xF4\x90\x80\x80", 4));     /* past U+10FFFF */
+	ck_assert(!tr_utf8_valid("\x80", 1));                 /* a lone continuation */
+	ck_assert(tr_utf8_valid("", 0));
+}
+END_TEST
 
 static int all_digits(const char *s, size_t len)
 {
@@ -324,6 +320,7 @@ Suite *ident_suite(void)
 	TCase *tc = tcase_create("check_chars");
 	TCase *gen = tcase_create("generate");
 
+	tcase_add_test(tc, utf8_check);
 	tcase_add_test(tc, test_uscc_published);
 	tcase_add_test(tc, test_uscc_one_char_changes);
 	tcase_add_test(tc, test_uscc_malformed);
