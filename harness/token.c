@@ -76,7 +76,8 @@ int tr_token_login(tr_token *tok, const char *pin)
 	uint64_t ns = 0;
 	int error;
 
-	if ((error = tok->ops->login(tok, pin)) < 0 || tok->key_proven || !tok->cert_der)
+	if ((error = tok->ops->login(tok, pin)) < 0 || !tok->ops->probe_key_at_login ||
+	    tok->key_proven || !tok->cert_der)
 		return error;
 	/*
 	 * The login worked; a probe that cannot be signed proves nothing

@@ -197,6 +197,14 @@ int tr_cert_of_unit(const unsigned char *der, size_t len, const char *unit_name,
 /* Backend operations; token_p11.c and later backends fill one of these. */
 typedef struct tr_token_ops {
 	const char *kind;
+	/*
+	 * 1: the first login signs a probe and verifies it with the
+	 * certificate (tr_token_login), for a backend that cannot otherwise
+	 * see whether the certificate is the key's (a PIV card in APDUs).
+	 * Not through OpenSC: a card pulled during such a probe deadlocks
+	 * OpenSC 0.23 inside C_Sign.
+	 */
+	int probe_key_at_login;
 	int (*login)(tr_token *tok, const char *pin);
 	int (*logout)(tr_token *tok);
 	int (*pin_tries)(tr_token *tok);

@@ -1745,6 +1745,7 @@ static int pcsc_restore(tr_token *tok, const unsigned char *der, size_t len)
 
 static const tr_token_ops pcsc_ops = {
 	.kind = "pcsc",
+	.probe_key_at_login = 1,
 	.login = pcsc_login,
 	.logout = pcsc_logout,
 	.pin_tries = pcsc_pin_tries,
