@@ -12,7 +12,7 @@ pid=$(awk '$1 == "portal" { print $2 }' "$dir/pids")
 . "$dir/env.sh"
 # A SAN=1 interposer needs the ASan runtime first in the unsanitized pkcs11-tool.
 PRE=$(ldd "$TOKENRIG_P11_MODULE" | awk '/libasan/ { print $3 }')
-p11tool() {
+pkcs11tool() {
 	if [ -n "$PRE" ]; then
 		LD_PRELOAD="$PRE" ASAN_OPTIONS=detect_leaks=0 pkcs11-tool "$@"
 	else
@@ -21,20 +21,18 @@ p11tool() {
 }
 # The command of the README, as a person types it: the first token is
 # TOKENRIG_TOKEN_LABEL (the interposer lists tokens by label).
-objects=$(p11tool --module "$TOKENRIG_P11_MODULE" --login --pin "$TOKENRIG_USER_PIN" -O 2>&1)
+objects=$(pkcs11tool --module "$TOKENRIG_P11_MODULE" --login --pin "$TOKENRIG_USER_PIN" -O 2>&1)
 echo "$objects" | grep -q "Private Key Object" || { echo "no private key listed:"; echo "$objects"; exit 1; }
 echo "$objects" | grep -q "Certificate Object" || { echo "no certificate listed:"; echo "$objects"; exit 1; }
 # GnuTLS scans at most 48 slots: env.sh's default interposer configuration
 # shows one portal's tokens, so p11tool lists them (nothing on all 63), and
 # every portal's configuration stays under 48; _ALL keeps the full set.
-if env p11tool --version > /dev/null 2>&1; then
-	gnutls() {
-		if [ -n "$PRE" ]; then
-			LD_PRELOAD="$PRE" ASAN_OPTIONS=detect_leaks=0 p11tool "$@"
-		else
-			command p11tool "$@"
-		fi
-	}
+# (Not with a SAN=1 interposer: GnuTLS's p11tool with the ASan runtime
+# preloaded hangs; the plain build's `make check` runs this part.)
+if [ -n "$PRE" ]; then
+	echo "p11tool: not checked with an ASan-built interposer (the plain build checks it)"
+elif env p11tool --version > /dev/null 2>&1; then
+	gnutls() { timeout 30 env p11tool "$@"; }
 	tokens=$(gnutls --provider "$TOKENRIG_P11_MODULE" --list-tokens 2>&1)
 	echo "$tokens" | grep -q "Label: $TOKENRIG_TOKEN_LABEL\$" ||
 		{ echo "p11tool does not list $TOKENRIG_TOKEN_LABEL:"; echo "$tokens"; exit 1; }
@@ -45,7 +43,7 @@ if env p11tool --version > /dev/null 2>&1; then
 		[ "$n" -ge 1 ] && [ "$n" -le 48 ] ||
 			{ echo "p11tool lists $n tokens with $conf (want 1 to 48)"; exit 1; }
 	done
-	all=$(TOKENRIG_SHIM_CONF="$TOKENRIG_SHIM_CONF_ALL" pkcs11-tool --module "$TOKENRIG_P11_MODULE" -L 2>&1 |
+	all=$(TOKENRIG_SHIM_CONF="$TOKENRIG_SHIM_CONF_ALL" pkcs11tool --module "$TOKENRIG_P11_MODULE" -L 2>&1 |
 		grep -c 'token label') || true
 	[ "$all" -gt 48 ] || { echo "the full set shows $all tokens, not every one"; exit 1; }
 else
@@ -53,7 +51,7 @@ else
 	exit 1
 fi
 # Through the interposer the token locks like a real key, and the SO resets it.
-p11() { p11tool --module "$TOKENRIG_P11_MODULE" --token-label "$TOKENRIG_TOKEN_LABEL" "$@" 2>&1; }
+p11() { pkcs11tool --module "$TOKENRIG_P11_MODULE" --token-label "$TOKENRIG_TOKEN_LABEL" "$@" 2>&1; }
 for i in 1 2 3; do
 	p11 --login --pin 000000 -O | grep -q CKR_PIN_INCORRECT || { echo "wrong PIN $i not refused"; exit 1; }
 done
