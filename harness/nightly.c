@@ -200,18 +200,27 @@ static void short_time(const char *iso, char *out, size_t len)
 		snprintf(out, len, "%s", iso);
 }
 
-/* Why a case did not pass, in one line: the failure or the skip reason. */
-static void case_why(tr_buf *b, const tr_history_case *c)
+/* How case_why lays out a failure: one line, or a cell with line breaks. */
+typedef struct why_style {
+	const char *before_step, *before_expected, *before_actual;
+	size_t cut;
+} why_style;
+
+static const why_style why_line = { "step: ", "; expected: ", "; actual: ", 400 };
+static const why_style why_cell = { "<b>", "</b><br>expected: ", "<br>actual: ", 600 };
+
+/* Why a case did not pass: the failure or the skip reason. */
+static void case_why(tr_buf *b, const tr_history_case *c, const why_style *st)
 {
 	if (*c->step) {
-		tr_buf_puts(b, "step: ");
+		tr_buf_puts(b, st->before_step);
 		tr_buf_escape(b, c->step);
-		tr_buf_puts(b, "; expected: ");
+		tr_buf_puts(b, st->before_expected);
 		tr_buf_escape(b, c->expected);
-		tr_buf_puts(b, "; actual: ");
-		buf_escape_cut(b, c->actual, 400);
+		tr_buf_puts(b, st->before_actual);
+		buf_escape_cut(b, c->actual, st->cut);
 	} else {
-		buf_escape_cut(b, c->message, 400);
+		buf_escape_cut(b, c->message, st->cut);
 	}
 }
 
@@ -757,21 +766,12 @@ static void html_change_table(tr_buf *b, const model *m, tr_history_change_kind 
 		case_cells(b, c->now);
 		tr_buf_puts(b, "<td class=\"why\">");
 		if (kind == TR_CHANGE_NEWLY_FAILING) {
-			if (*c->now->step) {
-				tr_buf_puts(b, "<b>");
-				tr_buf_escape(b, c->now->step);
-				tr_buf_puts(b, "</b><br>expected: ");
-				tr_buf_escape(b, c->now->expected);
-				tr_buf_puts(b, "<br>actual: ");
-				buf_escape_cut(b, c->now->actual, 600);
-			} else {
-				buf_escape_cut(b, c->now->message, 600);
-			}
+			case_why(b, c->now, &why_cell);
 			tr_buf_puts(b, "<br><span class=\"note\">before: ");
 			tr_buf_escape(b, c->before ? c->before->status : "not in the previous run");
 			tr_buf_puts(b, "</span>");
 		} else if (kind == TR_CHANGE_FIXED) {
-			case_why(b, c->before);
+			case_why(b, c->before, &why_line);
 		} else {
 			buf_escape_cut(b, c->now->message, 600);
 		}
@@ -1048,7 +1048,7 @@ static void matrix_row(tr_buf *b, const model *m, const char *id, const char *ti
 			tr_buf_puts(b, "/");
 			tr_buf_escape(b, c->algorithm);
 			tr_buf_puts(b, ": ");
-			case_why(b, c);
+			case_why(b, c, &why_line);
 			tr_buf_puts(b, "</li>");
 		}
 	tr_buf_puts(b, "</ul></details></td></tr>");
