@@ -31,11 +31,23 @@ CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
 CFLAGS ?= $(OPT) -g
 override CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter $(SANFLAGS) -I. $(PKG_CFLAGS) -MMD -MP
+
+# Install paths known at build time (common/paths.h says why): pcsc-lite's
+# driver folder, and SoftHSM2's module as p11-kit's registry names it (the
+# interposer's default; it cannot ask p11-kit at run time). Asked on first
+# use, once the dependencies are in place, then remembered.
+PCSC_DROPDIR = $(eval PCSC_DROPDIR := $(shell pkg-config --variable=usbdropdir libpcsclite 2>/dev/null))$(PCSC_DROPDIR)
+P11_CONFIGS = $(shell pkg-config --variable=p11_module_configs p11-kit-1 2>/dev/null)
+P11_MODDIR = $(shell pkg-config --variable=p11_module_path p11-kit-1 2>/dev/null)
+SOFTHSM2_REGISTERED = $(shell sed -n 's/^module: *//p' $(P11_CONFIGS)/softhsm2.module 2>/dev/null)
+SOFTHSM2_MODULE = $(eval SOFTHSM2_MODULE := $(realpath $(if $(filter /%,$(SOFTHSM2_REGISTERED)),,$(P11_MODDIR)/)$(SOFTHSM2_REGISTERED)))$(SOFTHSM2_MODULE)
+override CFLAGS += -DTR_BUILD_PCSC_DROPDIR='"$(PCSC_DROPDIR)"' -DTR_BUILD_SOFTHSM2_MODULE='"$(SOFTHSM2_MODULE)"'
 override LDFLAGS += $(SANFLAGS)
 LDLIBS = $(PKG_LIBS) -ldl -lpthread -lm
 
 # Every .c of these folders is library code, except main.c (a program).
-LIB_DIRS = common fixtures emulators/portal emulators/softhsm emulators/vcard harness
+LIB_DIRS = common fixtures emulators/portal emulators/softhsm emulators/vcard harness \
+	harness/pcsc
 LIB_SRCS = $(filter-out %/main.c,$(wildcard $(addsuffix /*.c,$(LIB_DIRS))))
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_SRCS = $(wildcard suites/unit/*.c)
@@ -129,4 +141,8 @@ check: all
 clean:
 	rm -rf build build-san build-fuzz $(OUT)
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+# Every object's header dependencies: the library's, the interposer's (built
+# apart in $(BUILD)/shim) and the fuzz targets'; suites/system/make-deps.sh
+# checks that touching a header rebuilds what includes it.
+-include $(shell find $(BUILD)/obj $(BUILD)/shim -name '*.d' 2>/dev/null) \
+	$(wildcard $(BUILD)/fuzz_*.d)

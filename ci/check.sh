@@ -40,16 +40,10 @@ if [ $rc -ne 0 ] && ! grep -qE '^scenarios: [0-9]+ passed, [1-9]' "$BUILD/scenar
 fi
 
 echo "== system tests"
-for t in suites/system/*.sh; do
-	if BUILD="$BUILD" OUT="$OUT" LOG="$BUILD/scenarios.log" sh "$t" > "$BUILD/system.log" 2>&1; then
-		echo "PASS  $t"
-		passed=$((passed + 1))
-	else
-		echo "FAIL  $t"
-		sed 's/^/      /' "$BUILD/system.log"
-		failed=$((failed + 1))
-	fi
-done
+# Each under a timeout; exit 77 is SKIPPED with its reason (ci/system-tests.sh).
+BUILD="$BUILD" OUT="$OUT" LOG="$BUILD/scenarios.log" sh ci/system-tests.sh 2>&1 |
+	tee "$BUILD/system-tests.log"
+tally "$BUILD/system-tests.log" system
 
 echo "check: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

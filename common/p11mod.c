@@ -189,8 +189,8 @@ int tr_p11mod_slot_identity(tr_p11mod *mod, CK_SLOT_ID slot, CK_SLOT_INFO *out)
 
 int tr_p11mod_find_token(tr_p11mod *mod, const char *label, CK_SLOT_ID *slot)
 {
-	CK_SLOT_ID slots[64];
-	CK_ULONG count = 64;
+	CK_SLOT_ID slots[TR_P11_MAX_SLOTS];
+	CK_ULONG count = TR_P11_MAX_SLOTS;
 	CK_TOKEN_INFO info;
 	char name[sizeof(info.label) + 1];
 	int error;

@@ -21,6 +21,12 @@ void *tr_p11mod_symbol(const tr_p11mod *mod, const char *name);
 const char *tr_p11mod_path(const tr_p11mod *mod);
 
 /*
+ * How many slots the rig reads from a module: the four provinces already
+ * make 62 SoftHSM tokens, so a fifth needs room (2 KiB on the stack).
+ */
+#define TR_P11_MAX_SLOTS 256
+
+/*
  * The slots with a token, by the two-call idiom (SoftHSM refreshes its list,
  * adding the next free slot, only on the call that asks for the count).
  * At most *count are returned; *count is set to how many.

@@ -386,6 +386,7 @@ typedef struct worker {
 	const tr_token_ref *ref;
 	unsigned count;
 	pthread_barrier_t *go;
+	pthread_mutex_t *started;   /* held until the barrier is made for those that started */
 	tr_samples s;
 	int error;
 	char why[256];
@@ -399,6 +400,8 @@ static void *work(void *arg)
 	w->error = tr_token_open_p11(&tok, w->ref->module, w->ref->uri);
 	if (!w->error)
 		w->error = tr_token_login(tok, w->ref->pin);
+	pthread_mutex_lock(w->started);
+	pthread_mutex_unlock(w->started);
 	pthread_barrier_wait(w->go);
 	for (unsigned i = 0; i < w->count && !w->error; i++) {
 		unsigned char *sig = NULL;
@@ -425,23 +428,36 @@ static int run_concurrency(bench *b, const tr_token_ref **refs, size_t n_refs, c
 		pthread_t th[64];
 		worker w[64];
 		pthread_barrier_t go;
+		pthread_mutex_t started = PTHREAD_MUTEX_INITIALIZER;
 		tr_samples all = { 0 };
 		tr_summary sum;
 		uint64_t start, wall;
+		unsigned n = 0;
+		int rc = 0;
 
 		memset(w, 0, sizeof(w));
-		pthread_barrier_init(&go, NULL, k + 1);
-		for (unsigned i = 0; i < k; i++) {
-			w[i] = (worker){ .ref = refs[i], .count = per, .go = &go };
-			pthread_create(&th[i], NULL, work, &w[i]);
+		/*
+		 * The barrier counts the signers that did start: one that fails
+		 * to start must not leave the others waiting for it forever.
+		 */
+		pthread_mutex_lock(&started);
+		for (; n < k; n++) {
+			w[n] = (worker){ .ref = refs[n], .count = per, .go = &go, .started = &started };
+			if ((rc = pthread_create(&th[n], NULL, work, &w[n])) != 0)
+				break;
 		}
+		pthread_barrier_init(&go, NULL, n + 1);
+		pthread_mutex_unlock(&started);
 		pthread_barrier_wait(&go);
 		start = tr_clock_ns();
-		for (unsigned i = 0; i < k; i++)
+		for (unsigned i = 0; i < n; i++)
 			pthread_join(th[i], NULL);
 		wall = tr_clock_ns() - start;
 		pthread_barrier_destroy(&go);
-		for (unsigned i = 0; i < k; i++) {
+		if (rc != 0)
+			error = tr_error_set(TR_ERROR, "starting concurrent signer %u of %u: %s", n + 1,
+					     k, strerror(rc));
+		for (unsigned i = 0; i < n; i++) {
 			if (w[i].error && !error)
 				error = tr_error_set(w[i].error, "concurrent signer %u: %s", i, w[i].why);
 			for (size_t j = 0; j < w[i].s.n; j++)

@@ -7,7 +7,11 @@
  *
  * certification.json:
  *   schema       "tokenrig-certification/1"
- *   module       the module's path; destructive: bool; count: signatures
+ *   backend      "pkcs11" (--module) or "pcsc" (--readers / --reader)
+ *   module       the module's path ("" for pcsc); pcsc_daemon: the
+ *                PCSCLITE_CSOCK_NAME reached (pcsc only); trust: the
+ *                --trust file when the tokens were certified on their own
+ *                certificates; destructive: bool; count: signatures
  *   batch        { tokens, certified, not_certified,
  *                  inventory_outliers: [{serial, field, value, majority}],
  *                  latency: { ALG: { tokens, median_p50_us, mad_us,
@@ -21,7 +25,14 @@
  *                  microseconds: n, p50, p90, p99, max), final_check {ok,
  *                  problems: [], objects_after: []}, results: the path of
  *                  the token's results.json (tokenrig-results/1), relative
- *                  to DIR, absent when its catalog did not run }
+ *                  to DIR, absent when its catalog did not run;
+ *                  reader: a card's reader name }
+ *   A card's inventory: reader, atr, serial (CHUID GUID, else reader-N),
+ *   model (= the ATR), mechanisms [its algorithm], pin_policy
+ *   {tries_at_start}, certificate {sha256, subject, issuer, key}.
+ *   After a second interrupt the file is written at once: every token
+ *   NOT CERTIFIED, its first_line naming what is left on it, and
+ *   batch.interrupted = "twice: exited without the undo".
  */
 #ifndef TR_HARNESS_CERTIFY_H
 #define TR_HARNESS_CERTIFY_H
@@ -69,5 +80,30 @@ void tr_certify_outliers(const double *v, size_t n, int *outliers, double *media
  */
 json_t *tr_certify_inventory_outliers(const json_t *inventories, const char *const *serials,
 				      const char *const *fields, size_t n_fields);
+
+/*
+ * certify --readers (certify_card.c): the names of the readers of the PC/SC
+ * daemon of PCSCLITE_CSOCK_NAME that hold a card, NUL-separated into names
+ * (len bytes), *n of them; a card's ATR and CHUID GUID (lower-case hex, ""
+ * when the card has none). Bounded: TR_ETIMEDOUT after 10 s.
+ */
+int tr_certify_readers(char *names, size_t len, size_t *n);
+int tr_certify_card_facts(const char *reader, char *atr, size_t atr_len, char *guid,
+			  size_t guid_len);
+
+/* The GUID (tag 34) of a CHUID object (53 {...} or its content) as hex. */
+int tr_certify_chuid_guid(const unsigned char *obj, size_t len, char *hex, size_t hex_len);
+
+/* 1 when hex is a PIV management key: 48 hex digits (3DES). */
+int tr_certify_mgmt_key_valid(const char *hex);
+
+/*
+ * What an interrupted certification may have left on a token, for the
+ * report's first line: the objects labelled tokenrig-* it made (a PKCS#11
+ * token), or the certificate it wrote into a card (the original kept in
+ * saved_original). "" when nothing.
+ */
+void tr_certify_left_line(char *out, size_t len, size_t objects_made, int cert_written,
+			  const char *saved_original);
 
 #endif

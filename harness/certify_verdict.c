@@ -4,6 +4,7 @@
 #include "harness/kinds.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -178,4 +179,18 @@ json_t *tr_certify_inventory_outliers(const json_t *inventories, const char *con
 		}
 	}
 	return out;
+}
+
+void tr_certify_left_line(char *out, size_t len, size_t objects_made, int cert_written,
+			  const char *saved_original)
+{
+	if (cert_written)
+		snprintf(out, len, "interrupted twice: LEFT ON THE TOKEN: the certificate the rig "
+			 "wrote into key 9A (the original is saved in %s; `tokenrig certify "
+			 "--cleanup` with the same --out writes it back)", saved_original);
+	else if (objects_made)
+		snprintf(out, len, "interrupted twice: LEFT ON THE TOKEN: %zu object(s) labelled "
+			 "tokenrig-* (`tokenrig certify --cleanup` removes them)", objects_made);
+	else
+		snprintf(out, len, "interrupted twice: nothing the rig wrote was left on the token");
 }

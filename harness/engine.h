@@ -7,6 +7,7 @@
 #define TR_HARNESS_ENGINE_H
 
 #include "harness/env.h"
+#include "harness/shard.h"
 
 typedef struct tr_engine_opts {
 	const char *suites_dir;   /* searched recursively for *.scn */
@@ -25,6 +26,20 @@ typedef struct tr_engine_opts {
 	/* Called after every case (may be NULL): cases done of the run's total. */
 	void (*on_case)(void *arg, size_t done, size_t total);
 	void *on_case_arg;
+	/*
+	 * Worker processes (tokenrig run): 0 runs every case in this process
+	 * against env (certify), a case past its deadline ending the run
+	 * (exit 3). N >= 1: env is a provision_only env and the cases run in N
+	 * worker processes with environments of their own (harness/worker.h);
+	 * a case past its deadline or a crashed worker is an error of that
+	 * case, a dead portal, pcscd or card an error of the case it broke,
+	 * and the run goes on with a fresh worker.
+	 */
+	unsigned jobs;
+	double startup_s;         /* the run's start-up so far, for the figures */
+	/* --shard I/N: the slice of the case list this run runs (total 0: all). */
+	tr_shard shard;
+	const char *shard_durations; /* an earlier results.json balancing the shards, or NULL */
 } tr_engine_opts;
 
 typedef struct tr_run_totals {
@@ -33,6 +48,7 @@ typedef struct tr_run_totals {
 	char stopped[1024];       /* why the run stopped touching a token, "" */
 	int interrupted;          /* the signal that ended the run (interrupt_ends_run), 0 */
 	double wall_s;
+	int restarts;             /* workers started again (deadline, crash, rig fault) */
 } tr_run_totals;
 
 /*
@@ -44,5 +60,8 @@ int tr_engine_preflight(const tr_engine_opts *opts, size_t *n);
 
 /* Runs everything; 0 when the run itself worked (cases may have failed). */
 int tr_engine_run(tr_env *env, const tr_engine_opts *opts, tr_run_totals *totals);
+
+/* `tokenrig __worker --master DIR --dir DIR`: one worker of a run (harness/worker.h). */
+int tr_engine_worker_main(int argc, char **argv);
 
 #endif

@@ -7,38 +7,42 @@
 #include "common/proc.h"
 #include "emulators/softhsm/provision.h"
 #include "fixtures/pki.h"
+#include "fixtures/provinces.h"
 #include "harness/cards.h"
+#include "harness/fixture_cache.h"
 #include "harness/kinds.h"
 #include "harness/profiles.h"
+#include "harness/version.h"
 #include "emulators/vcard/pcscd.h"
 #include "emulators/vcard/vc_provision.h"
 
 #include <ctype.h>
+#include <stdarg.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define READY_TIMEOUT_MS 15000
 #define STOP_TIMEOUT_MS 5000
 
-/* The portals the rig serves, the CA that issues each one's tokens. */
-static const struct {
-	const char *portal;
-	const char *ca;
-	const char *legacy_ca;  /* the old CA system, where the portal has one */
-	int dual;               /* tokens carry an encryption certificate too */
-} portals[] = {
-	{ "suzhou", "suzhou", "suzhou-legacy", 0 },
-	{ "hebei", "hebei", NULL, 0 },
-	{ "sichuan", "sichuan", NULL, 0 },
-	{ "hunan", "hunan", NULL, 1 },
-};
+/*
+ * The portals the rig serves are the province registry's rows, in its
+ * order (fixtures/provinces.h): PORTAL(p)->name is the portal and the CA
+ * that issues its tokens, ->legacy_ca its old CA system or NULL, ->enc_cert
+ * whether its tokens carry an encryption certificate too.
+ */
+#define N_PORTALS ((size_t)FX_PROVINCE_COUNT)
+#define PORTAL(p) fx_province_at(p)
 
 static const struct {
 	const char *name;
@@ -67,19 +71,50 @@ struct tr_env {
 	tr_p11mod *opensc;    /* held: OpenSC reads every card when it starts */
 	char cards_missing[512];
 	char shown[48];          /* "portal/algorithm" of the cards in the readers */
+	char startup[512];       /* where the start-up went: "pki 0.03 s, ..." */
+	uint64_t phase_ns;       /* when the last phase of it ended */
 	struct {
 		char path[PATH_MAX + 64];
 		char *text;   /* the CRL as env up left it */
 		size_t len;
-	} crls[8];
+	} crls[2 * N_PORTALS]; /* each portal's CA and legacy CA */
 	size_t n_crls;
+	int provision_only;      /* a run's env with workers: no process of its own */
+	unsigned n_readers;      /* card readers a worker's cards need */
+	int pids_written;        /* DIR/pids is this env's */
 };
+
+/* A path that fits its buffer, or TR_EINVAL naming it: a cut path is never used. */
+static int pathf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int pathf(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= len)
+		return tr_error_set(TR_EINVAL, "path too long: %.200s...", buf);
+	return 0;
+}
+
+/* Ends a phase of the start-up: its name and seconds go to env->startup. */
+static void phase_end(tr_env *env, const char *name)
+{
+	uint64_t now = tr_clock_ns();
+	size_t n = strlen(env->startup);
+
+	snprintf(env->startup + n, sizeof(env->startup) - n, "%s%s %.2f s", n ? ", " : "", name,
+		 (double)(now - env->phase_ns) / 1e9);
+	env->phase_ns = now;
+}
 
 /* Remembers every CA's CRL as provisioned; cases may add to them. */
 static int snapshot_crls(tr_env *env)
 {
-	for (size_t p = 0; p < N_OF(portals); p++) {
-		const char *cas[2] = { portals[p].ca, portals[p].legacy_ca };
+	for (size_t p = 0; p < N_PORTALS; p++) {
+		const char *cas[2] = { PORTAL(p)->name, PORTAL(p)->legacy_ca };
 
 		for (int k = 0; k < 2 && cas[k]; k++) {
 			char path[PATH_MAX + 64];
@@ -87,11 +122,13 @@ static int snapshot_crls(tr_env *env)
 
 			if (env->n_crls == N_OF(env->crls))
 				return tr_error_set(TR_EINVAL, "too many CAs");
-			snprintf(path, sizeof(path), "%s/%s/crl.pem", env->pki_dir, cas[k]);
-			if ((error = tr_fs_read_all(path, 1 << 22, &env->crls[env->n_crls].text,
+			if ((error = pathf(path, sizeof(path), "%s/%s/crl.pem", env->pki_dir,
+					   cas[k])) < 0 ||
+			    (error = pathf(env->crls[env->n_crls].path, sizeof(env->crls[0].path), "%s",
+					   path)) < 0 ||
+			    (error = tr_fs_read_all(path, 1 << 22, &env->crls[env->n_crls].text,
 						    &env->crls[env->n_crls].len)) < 0)
 				return error;
-			snprintf(env->crls[env->n_crls].path, sizeof(env->crls[0].path), "%s", path);
 			env->n_crls++;
 		}
 	}
@@ -113,6 +150,52 @@ int tr_env_restore_crls(tr_env *env)
 			return error;
 	}
 	return 0;
+}
+
+/*
+ * Certification: every portal's trust bundle (chain.pem, read when the
+ * portal starts) gets the certificates of file, or the chain of the
+ * fixture CA ca (not added to its own portal's).
+ */
+static int trust_everywhere(tr_env *env, const char *file, const char *ca)
+{
+	char from[PATH_MAX + 64], to[PATH_MAX + 64], *add = NULL, *have = NULL;
+	size_t add_len = 0, have_len = 0;
+	int error = 0;
+
+	if (!file && !ca)
+		return 0;
+	if (ca && (error = pathf(from, sizeof(from), "%s/%s/chain.pem", env->pki_dir, ca)) < 0)
+		return error;
+	if ((error = tr_fs_read_all(file ? file : from, 1 << 20, &add, &add_len)) < 0)
+		return tr_error_set(error, "--trust %s: %s", file ? file : from, tr_error_last());
+	if (!strstr(add, "-----BEGIN CERTIFICATE-----")) {
+		free(add);
+		return tr_error_set(TR_EPARSE, "%s: no PEM certificate", file ? file : from);
+	}
+	for (size_t p = 0; p < N_PORTALS && !error; p++) {
+		if (ca && !strcmp(PORTAL(p)->name, ca))
+			continue;
+		if ((error = pathf(to, sizeof(to), "%s/%s/chain.pem", env->pki_dir,
+				   PORTAL(p)->name)) < 0 ||
+		    (error = tr_fs_read_all(to, 1 << 22, &have, &have_len)) < 0)
+			break;
+		char *both = malloc(have_len + add_len + 2);
+
+		if (!both) {
+			error = tr_error_set(TR_ENOMEM, "out of memory");
+		} else {
+			memcpy(both, have, have_len);
+			both[have_len] = '\n';
+			memcpy(both + have_len + 1, add, add_len);
+			error = tr_fs_write_atomic(to, both, have_len + 1 + add_len, 0644);
+			free(both);
+		}
+		free(have);
+		have = NULL;
+	}
+	free(add);
+	return error;
 }
 
 const char *tr_env_pki_dir(const tr_env *env)
@@ -161,9 +244,9 @@ static fx_variant variant_of(tr_cert_kind kind)
  * software key, imported: RSA generation inside SoftHSM costs ~0.3 s a key.
  */
 typedef struct key_cache {
-	EVP_PKEY *keys[8][4][2]; /* [portal][unit][alg]; NULL: not made yet */
-	EVP_PKEY *enc[8][4][2];  /* the unit's encryption key, where dual */
-	unsigned char generated[8][4][2];
+	EVP_PKEY *keys[N_PORTALS][4][2]; /* [portal][unit][alg]; NULL: not made yet */
+	EVP_PKEY *enc[N_PORTALS][4][2];  /* the unit's encryption key, where dual */
+	unsigned char generated[N_PORTALS][4][2];
 } key_cache;
 
 static int cached_key(EVP_PKEY **slot, fx_key_alg alg, EVP_PKEY **out)
@@ -212,7 +295,7 @@ static int provision_one(tr_env *env, fx_pki *pki, key_cache *cache, const tr_pr
 		.key_id = 1,
 		.alg = algorithms[alg].alg,
 		.unit = &in_cert,
-		.ca = portals[portal].ca,
+		.ca = PORTAL(portal)->name,
 		.variant = variant_of(prof->cert),
 		.cert_for_other_key = prof->cert == TR_CERT_KEY_MISMATCH,
 	};
@@ -220,20 +303,20 @@ static int provision_one(tr_env *env, fx_pki *pki, key_cache *cache, const tr_pr
 	int error;
 
 	if (prof->cert == TR_CERT_LEGACY) {
-		if (!portals[portal].legacy_ca)
+		if (!PORTAL(portal)->legacy_ca)
 			return tr_error_set(TR_EINVAL, "profile %s: portal %s has no legacy CA",
-					    prof->name, portals[portal].portal);
-		spec.ca = portals[portal].legacy_ca;
+					    prof->name, PORTAL(portal)->name);
+		spec.ca = PORTAL(portal)->legacy_ca;
 	}
 
-	if ((error = fx_unit_generate(&unit, seed, portals[portal].portal, prof->unit)) < 0)
+	if ((error = fx_unit_generate(&unit, seed, PORTAL(portal)->name, prof->unit)) < 0)
 		return error;
 	in_cert = unit;
 	if (prof->cert == TR_CERT_STALE_NAME) {
 		/* The unit's former name: another generated unit's, same USCC. */
 		fx_unit former;
 
-		if ((error = fx_unit_generate(&former, seed, portals[portal].portal,
+		if ((error = fx_unit_generate(&former, seed, PORTAL(portal)->name,
 					      prof->unit + 50)) < 0)
 			return error;
 		snprintf(in_cert.unit_name, sizeof(in_cert.unit_name), "%s", former.unit_name);
@@ -241,27 +324,27 @@ static int provision_one(tr_env *env, fx_pki *pki, key_cache *cache, const tr_pr
 	t->card = -1;
 	snprintf(t->kind, sizeof(t->kind), TR_KIND_SOFTHSM);
 	snprintf(t->algorithm, sizeof(t->algorithm), "%s", algorithms[alg].name);
-	snprintf(t->portal, sizeof(t->portal), "%s", portals[portal].portal);
+	snprintf(t->portal, sizeof(t->portal), "%s", PORTAL(portal)->name);
 	snprintf(t->role, sizeof(t->role), "%s", prof->name);
-	snprintf(t->label, sizeof(t->label), "%.10s-%.12s-%s", portals[portal].portal, prof->name,
+	snprintf(t->label, sizeof(t->label), "%.10s-%.12s-%s", PORTAL(portal)->name, prof->name,
 		 algorithms[alg].name);
 	snprintf(t->module, sizeof(t->module), "%s", env->shim);
 	snprintf(t->uri, sizeof(t->uri), "pkcs11:token=%s;object=unit", t->label);
 	t->unit = unit;
-	default_pin(portals[portal].portal, &unit, t->pin, sizeof(t->pin));
+	default_pin(PORTAL(portal)->name, &unit, t->pin, sizeof(t->pin));
 	snprintf(t->so_pin, sizeof(t->so_pin), "%s", so_pin);
 	spec.label = t->label;
 	spec.user_pin = t->pin;
 	spec.so_pin = t->so_pin;
 	snprintf(t->ca, sizeof(t->ca), "%s", spec.ca);
-	if (prof->unit < 4 && portal < 8) {
+	if (prof->unit < 4 && portal < N_PORTALS) {
 		unsigned char *gen = &cache->generated[portal][prof->unit][alg];
 
 		if (*gen && (error = cached_key(&cache->keys[portal][prof->unit][alg], spec.alg,
 						&spec.import_key)) < 0)
 			return error;
 		*gen = 1;
-		if (portals[portal].dual &&
+		if (PORTAL(portal)->enc_cert &&
 		    (error = cached_key(&cache->enc[portal][prof->unit][alg], spec.alg,
 					&spec.enc_key)) < 0)
 			return error;
@@ -292,15 +375,15 @@ static int provision_tokens(tr_env *env, fx_pki *pki, const char *profiles_path,
 	    (error = tr_profiles_load(profiles_path, &profiles, &n_profiles)) < 0)
 		return error;
 	/* SoftHSM tokens, then cards (3 algorithms) each also seen through OpenSC. */
-	env->tokens = calloc(N_OF(portals) * n_profiles * (N_OF(algorithms) + 6) + 1,
+	env->tokens = calloc(N_PORTALS * n_profiles * (N_OF(algorithms) + 6) + 1,
 			     sizeof(*env->tokens));
 	if (!env->tokens) {
 		error = tr_error_set(TR_ENOMEM, "out of memory");
 		goto out;
 	}
-	for (size_t p = 0; p < N_OF(portals); p++)
+	for (size_t p = 0; p < N_PORTALS; p++)
 		for (size_t i = 0; i < n_profiles; i++) {
-			if (!tr_profile_for_portal(&profiles[i], portals[p].portal))
+			if (!tr_profile_for_portal(&profiles[i], PORTAL(p)->name))
 				continue;
 			for (size_t a = 0; a < N_OF(algorithms); a++)
 				if ((error = provision_one(env, pki, &cache, &profiles[i], p, a,
@@ -308,7 +391,7 @@ static int provision_tokens(tr_env *env, fx_pki *pki, const char *profiles_path,
 					goto out;
 		}
 out:
-	for (size_t p = 0; p < 8; p++)
+	for (size_t p = 0; p < N_PORTALS; p++)
 		for (size_t u = 0; u < 4; u++)
 			for (size_t a = 0; a < 2; a++) {
 				EVP_PKEY_free(cache.keys[p][u][a]);
@@ -349,7 +432,7 @@ static int card_image(tr_env *env, fx_pki *pki, const tr_profile *prof, size_t p
 		      tr_token_ref *t)
 {
 	vc_provision_opts o = {
-		.image_path = path, .province = portals[portal].portal, .index = prof->unit,
+		.image_path = path, .province = PORTAL(portal)->name, .index = prof->unit,
 		.seed = seed, .alg = card_algorithms[alg].alg, .profile = -1, .tries = 3,
 		.variant = variant_of(prof->cert),
 	};
@@ -365,9 +448,9 @@ static int card_image(tr_env *env, fx_pki *pki, const tr_profile *prof, size_t p
 	if (prof->cert == TR_CERT_KEY_MISMATCH)
 		o.cert_key_9a = keys[1];
 	if (prof->cert == TR_CERT_LEGACY)
-		o.ca = portals[portal].legacy_ca;
+		o.ca = PORTAL(portal)->legacy_ca;
 	if (prof->cert == TR_CERT_STALE_NAME) {
-		if ((error = fx_unit_generate(&former, seed, portals[portal].portal,
+		if ((error = fx_unit_generate(&former, seed, PORTAL(portal)->name,
 					      prof->unit + 50)) < 0)
 			return error;
 		o.unit_name = former.unit_name;
@@ -399,22 +482,22 @@ static int provision_cards(tr_env *env, fx_pki *pki, const char *profiles_path, 
 {
 	tr_profile *profiles = NULL;
 	size_t n_profiles = 0;
-	EVP_PKEY *keys[8][4][3][3] = { { { { 0 } } } }; /* [portal][unit][alg][slot] */
+	EVP_PKEY *keys[N_PORTALS][4][3][3] = { { { { 0 } } } }; /* [portal][unit][alg][slot] */
 	char dir[PATH_MAX + 16];
 	int error;
 
 	*n_readers = 0;
-	snprintf(dir, sizeof(dir), "%s/cards/img", env->dir);
-	if ((error = tr_fs_mkdirs(dir, 0700)) < 0 ||
+	if ((error = pathf(dir, sizeof(dir), "%s/cards/img", env->dir)) < 0 ||
+	    (error = tr_fs_mkdirs(dir, 0700)) < 0 ||
 	    (error = tr_profiles_load(profiles_path, &profiles, &n_profiles)) < 0)
 		return error;
-	for (size_t p = 0; p < N_OF(portals) && !error; p++) {
+	for (size_t p = 0; p < N_PORTALS && !error; p++) {
 		unsigned slot = 0;
 
 		for (size_t i = 0; i < n_profiles && !error; i++) {
 			const tr_profile *prof = &profiles[i];
 
-			if (!tr_profile_for_portal(prof, portals[p].portal) || prof->unit >= 4)
+			if (!tr_profile_for_portal(prof, PORTAL(p)->name) || prof->unit >= 4)
 				continue;
 			for (size_t a = 0; a < N_OF(card_algorithms) && !error; a++) {
 				tr_token_ref *t = &env->tokens[env->n_tokens];
@@ -426,19 +509,20 @@ static int provision_cards(tr_env *env, fx_pki *pki, const char *profiles_path, 
 				if (error)
 					break;
 				memset(t, 0, sizeof(*t));
-				snprintf(t->image, sizeof(t->image), "%s/%s-%s-%s.img", dir,
-					 portals[p].portal, prof->name, card_algorithms[a].name);
-				if ((error = card_image(env, pki, prof, p, a, seed, k, t->image, t)) < 0)
+				if ((error = pathf(t->image, sizeof(t->image), "%s/%s-%s-%s.img", dir,
+						   PORTAL(p)->name, prof->name,
+						   card_algorithms[a].name)) < 0 ||
+				    (error = card_image(env, pki, prof, p, a, seed, k, t->image, t)) < 0)
 					break;
 				snprintf(t->kind, sizeof(t->kind), TR_KIND_VCARD);
 				snprintf(t->algorithm, sizeof(t->algorithm), "%s", card_algorithms[a].name);
-				snprintf(t->portal, sizeof(t->portal), "%s", portals[p].portal);
+				snprintf(t->portal, sizeof(t->portal), "%s", PORTAL(p)->name);
 				snprintf(t->role, sizeof(t->role), "%s", prof->name);
 				snprintf(t->label, sizeof(t->label), "card %u", slot);
 				snprintf(t->ca, sizeof(t->ca), "%s", prof->cert == TR_CERT_LEGACY ?
-					 portals[p].legacy_ca : portals[p].ca);
-				fx_unit_generate(&t->unit, seed, portals[p].portal, prof->unit);
-				vc_default_pin(portals[p].portal, &t->unit, t->pin, sizeof(t->pin));
+					 PORTAL(p)->legacy_ca : PORTAL(p)->name);
+				fx_unit_generate(&t->unit, seed, PORTAL(p)->name, prof->unit);
+				vc_default_pin(PORTAL(p)->name, &t->unit, t->pin, sizeof(t->pin));
 				snprintf(t->so_pin, sizeof(t->so_pin), "12345678"); /* the PUK */
 				t->card = (int)slot;
 				vc_pcscd_reader_name(slot, t->reader, sizeof(t->reader));
@@ -469,7 +553,7 @@ static int provision_cards(tr_env *env, fx_pki *pki, const char *profiles_path, 
 		if (slot > *n_readers)
 			*n_readers = slot;
 	}
-	for (size_t p = 0; p < 8; p++)
+	for (size_t p = 0; p < N_PORTALS; p++)
 		for (size_t u = 0; u < 4; u++)
 			for (size_t a = 0; a < 3; a++)
 				for (size_t j = 0; j < 3; j++)
@@ -509,23 +593,45 @@ static int write_opensc_conf(tr_env *env)
 }
 
 /* Without root or pcscd the run goes on with SoftHSM tokens; it says why. */
-static int start_cards(tr_env *env, fx_pki *pki, const char *profiles, uint64_t seed)
+static int cards_possible(void)
+{
+	if (geteuid() != 0)
+		return tr_error_set(TR_EDEPEND, "virtual cards need root: the rig's pcscd runs "
+				    "in a private mount namespace, or on the standard socket");
+	char why[512];
+	int where;
+
+	if (access(VC_PCSCD_PATH, X_OK) != 0 || access(VC_VPCD_DRIVER, R_OK) != 0)
+		return tr_error_set(TR_EDEPEND, "virtual cards need pcscd and vsmartcard-vpcd "
+				    "(ci/install-deps)");
+	/* No mount namespace (a container): the standard socket if free, else no cards. */
+	if ((where = vc_pcscd_placement(why, sizeof(why))) < 0)
+		return where;
+	if (where == VC_PCSCD_STANDARD)
+		printf("tokenrig: %s\n", why);
+	return 0;
+}
+
+/* The card images are made (or copied from the cache): pcscd and the cards. */
+static int start_cards(tr_env *env)
 {
 	size_t before = env->n_tokens;
-	unsigned n = 0;
 	int error = 0;
 
-	if (geteuid() != 0)
-		error = tr_error_set(TR_EDEPEND, "virtual cards need root: the rig's pcscd runs "
-				     "in a private mount namespace");
-	else if (access(VC_PCSCD_PATH, X_OK) != 0 || access(VC_VPCD_DRIVER, R_OK) != 0)
-		error = tr_error_set(TR_EDEPEND, "virtual cards need pcscd and vsmartcard-vpcd "
-				     "(ci/install-deps)");
-	if (!error && (error = write_opensc_conf(env)) == 0 &&
-	    (error = provision_cards(env, pki, profiles, seed, &n)) == 0 && n > 0)
-		error = tr_cards_up(&env->cards, env->dir, n, env->tokens[before].image, env->detach);
+	for (size_t i = 0; i < env->n_tokens && before == env->n_tokens; i++)
+		if (env->tokens[i].card >= 0)
+			before = i;
+	if (before == env->n_tokens || !env->n_readers)
+		return 0;
+	/* With workers, each starts its own pcscd and cards (tr_env_worker_up). */
+	if ((error = write_opensc_conf(env)) == 0 && !env->provision_only)
+		error = tr_cards_up(&env->cards, env->dir, env->n_readers, env->tokens[before].image,
+				    env->detach);
+	phase_end(env, "pcscd+cards up");
 	if (!error && env->cards && !env->detach && tr_p11mod_load(&env->opensc, TR_OPENSC_MODULE) < 0)
 		env->opensc = NULL; /* the opensc cases then say why themselves */
+	if (!error && env->cards)
+		phase_end(env, "opensc load");
 	if (error == TR_EDEPEND) {
 		snprintf(env->cards_missing, sizeof(env->cards_missing), "%s", tr_error_last());
 		for (size_t i = before; i < env->n_tokens; i++)
@@ -583,6 +689,11 @@ int tr_env_wait_card(tr_env *env, int card, int present)
 	return tr_cards_wait(env->cards, (unsigned)card, present);
 }
 
+const char *tr_env_startup(const tr_env *env)
+{
+	return env->startup;
+}
+
 const char *tr_env_cards_missing(const tr_env *env)
 {
 	return env->cards_missing;
@@ -638,9 +749,9 @@ static int start_portal(tr_env *env)
 	uint64_t deadline;
 	json_error_t jerr;
 
-	for (size_t p = 0; p < N_OF(portals); p++)
+	for (size_t p = 0; p < N_PORTALS; p++)
 		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-			 p ? "," : "", portals[p].portal);
+			 p ? "," : "", PORTAL(p)->name);
 	if ((error = tr_proc_sibling("tokenrig-portal", prog, sizeof(prog))) < 0 ||
 	    (error = path_in(env, "pki", pki, sizeof(pki))) < 0 ||
 	    (error = path_in(env, "portal.ready", ready, sizeof(ready))) < 0 ||
@@ -678,22 +789,7 @@ static int start_portal(tr_env *env)
 
 static int write_pids(tr_env *env)
 {
-	char path[PATH_MAX], text[4096];
-	int n, error;
-
-	if (path_in(env, "pids", path, sizeof(path)) < 0)
-		return TR_EINVAL;
-	/* Cards before pcscd: env down stops them in this order. */
-	if (env->cards && (error = tr_cards_pids(env->cards, text, sizeof(text))) < 0)
-		return error;
-	n = env->cards ? (int)strlen(text) : 0;
-	n += snprintf(text + n, sizeof(text) - (size_t)n, "portal %ld %llu\n",
-		      (long)env->portal_pid, tr_proc_start_time(env->portal_pid));
-	/* A run's env dies with its owner: a later run may clean up after it. */
-	if (!env->detach)
-		n += snprintf(text + n, sizeof(text) - (size_t)n, "owner %ld %llu\n",
-			      (long)getpid(), tr_proc_start_time(getpid()));
-	return tr_fs_write_atomic(path, text, (size_t)n, 0644);
+	return tr_env_record_pids(env, NULL);
 }
 
 static int write_tokens_json(tr_env *env)
@@ -768,7 +864,7 @@ static int write_portal_shim_conf(tr_env *env, const char *portal, char *path, s
 static int write_env_sh(tr_env *env)
 {
 	char path[PATH_MAX], conf[PATH_MAX + 64], *text = NULL;
-	char portal_conf[N_OF(portals)][PATH_MAX];
+	char portal_conf[N_PORTALS][PATH_MAX];
 	size_t len = 0;
 	FILE *f;
 	const tr_token_ref *first = NULL;
@@ -776,8 +872,8 @@ static int write_env_sh(tr_env *env)
 	json_t *url;
 	int error;
 
-	for (size_t p = 0; p < N_OF(portals); p++)
-		if ((error = write_portal_shim_conf(env, portals[p].portal, portal_conf[p],
+	for (size_t p = 0; p < N_PORTALS; p++)
+		if ((error = write_portal_shim_conf(env, PORTAL(p)->name, portal_conf[p],
 						    sizeof(portal_conf[p]))) < 0)
 			return error;
 	if (!(f = open_memstream(&text, &len)))
@@ -788,20 +884,24 @@ static int write_env_sh(tr_env *env)
 	 */
 	for (size_t i = 0; i < env->n_tokens; i++)
 		if (tr_kind_has(env->tokens[i].kind, TR_KIND_INTERPOSER) &&
-		    !strcmp(env->tokens[i].portal, portals[0].portal) &&
+		    !strcmp(env->tokens[i].portal, PORTAL(0)->name) &&
 		    (!first || strcmp(env->tokens[i].label, first->label) < 0))
 			first = &env->tokens[i];
 	fputs("# tokenrig environment: source this file. Written by `tokenrig env up`.\n", f);
-	snprintf(conf, sizeof(conf), "%s/softhsm/softhsm2.conf", env->dir);
+	if ((error = pathf(conf, sizeof(conf), "%s/softhsm/softhsm2.conf", env->dir)) < 0) {
+		fclose(f);
+		free(text);
+		return error;
+	}
 	sh_quote(f, "SOFTHSM2_CONF", conf);
 	sh_quote(f, "TOKENRIG_P11_MODULE", env->shim);
 	fprintf(f, "# The interposer shows one portal's tokens (GnuTLS scans at most 48 slots):\n"
 		"# TOKENRIG_SHIM_CONF_<PORTAL> for another portal, _ALL for every token.\n");
 	sh_quote(f, "TOKENRIG_SHIM_CONF", portal_conf[0]);
-	for (size_t p = 0; p < N_OF(portals); p++) {
+	for (size_t p = 0; p < N_PORTALS; p++) {
 		char name[64];
 
-		snprintf(name, sizeof(name), "TOKENRIG_SHIM_CONF_%s", portals[p].portal);
+		snprintf(name, sizeof(name), "TOKENRIG_SHIM_CONF_%s", PORTAL(p)->name);
 		for (char *c = name; *c; c++)
 			*c = (char)toupper((unsigned char)*c);
 		sh_quote(f, name, portal_conf[p]);
@@ -820,7 +920,7 @@ static int write_env_sh(tr_env *env)
 
 		for (size_t i = 0; i < env->n_tokens && !card; i++)
 			if (tr_kind_has(env->tokens[i].kind, TR_KIND_CARD | TR_KIND_APDU) &&
-			    !strcmp(env->tokens[i].portal, "suzhou") &&
+			    !strcmp(env->tokens[i].portal, PORTAL(0)->name) &&
 			    !strcmp(env->tokens[i].role, "a") &&
 			    !strcmp(env->tokens[i].algorithm, "p256"))
 				card = &env->tokens[i];
@@ -910,6 +1010,201 @@ static int check_not_up(const char *dir)
 	return 0;
 }
 
+static int write_worker_state(tr_env *env);
+static int read_worker_state(tr_env *env, const char *master_dir);
+
+/* --- the fixture cache (harness/fixture_cache.h) -------------------------- */
+
+/* What a cache entry holds, relative to the run folder. */
+static const char *const cached_parts[] = {
+	"pki", "softhsm/tokens", "cards/img", "worker.state", "fixture.origin", NULL
+};
+
+/*
+ * The entry's name: the seed, and a hash of what the fixtures are made
+ * from (harness/fixture_cache.h): this program's bytes (the province
+ * table and every provisioning rule are in it), the token profiles,
+ * whether cards are made, OpenSSL and SoftHSM2.
+ */
+static int fixture_key(const tr_env_opts *opts, const char *profiles, int cards, char *name,
+		       size_t len)
+{
+	char libraries[512];
+	struct stat st;
+	tr_fxcache_inputs in = { .seed = opts->seed, .cards = cards, .profiles = profiles,
+				 .program = "/proc/self/exe", .revision = tr_revision(),
+				 .libraries = libraries };
+
+	if (stat(SH_SOFTHSM_MODULE, &st) != 0)
+		memset(&st, 0, sizeof(st));
+	snprintf(libraries, sizeof(libraries), "%s; %s %lld %lld", OpenSSL_version(OPENSSL_VERSION),
+		 SH_SOFTHSM_MODULE, (long long)st.st_size, (long long)st.st_mtime);
+	return tr_fxcache_key(&in, name, len);
+}
+
+/* Where the fixtures were made, so that a copy can point into its own run folder. */
+static int write_origin(tr_env *env)
+{
+	char path[PATH_MAX], text[2 * PATH_MAX + 4];
+	int n, error;
+
+	n = snprintf(text, sizeof(text), "%s\n%s\n", env->dir, env->shim);
+	if (n < 0 || (size_t)n >= sizeof(text))
+		return tr_error_set(TR_EINVAL, "run folder path too long");
+	if ((error = path_in(env, "fixture.origin", path, sizeof(path))) < 0)
+		return error;
+	return tr_fs_write_atomic(path, text, (size_t)n, 0644);
+}
+
+/* The cached tokens, their card images and interposer moved to this run. */
+static int read_cached_tokens(tr_env *env)
+{
+	char path[PATH_MAX], *text = NULL, *shim;
+	size_t dlen;
+	int error;
+
+	if ((error = read_worker_state(env, env->dir)) < 0 ||
+	    (error = path_in(env, "fixture.origin", path, sizeof(path))) < 0 ||
+	    (error = tr_fs_read_all(path, 2 * PATH_MAX + 4, &text, NULL)) < 0)
+		goto out;
+	if (!(shim = strchr(text, '\n')) || !strchr(shim + 1, '\n')) {
+		error = tr_error_set(TR_EPARSE, "%s: two lines expected", path);
+		goto out;
+	}
+	*shim++ = '\0';
+	*strchr(shim, '\n') = '\0';
+	dlen = strlen(text);
+	for (size_t i = 0; i < env->n_tokens && !error; i++) {
+		tr_token_ref *t = &env->tokens[i];
+		char image[sizeof(t->image)];
+		int n;
+
+		if (t->image[0] && !strncmp(t->image, text, dlen) && t->image[dlen] == '/') {
+			n = snprintf(image, sizeof(image), "%s%s", env->dir, t->image + dlen);
+			if (n < 0 || (size_t)n >= sizeof(image))
+				error = tr_error_set(TR_EINVAL, "card image path too long in %s", env->dir);
+			else
+				memcpy(t->image, image, (size_t)n + 1);
+		}
+		if (!error && !strcmp(t->module, shim)) {
+			n = snprintf(t->module, sizeof(t->module), "%s", env->shim);
+			if (n < 0 || (size_t)n >= sizeof(t->module))
+				error = tr_error_set(TR_EINVAL, "interposer path too long");
+		}
+	}
+out:
+	free(text);
+	return error;
+}
+
+/* Drops what a failed load left in the run folder, before making it anew. */
+static void drop_partial_fixtures(tr_env *env)
+{
+	for (size_t i = 0; cached_parts[i]; i++) {
+		char path[PATH_MAX];
+
+		if (path_in(env, cached_parts[i], path, sizeof(path)) == 0)
+			tr_fs_remove_tree(path);
+	}
+	for (size_t i = 0; env->tokens && i < env->n_tokens; i++)
+		free(env->tokens[i].cert_der);
+	free(env->tokens);
+	env->tokens = NULL;
+	env->n_tokens = 0;
+	env->n_readers = 0;
+}
+
+/* The empty token folder SoftHSM2's configuration names (sh_softhsm_configure). */
+static int token_folder(tr_env *env)
+{
+	char path[PATH_MAX];
+	int error;
+
+	if ((error = path_in(env, "softhsm/tokens", path, sizeof(path))) < 0)
+		return error;
+	return tr_fs_mkdirs(path, 0700);
+}
+
+/*
+ * The fixtures of a run (PKI, SoftHSM tokens, card images, the token list):
+ * copies of the cache's entry for their key, checked file by file, or made
+ * here and published for the next run. A second process wanting the same
+ * entry waits for the first to publish it rather than making it twice.
+ */
+static int fixtures_up(tr_env *env, const tr_env_opts *opts, const char *profiles, int cards,
+		       fx_pki **pki)
+{
+	char root[PATH_MAX], name[128], note[PATH_MAX + 512] = "", missing[sizeof(env->cards_missing)];
+	int error = 0, lock = -1, use_cache = 1, replace = opts->fresh;
+
+	if (tr_fxcache_root(root, sizeof(root)) < 0 ||
+	    fixture_key(opts, profiles, cards, name, sizeof(name)) < 0) {
+		fprintf(stderr, "tokenrig: fixture cache not used: %s\n", tr_error_last());
+		use_cache = 0;
+	}
+	memcpy(missing, env->cards_missing, sizeof(missing));
+	for (int attempt = 0; use_cache && !opts->fresh && attempt < 2; attempt++) {
+		error = tr_fxcache_load(root, name, env->dir, note, sizeof(note));
+		if (!error && (error = read_cached_tokens(env)) < 0) {
+			snprintf(note, sizeof(note), "fixture cache entry %s/%s is corrupt (%s): "
+				 "discarded, regenerating", root, name, tr_error_last());
+			tr_fxcache_discard(root, name);
+			error = TR_EPARSE;
+		}
+		if (!error) {
+			memcpy(env->cards_missing, missing, sizeof(missing));
+			phase_end(env, "fixtures from the cache");
+			tr_fxcache_unlock(lock);
+			return 0;
+		}
+		if (note[0])
+			fprintf(stderr, "tokenrig: %s\n", note);
+		replace |= note[0] != '\0';
+		note[0] = '\0';
+		drop_partial_fixtures(env);
+		if (error != TR_ENOTFOUND && error != TR_EPARSE)
+			goto out; /* the run folder's own trouble: said as it is */
+		/* Another run may be making this very entry: wait for it, then look again. */
+		if (attempt == 0 && tr_fxcache_lock(root, name, 180000, &lock) < 0)
+			fprintf(stderr, "tokenrig: fixture cache: %s; making the fixtures anyway\n",
+				tr_error_last());
+	}
+	if (use_cache && opts->fresh && tr_fxcache_lock(root, name, 180000, &lock) < 0)
+		fprintf(stderr, "tokenrig: fixture cache: %s; making the fixtures anyway\n",
+			tr_error_last());
+	if ((error = token_folder(env)) < 0)
+		goto out;
+	phase_end(env, use_cache ? (opts->fresh ? "fixture cache skipped (--fresh)" :
+				    "fixture cache miss") : "no fixture cache");
+	if ((error = fx_pki_create(pki, env->pki_dir, time(NULL))) < 0)
+		goto out;
+	phase_end(env, "pki");
+	if (!env->softhsm && (error = tr_p11mod_load(&env->softhsm, SH_SOFTHSM_MODULE)) < 0) {
+		error = tr_error_set(TR_EDEPEND, "%s (install softhsm2: ci/install-deps)",
+				     tr_error_last());
+		goto out;
+	}
+	if ((error = provision_tokens(env, *pki, profiles, opts->seed)) < 0)
+		goto out;
+	phase_end(env, "softhsm tokens");
+	if (cards) {
+		if ((error = provision_cards(env, *pki, profiles, opts->seed, &env->n_readers)) < 0)
+			goto out;
+		phase_end(env, "card images");
+	}
+	if (!use_cache)
+		goto out;
+	if ((error = write_origin(env)) < 0 || (error = write_worker_state(env)) < 0 ||
+	    (error = tr_fxcache_store(root, name, env->dir, cached_parts, replace)) < 0)
+		fprintf(stderr, "tokenrig: fixture cache not written (the run goes on): %s\n",
+			tr_error_last());
+	error = 0;
+	phase_end(env, "cache store");
+out:
+	tr_fxcache_unlock(lock);
+	return error;
+}
+
 int tr_env_up(tr_env **out, const tr_env_opts *opts)
 {
 	tr_env *env = calloc(1, sizeof(*env));
@@ -921,6 +1216,7 @@ int tr_env_up(tr_env **out, const tr_env_opts *opts)
 	if (!env)
 		return tr_error_set(TR_ENOMEM, "out of memory");
 	env->detach = opts->detach;
+	env->provision_only = opts->provision_only;
 	if (!realpath(opts->dir, env->dir) &&
 	    (tr_fs_mkdirs(opts->dir, 0755) < 0 || !realpath(opts->dir, env->dir))) {
 		error = tr_error_set(TR_EIO, "run folder %s: %s", opts->dir, strerror(errno));
@@ -935,32 +1231,50 @@ int tr_env_up(tr_env **out, const tr_env_opts *opts)
 				"tls/ca.pem")) < 0)
 		goto out;
 	snprintf(env->pki_dir, sizeof(env->pki_dir), "%s", pki_dir);
-	if ((error = fx_pki_create(&pki, pki_dir, time(NULL))) < 0 ||
-	    (!opts->foreign && (error = sh_softhsm_configure(sh_dir, conf, sizeof(conf))) < 0))
-		goto out;
-	if (!opts->foreign && (error = tr_p11mod_load(&env->softhsm, SH_SOFTHSM_MODULE)) < 0) {
-		error = tr_error_set(TR_EDEPEND, "%s (install softhsm2: ci/install-deps)",
-				     tr_error_last());
-		goto out;
-	}
+	env->phase_ns = tr_clock_ns();
 	snprintf(env->cards_missing, sizeof(env->cards_missing), "%s",
 		 opts->no_cards ? "not asked for (--no-cards)" : "");
 	/* A certification's env: PKI and portals; its tokens are the vendor's (tr_env_add_token). */
-	if ((!opts->foreign &&
-	     ((error = write_shim_conf(env)) < 0 ||
-	      (error = provision_tokens(env, pki, opts->profiles ? opts->profiles :
-					     "suites/tokens.conf", opts->seed)) < 0 ||
-	      (!opts->no_cards &&
-	       (error = start_cards(env, pki, opts->profiles ? opts->profiles : "suites/tokens.conf",
-				    opts->seed)) < 0 && error != TR_EDEPEND))) ||
+	if (opts->foreign) {
+		if ((error = fx_pki_create(&pki, pki_dir, time(NULL))) < 0)
+			goto out;
+		phase_end(env, "pki");
+	} else {
+		const char *profiles = opts->profiles ? opts->profiles : "suites/tokens.conf";
+		int cards = !opts->no_cards;
+
+		if (cards && cards_possible() < 0) {
+			snprintf(env->cards_missing, sizeof(env->cards_missing), "%s", tr_error_last());
+			cards = 0;
+		}
+		/* SOFTHSM2_CONF before the module loads; the module once the tokens are there. */
+		if ((error = write_shim_conf(env)) < 0 ||
+		    (error = sh_softhsm_configure(sh_dir, conf, sizeof(conf))) < 0 ||
+		    (error = fixtures_up(env, opts, profiles, cards, &pki)) < 0)
+			goto out;
+		if (!env->softhsm && (error = tr_p11mod_load(&env->softhsm, SH_SOFTHSM_MODULE)) < 0) {
+			error = tr_error_set(TR_EDEPEND, "%s (install softhsm2: ci/install-deps)",
+					     tr_error_last());
+			goto out;
+		}
+		phase_end(env, "softhsm load");
+		if (cards && (error = start_cards(env)) < 0 && error != TR_EDEPEND)
+			goto out;
+	}
+	if ((error = trust_everywhere(env, opts->trust, NULL)) < 0 ||
+	    (error = trust_everywhere(env, NULL, opts->trust_ca)) < 0 ||
 	    (error = snapshot_crls(env)) < 0 ||
-	    (error = start_portal(env)) < 0 ||
-	    (error = write_pids(env)) < 0 ||
-	    (!opts->foreign && (error = write_tokens_json(env)) < 0) ||
-	    (!opts->foreign && (error = write_env_sh(env)) < 0))
+	    (!opts->provision_only && (error = start_portal(env)) < 0))
 		goto out;
+	phase_end(env, "portal");
+	if ((error = write_pids(env)) < 0 ||
+	    (!opts->foreign && (error = write_tokens_json(env)) < 0) ||
+	    (!opts->foreign && !opts->provision_only && (error = write_env_sh(env)) < 0) ||
+	    (opts->provision_only && (error = write_worker_state(env)) < 0))
+		goto out;
+	phase_end(env, "files");
 	if (env->cards && env->detach)
-		error = tr_env_show_cards(env, "suzhou", "p256");
+		error = tr_env_show_cards(env, PORTAL(0)->name, "p256");
 out:
 	fx_pki_free(pki);
 	if (error < 0) {
@@ -980,11 +1294,13 @@ void tr_env_free(tr_env *env)
 {
 	if (!env)
 		return;
-	if (!env->detach && env->portal_pid > 0) {
+	if (!env->detach && (env->portal_pid > 0 || env->pids_written)) {
 		char path[PATH_MAX];
 
-		tr_proc_stop(env->portal_pid, STOP_TIMEOUT_MS);
-		if (path_in(env, "pids", path, sizeof(path)) == 0)
+		if (env->portal_pid > 0)
+			tr_proc_stop(env->portal_pid, STOP_TIMEOUT_MS);
+		/* Only our own: a refused env must not hide the one that is up. */
+		if (env->pids_written && path_in(env, "pids", path, sizeof(path)) == 0)
 			unlink(path);
 	}
 	tr_p11mod_release(env->opensc);
@@ -1086,13 +1402,13 @@ const char *tr_env_portal_url(const tr_env *env, const char *portal)
 
 const char *tr_env_portal_name(size_t i, const char **legacy_ca, int *dual)
 {
-	if (i >= N_OF(portals))
+	if (i >= N_PORTALS)
 		return NULL;
 	if (legacy_ca)
-		*legacy_ca = portals[i].legacy_ca;
+		*legacy_ca = PORTAL(i)->legacy_ca;
 	if (dual)
-		*dual = portals[i].dual;
-	return portals[i].portal;
+		*dual = PORTAL(i)->enc_cert;
+	return PORTAL(i)->name;
 }
 
 int tr_env_tokens_ready(tr_env *env)
@@ -1127,4 +1443,237 @@ const tr_token_ref *tr_env_tokens(const tr_env *env, size_t *n)
 {
 	*n = env->n_tokens;
 	return env->tokens;
+}
+
+/* --- workers (tokenrig run --jobs) --------------------------------------- */
+
+#define WORKER_STATE "worker.state"
+#define WORKER_MAGIC "tokenrig-worker-state/1"
+
+int tr_env_record_pids(tr_env *env, const char *extra)
+{
+	char path[PATH_MAX], cards[4096];
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+	int error;
+
+	if ((error = path_in(env, "pids", path, sizeof(path))) < 0)
+		return error;
+	/* Cards before pcscd: env down stops them in this order. */
+	if (env->cards && (error = tr_cards_pids(env->cards, cards, sizeof(cards))) < 0)
+		return error;
+	if (!(f = open_memstream(&text, &len)))
+		return tr_error_set(TR_ENOMEM, "out of memory");
+	if (env->cards)
+		fputs(cards, f);
+	if (env->portal_pid > 0)
+		fprintf(f, "portal %ld %llu\n", (long)env->portal_pid,
+			tr_proc_start_time(env->portal_pid));
+	if (extra)
+		fputs(extra, f);
+	/* A run's env dies with its owner: a later run may clean up after it. */
+	if (!env->detach)
+		fprintf(f, "owner %ld %llu\n", (long)getpid(), tr_proc_start_time(getpid()));
+	if (fclose(f) != 0 || !text) {
+		free(text);
+		return tr_error_set(TR_ENOMEM, "out of memory writing %s", path);
+	}
+	error = tr_fs_write_atomic(path, text, len, 0644);
+	free(text);
+	if (!error)
+		env->pids_written = 1;
+	return error;
+}
+
+/*
+ * What a worker needs of the run's env besides its files: the tokens as
+ * provisioned (the same binary reads them back: raw records, checked by
+ * size), the card readers and why there are no cards. PINs inside: 0600.
+ */
+static int write_worker_state(tr_env *env)
+{
+	char path[PATH_MAX], *text = NULL;
+	size_t len = 0;
+	FILE *f;
+	int error;
+
+	if ((error = path_in(env, WORKER_STATE, path, sizeof(path))) < 0)
+		return error;
+	if (!(f = open_memstream(&text, &len)))
+		return tr_error_set(TR_ENOMEM, "out of memory");
+	fprintf(f, "%s %zu %zu %u\n%s\n", WORKER_MAGIC, sizeof(tr_token_ref), env->n_tokens,
+		env->n_readers, env->cards_missing);
+	for (size_t i = 0; i < env->n_tokens; i++) {
+		tr_token_ref t = env->tokens[i];
+
+		t.cert_der = NULL;
+		fwrite(&t, sizeof(t), 1, f);
+	}
+	for (size_t i = 0; i < env->n_tokens; i++)
+		if (env->tokens[i].cert_len)
+			fwrite(env->tokens[i].cert_der, 1, env->tokens[i].cert_len, f);
+	if (fclose(f) != 0 || !text) {
+		free(text);
+		return tr_error_set(TR_ENOMEM, "out of memory writing %s", path);
+	}
+	error = tr_fs_write_atomic(path, text, len, 0600);
+	free(text);
+	return error;
+}
+
+static int read_worker_state(tr_env *env, const char *master_dir)
+{
+	char path[PATH_MAX], magic[64], *text = NULL, *p, *nl;
+	size_t len = 0, rec = 0, n = 0, need;
+	int error, used = 0;
+
+	if ((error = tr_fs_join(path, sizeof(path), master_dir, WORKER_STATE)) < 0 ||
+	    (error = tr_fs_read_all(path, 64u << 20, &text, &len)) < 0)
+		return error;
+	error = tr_error_set(TR_EPARSE, "%s: not a worker state of this tokenrig build", path);
+	if (sscanf(text, "%63s %zu %zu %u%n", magic, &rec, &n, &env->n_readers, &used) != 4 ||
+	    strcmp(magic, WORKER_MAGIC) || rec != sizeof(tr_token_ref) || n > 100000 ||
+	    !(nl = memchr(text + used, '\n', len - (size_t)used)) ||
+	    !(p = memchr(nl + 1, '\n', len - (size_t)(nl + 1 - text))))
+		goto out;
+	snprintf(env->cards_missing, sizeof(env->cards_missing), "%.*s", (int)(p - nl - 1), nl + 1);
+	p++;
+	need = n * rec;
+	if ((size_t)(text + len - p) < need ||
+	    !(env->tokens = calloc(n ? n : 1, sizeof(*env->tokens))))
+		goto out;
+	memcpy(env->tokens, p, need);
+	p += need;
+	for (env->n_tokens = 0; env->n_tokens < n; env->n_tokens++) {
+		tr_token_ref *t = &env->tokens[env->n_tokens];
+
+		if (!t->cert_len)
+			continue;
+		if ((size_t)(text + len - p) < t->cert_len || !(t->cert_der = malloc(t->cert_len))) {
+			t->cert_len = 0;
+			goto out;
+		}
+		memcpy(t->cert_der, p, t->cert_len);
+		p += t->cert_len;
+	}
+	error = 0;
+out:
+	free(text);
+	return error;
+}
+
+/* Copies a folder of the run's env (PKI, token files) into a worker's; no fsync: scratch. */
+static int copy_tree(const char *from, const char *to)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+	struct dirent *e;
+	struct stat st;
+	DIR *d;
+	int error = 0;
+
+	if ((error = tr_fs_mkdirs(to, 0700)) < 0)
+		return error;
+	if (!(d = opendir(from)))
+		return tr_error_set(TR_EIO, "opendir %s: %s", from, strerror(errno));
+	while (!error && (e = readdir(d)) != NULL) {
+		char *data = NULL;
+		size_t len = 0;
+		int fd;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if ((error = tr_fs_join(a, sizeof(a), from, e->d_name)) < 0 ||
+		    (error = tr_fs_join(b, sizeof(b), to, e->d_name)) < 0)
+			break;
+		if (lstat(a, &st) != 0) {
+			error = tr_error_set(TR_EIO, "stat %s: %s", a, strerror(errno));
+			break;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			error = copy_tree(a, b);
+			continue;
+		}
+		if (!S_ISREG(st.st_mode))
+			continue;
+		if ((error = tr_fs_read_all(a, 256u << 20, &data, &len)) < 0)
+			break;
+		fd = open(b, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, st.st_mode & 07777);
+		if (fd < 0 || (len && write(fd, data, len) != (ssize_t)len))
+			error = tr_error_set(TR_EIO, "writing %s: %s", b, strerror(errno));
+		if (fd >= 0 && close(fd) != 0 && !error)
+			error = tr_error_set(TR_EIO, "writing %s: %s", b, strerror(errno));
+		free(data);
+	}
+	closedir(d);
+	return error;
+}
+
+int tr_env_worker_up(tr_env **out, const char *master_dir, const char *dir)
+{
+	tr_env *env = calloc(1, sizeof(*env));
+	char from[PATH_MAX], sh_dir[PATH_MAX], tokens[PATH_MAX + 16], conf[PATH_MAX];
+	int error;
+
+	*out = NULL;
+	if (!env)
+		return tr_error_set(TR_ENOMEM, "out of memory");
+	if (!realpath(dir, env->dir) &&
+	    (tr_fs_mkdirs(dir, 0755) < 0 || !realpath(dir, env->dir))) {
+		error = tr_error_set(TR_EIO, "worker folder %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	env->phase_ns = tr_clock_ns();
+	if ((error = check_not_up(env->dir)) < 0 ||
+	    (error = tr_fs_remove_tree(env->dir)) < 0 ||
+	    (error = tr_fs_mkdirs(env->dir, 0755)) < 0 ||
+	    (error = read_worker_state(env, master_dir)) < 0 ||
+	    (error = path_in(env, "pki", env->pki_dir, sizeof(env->pki_dir))) < 0 ||
+	    (error = tr_fs_join(from, sizeof(from), master_dir, "pki")) < 0 ||
+	    (error = copy_tree(from, env->pki_dir)) < 0 ||
+	    (error = tr_fs_join(env->ca_bundle, sizeof(env->ca_bundle), env->pki_dir,
+				"tls/ca.pem")) < 0 ||
+	    (error = path_in(env, "softhsm", sh_dir, sizeof(sh_dir))) < 0 ||
+	    (error = sh_softhsm_configure(sh_dir, conf, sizeof(conf))) < 0 ||
+	    (error = tr_fs_join(from, sizeof(from), master_dir, "softhsm/tokens")) < 0 ||
+	    (error = tr_fs_join(tokens, sizeof(tokens), sh_dir, "tokens")) < 0 ||
+	    (error = copy_tree(from, tokens)) < 0)
+		goto out;
+	phase_end(env, "copies");
+	if ((error = tr_p11mod_load(&env->softhsm, SH_SOFTHSM_MODULE)) < 0 ||
+	    (error = write_shim_conf(env)) < 0)
+		goto out;
+	if (!env->cards_missing[0] && env->n_readers) {
+		const char *image = NULL;
+
+		for (size_t i = 0; i < env->n_tokens && !image; i++)
+			if (env->tokens[i].card >= 0 && env->tokens[i].image[0])
+				image = env->tokens[i].image;
+		if (!image) {
+			error = tr_error_set(TR_EINVAL, "%s: cards without an image", master_dir);
+			goto out;
+		}
+		if ((error = write_opensc_conf(env)) < 0 ||
+		    (error = tr_cards_up(&env->cards, env->dir, env->n_readers, image, 0)) < 0)
+			goto out;
+		if (tr_p11mod_load(&env->opensc, TR_OPENSC_MODULE) < 0)
+			env->opensc = NULL; /* the opensc cases then say why themselves */
+		phase_end(env, "cards");
+	}
+	if ((error = snapshot_crls(env)) < 0 ||
+	    (error = start_portal(env)) < 0 ||
+	    (error = write_pids(env)) < 0 ||
+	    (error = write_env_sh(env)) < 0)
+		goto out;
+	phase_end(env, "portal");
+out:
+	if (error < 0) {
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", tr_error_last());
+		tr_env_free(env);
+		return tr_error_set(error, "%s", msg);
+	}
+	*out = env;
+	return 0;
 }

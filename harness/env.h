@@ -15,6 +15,8 @@
  *                   a run's env adds "owner pid starttime" (the run itself),
  *                   so a later run cleans up after one that was killed
  *   portal.log      the portal's request log
+ *   worker.state    a provision_only env: the tokens for its workers (0600)
+ *   wN/             worker N's own env (tr_env_worker_up), wN.log its output
  */
 #ifndef TR_HARNESS_ENV_H
 #define TR_HARNESS_ENV_H
@@ -23,6 +25,7 @@
 #include <stdint.h>
 
 #include "fixtures/ident.h"
+#include "common/paths.h"
 
 typedef struct tr_env tr_env;
 
@@ -49,7 +52,8 @@ typedef struct tr_token_ref {
 	char image[4200];       /* the card's pristine image */
 } tr_token_ref;
 
-#define TR_OPENSC_MODULE "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
+/* OpenSC's PKCS#11 module as p11-kit registers it (common/paths.h). */
+#define TR_OPENSC_MODULE tr_paths_get(TR_PATH_OPENSC)
 
 typedef struct tr_env_opts {
 	const char *dir;
@@ -58,6 +62,25 @@ typedef struct tr_env_opts {
 	const char *profiles; /* token profiles; default suites/tokens.conf */
 	int no_cards;        /* SoftHSM tokens only, no virtual cards */
 	int foreign;         /* certification: PKI and portals only, tokens added after */
+	/*
+	 * Regenerate the fixtures (PKI, SoftHSM tokens, card images) instead of
+	 * copying them from the fixture cache (harness/fixture_cache.h), and
+	 * replace the cache's entry with them.
+	 */
+	int fresh;
+	/*
+	 * Certification: every portal also trusts the certificates of the PEM
+	 * file trust (certify --trust) and the chain of the fixture CA
+	 * trust_ca (the CA certify issues a card's own key from), appended
+	 * to each portal's chain.pem before the portals start.
+	 */
+	const char *trust, *trust_ca;
+	/*
+	 * tokenrig run's env with worker processes: PKI, SoftHSM tokens and
+	 * card images only, no process started; every worker brings up its
+	 * own env from them (tr_env_worker_up).
+	 */
+	int provision_only;
 } tr_env_opts;
 
 /* The interposer's configuration every case starts from (module path). */
@@ -81,6 +104,22 @@ int tr_env_rig_fault(tr_env *env, char *buf, size_t len);
 
 /* Stops what `env up` started in dir, by the PIDs it recorded. */
 int tr_env_down(const char *dir);
+
+/*
+ * A worker's own env in dir, from the provision_only env of master_dir:
+ * copies of its PKI and SoftHSM token folder, its own interposer state,
+ * portal process, pcscd and cards (the pristine card images are shared,
+ * read-only). Call it before any PC/SC use in the process: pcsc-lite reads
+ * PCSCLITE_CSOCK_NAME once. Its processes die with this one.
+ */
+int tr_env_worker_up(tr_env **out, const char *master_dir, const char *dir);
+
+/*
+ * Rewrites DIR/pids: this env's processes, then extra (lines "name pid
+ * starttime": the workers and their envs' processes), then the owner, so
+ * that env down and a later run stop every one of them by PID.
+ */
+int tr_env_record_pids(tr_env *env, const char *extra);
 
 const char *tr_env_dir(const tr_env *env);
 const char *tr_env_ca_bundle(const tr_env *env);
@@ -123,6 +162,9 @@ int tr_env_reset_cards(tr_env *env);
 int tr_env_card_command(tr_env *env, int card, const char *command);
 /* Waits until pcscd sees the card in or out of its reader. */
 int tr_env_wait_card(tr_env *env, int card, int present);
+/* Where env up's time went, phase by phase: "pki 0.03 s, softhsm tokens 1.2 s, ...". */
+const char *tr_env_startup(const tr_env *env);
+
 /* Why the env has no virtual cards ("" when it has them). */
 const char *tr_env_cards_missing(const tr_env *env);
 

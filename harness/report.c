@@ -25,6 +25,8 @@ struct tr_report {
 	json_t *coverage;  /* root.coverage[portal][kind/alg][status] = [ids] */
 	json_t *latency;   /* root.latency */
 	uint64_t start_ns; /* for testsuites@time while the run goes on */
+	size_t *orders;    /* each case's place in the run's case list, as cases */
+	size_t n_orders, cap_orders;
 };
 
 /* What main() said about the run (tr_report_set_invocation); process-wide. */
@@ -246,6 +248,7 @@ void tr_report_free(tr_report *rep)
 	if (!rep)
 		return;
 	json_decref(rep->root);
+	free(rep->orders);
 	free(rep);
 }
 
@@ -494,21 +497,66 @@ static int write_all(tr_report *rep)
 	return write_junit(rep);
 }
 
-static void add_coverage(tr_report *rep, const tr_case_result *res)
+/* One case's IDs into root.coverage[portal][kind/alg][status]. */
+static void add_coverage(tr_report *rep, json_t *c)
 {
 	char column[64];
-	json_t *portal, *col, *list;
+	json_t *portal, *col, *list, *id;
+	size_t i;
 
-	snprintf(column, sizeof(column), "%s/%s", res->kind, res->algorithm);
-	if (!(portal = json_object_get(rep->coverage, res->portal)))
-		json_object_set_new(rep->coverage, res->portal, portal = json_object());
+	if (!json_array_size(json_object_get(c, "ids")))
+		return;
+	snprintf(column, sizeof(column), "%s/%s", jstr(c, "kind"), jstr(c, "algorithm"));
+	if (!(portal = json_object_get(rep->coverage, jstr(c, "portal"))))
+		json_object_set_new(rep->coverage, jstr(c, "portal"), portal = json_object());
 	if (!(col = json_object_get(portal, column)))
 		json_object_set_new(portal, column,
 				    col = json_pack("{s:[], s:[], s:[], s:[]}", "passed",
 						    "failed", "skipped", "error"));
-	list = json_object_get(col, tr_case_status_name(res->status));
-	for (size_t i = 0; i < res->n_ids; i++)
-		json_array_append_new(list, json_string(res->ids[i]));
+	list = json_object_get(col, jstr(c, "status"));
+	json_array_foreach(json_object_get(c, "ids"), i, id)
+		json_array_append(list, id);
+}
+
+/* A case inserted before others: coverage and skip counts again, in the cases' order. */
+static void rebuild_derived(tr_report *rep)
+{
+	json_t *by = json_object_get(json_object_get(rep->root, "summary"), "skipped_by_reason");
+	json_t *c;
+	size_t i;
+
+	json_object_clear(rep->coverage);
+	json_object_clear(by);
+	json_array_foreach(rep->cases, i, c) {
+		add_coverage(rep, c);
+		if (!strcmp(jstr(c, "status"), "skipped")) {
+			const char *why = jstr(c, "skip_reason");
+
+			json_object_set_new(by, why, json_integer(json_integer_value(
+				json_object_get(by, why)) + 1));
+		}
+	}
+}
+
+void tr_case_result_name(const tr_case_result *res, char *name, size_t len)
+{
+	size_t off = 0;
+
+	name[0] = '\0';
+	for (size_t i = 0; i < res->n_ids && off < len; i++) {
+		off += (size_t)snprintf(name + off, len - off, "%s ", res->ids[i]);
+		if (off >= len)
+			off = len - 1;
+	}
+	snprintf(name + off, len - off, "%s [%s/%s]", res->title ? res->title : "",
+		 res->kind, res->algorithm);
+}
+
+int tr_report_set(tr_report *rep, const char *key, json_t *value)
+{
+	if (!value || json_object_set_new(rep->root, key, value) < 0)
+		return tr_error_set(TR_ENOMEM, "out of memory");
+	return 0;
 }
 
 /*
@@ -553,19 +601,30 @@ int tr_report_print_skips(const tr_report *rep, FILE *out)
 
 int tr_report_add(tr_report *rep, const tr_case_result *res)
 {
+	return tr_report_add_at(rep, rep->n_orders ? rep->orders[rep->n_orders - 1] + 1 : 0, res);
+}
+
+int tr_report_add_at(tr_report *rep, size_t order, const tr_case_result *res)
+{
 	json_t *c, *ids = json_array(), *summary = json_object_get(rep->root, "summary");
 	const char *st = tr_case_status_name(res->status);
 	char name[1024];
-	size_t off = 0;
+	size_t at;
 
-	for (size_t i = 0; i < res->n_ids; i++) {
+	for (size_t i = 0; i < res->n_ids; i++)
 		json_array_append_new(ids, json_string(res->ids[i]));
-		off += (size_t)snprintf(name + off, sizeof(name) - off, "%s ", res->ids[i]);
-		if (off >= sizeof(name))
-			off = sizeof(name) - 1;
+	tr_case_result_name(res, name, sizeof(name));
+	if (rep->n_orders == rep->cap_orders) {
+		size_t cap = rep->cap_orders ? 2 * rep->cap_orders : 256;
+		size_t *grown = realloc(rep->orders, cap * sizeof(*grown));
+
+		if (!grown) {
+			json_decref(ids);
+			return tr_error_set(TR_ENOMEM, "out of memory");
+		}
+		rep->orders = grown;
+		rep->cap_orders = cap;
 	}
-	snprintf(name + off, sizeof(name) - off, "%s [%s/%s]", res->title ? res->title : "",
-		 res->kind, res->algorithm);
 
 	c = json_pack("{s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:f}",
 		      "name", name, "ids", ids, "title", res->title ? res->title : "",
@@ -605,11 +664,19 @@ int tr_report_add(tr_report *rep, const tr_case_result *res)
 		json_object_set_new(by, why, json_integer(json_integer_value(json_object_get(by,
 											    why)) + 1));
 	}
-	json_array_append_new(rep->cases, c);
+	/* Its place in the case list: usually the end. */
+	for (at = rep->n_orders; at > 0 && rep->orders[at - 1] > order; at--)
+		;
+	memmove(rep->orders + at + 1, rep->orders + at, (rep->n_orders - at) * sizeof(*rep->orders));
+	rep->orders[at] = order;
+	rep->n_orders++;
+	json_array_insert_new(rep->cases, at, c);
 	json_object_set_new(summary, st,
 			    json_integer(json_integer_value(json_object_get(summary, st)) + 1));
-	if (res->n_ids)
-		add_coverage(rep, res);
+	if (at + 1 < rep->n_orders)
+		rebuild_derived(rep);
+	else
+		add_coverage(rep, c);
 	return write_all(rep);
 }
 
@@ -660,4 +727,22 @@ int tr_report_finish(tr_report *rep, double wall_s)
 	json_object_set_new(rep->root, "finished", json_string(finished));
 	json_object_set_new(rep->root, "wall_s", json_real(wall_s));
 	return write_all(rep);
+}
+
+int tr_report_write_doc(json_t *root, const char *out_dir)
+{
+	tr_report rep = { .root = root };
+	int error;
+
+	if ((error = tr_fs_mkdirs(out_dir, 0755)) < 0 ||
+	    (error = tr_fs_join(rep.json_path, sizeof(rep.json_path), out_dir,
+				"results.json")) < 0 ||
+	    (error = tr_fs_join(rep.junit_path, sizeof(rep.junit_path), out_dir,
+				"junit.xml")) < 0)
+		return error;
+	rep.cases = json_object_get(root, "cases");
+	rep.coverage = json_object_get(root, "coverage");
+	rep.latency = json_object_get(root, "latency");
+	rep.start_ns = tr_clock_ns();
+	return write_all(&rep);
 }

@@ -56,6 +56,19 @@ void tr_report_free(tr_report *rep);
 /* Records one finished case and rewrites both files. */
 int tr_report_add(tr_report *rep, const tr_case_result *res);
 
+/*
+ * The same for the case at position order of the run's case list: the
+ * files list the finished cases in that order whatever order they finish
+ * in (worker processes), coverage and skip counts included.
+ */
+int tr_report_add_at(tr_report *rep, size_t order, const tr_case_result *res);
+
+/* A case's name as the files give it: "IDS title [kind/algorithm]". */
+void tr_case_result_name(const tr_case_result *res, char *buf, size_t len);
+
+/* Sets a top-level figure of results.json (value stolen), written with the next case. */
+int tr_report_set(tr_report *rep, const char *key, json_t *value);
+
 /* Records the latency summary of a token kind and algorithm. */
 int tr_report_set_latency(tr_report *rep, const char *kind, const char *algorithm,
 			  const char *stage, const tr_summary *sum);
@@ -73,6 +86,13 @@ int tr_report_set_latency_at(tr_report *rep, const char *portal, const char *kin
 int tr_report_interrupted(tr_report *rep, int sig, size_t after_cases);
 
 int tr_report_finish(tr_report *rep, double wall_s);
+
+/*
+ * Writes OUT/results.json and OUT/junit.xml of a whole results document
+ * (`tokenrig merge`: the shards' cases, summary, coverage and latency
+ * already made into one run's), with the same writers as a run's.
+ */
+int tr_report_write_doc(json_t *root, const char *out_dir);
 
 const char *tr_case_status_name(tr_case_status st);
 

@@ -3,6 +3,8 @@
 #include "common/error.h"
 #include "common/utf8.h"
 #include "common/fsutil.h"
+#include "fixtures/provinces.h"
+#include "harness/steps.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -10,35 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Keys each action takes besides the common expect.*, save.* and note. */
-typedef struct action_def {
-	const char *name;
-	const char *required[4];
-	const char *optional[8];
-	const char *prefix;  /* a family of keys, e.g. "json." */
-} action_def;
-
-static const action_def actions[] = {
-	{ "ca-login", { "site" }, { "pin", "token", "assistant", "select", "challenge",
-			"browser" }, NULL },
-	{ "request", { "method", "path" }, { "session", "body" }, "json." },
-	{ "sign-submit", { "site", "document" },
-	  { "path", "token", "pin", "session", "send_document" }, NULL },
-	{ "token-login", { 0 }, { "pin", "token" }, NULL },
-	{ "token-logout", { 0 }, { "token" }, NULL },
-	{ "token-control", { 0 },
-	  { "token", "present", "remove_during", "fault", "latency", "driver", "max_tries" }, NULL },
-	{ "token-change-pin", { "new" }, { "old", "token" }, NULL },
-	{ "token-reset-pin", { 0 }, { "so", "new", "token" }, NULL },
-	{ "token-sign", { "data" }, { "pin", "token" }, NULL },
-	{ "token-info", { 0 }, { "token", "select", "at" }, NULL },
-	{ "token-keygen", { 0 }, { "token", "algorithm" }, NULL },
-	{ "token-write-cert", { "certificate" }, { "token" }, NULL },
-	{ "token-renew", { 0 }, { "token", "valid_from", "name" }, NULL },
-	{ "token-revoke", { 0 }, { "token" }, NULL },
-	{ "page-refresh", { "site" }, { 0 }, NULL },
-};
 
 static const char *const scenario_keys[] = {
 	"ids", "title", "portal", "token", "algorithms", "kinds", NULL
@@ -63,13 +36,16 @@ static int fail(parser *p, int line, const char *fmt, const char *arg)
 
 int tr_scenario_id_valid(const char *id)
 {
-	static const char *const prefixes[] = { "SZ-", "JS-", "HB-", "SC-", "HN-", "TK-" };
+	const fx_province *pv;
 	size_t i, n = strlen(id);
+	int known = n >= 3 && !strncmp(id, "TK-", 3); /* the tokens' own, no province's */
 
-	for (i = 0; i < 6; i++)
-		if (!strncmp(id, prefixes[i], 3))
-			break;
-	if (i == 6 || n < 4 || n > 32)
+	/* A province's catalog prefixes are its registry row's. */
+	for (i = 0; !known && n >= 3 && (pv = fx_province_at(i)) != NULL; i++)
+		for (size_t k = 0; !known && k < FX_PROVINCE_ID_PREFIXES && pv->id_prefixes[k]; k++)
+			known = strlen(pv->id_prefixes[k]) == 2 &&
+				!strncmp(id, pv->id_prefixes[k], 2) && id[2] == '-';
+	if (!known || n < 4 || n > 32)
 		return 0;
 	for (i = 3; i < n; i++)
 		if (!isupper((unsigned char)id[i]) && !isdigit((unsigned char)id[i]) &&
@@ -136,49 +112,25 @@ static void free_words(char **list, size_t n)
 	free(list);
 }
 
-static const action_def *find_action(const char *name)
-{
-	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
-		if (!strcmp(actions[i].name, name))
-			return &actions[i];
-	return NULL;
-}
-
-static int key_allowed(const action_def *a, const char *key)
-{
-	if (!strcmp(key, "do") || !strcmp(key, "note") ||
-	    (!strncmp(key, "expect.", 7) && key[7]) || (!strncmp(key, "save.", 5) && key[5]))
-		return 1;
-	if (a->prefix && !strncmp(key, a->prefix, strlen(a->prefix)) &&
-	    key[strlen(a->prefix)])
-		return 1;
-	for (int i = 0; i < 4 && a->required[i]; i++)
-		if (!strcmp(a->required[i], key))
-			return 1;
-	for (int i = 0; i < 8 && a->optional[i]; i++)
-		if (!strcmp(a->optional[i], key))
-			return 1;
-	return 0;
-}
-
 static int check_step(parser *p, tr_step *st)
 {
 	const char *action = tr_step_get(st, "do");
-	const action_def *a;
+	const tr_action *a;
 
+	/* The schema is the steps' own action table: what parses, runs as itself. */
 	if (!action)
 		return fail(p, st->line, "step has no 'do =' (the action)%s", NULL);
-	if (!(a = find_action(action)))
+	if (!(a = tr_action_find(action)))
 		return fail(p, st->line, "unknown action '%s'", action);
 	for (size_t i = 0; i < st->n_kv; i++)
-		if (!key_allowed(a, st->kv[i].key)) {
+		if (!tr_action_takes(a, st->kv[i].key)) {
 			char msg[300];
 
 			snprintf(msg, sizeof(msg), "action %s takes no key '%s'", action,
 				 st->kv[i].key);
 			return fail(p, st->kv[i].line, "%s", msg);
 		}
-	for (int i = 0; i < 4 && a->required[i]; i++)
+	for (int i = 0; i < TR_ACTION_MAX_REQUIRED && a->required[i]; i++)
 		if (!tr_step_get(st, a->required[i])) {
 			char msg[300];
 
@@ -229,6 +181,10 @@ static int set_scenario_key(parser *p, const char *key, const char *value)
 		       !strcmp(key, "portal") ? &sc->portal : &sc->token;
 	if (*field)
 		return fail(p, p->line, "'%s' given twice", key);
+	/* The portals are the province registry's (fixtures/provinces.h). */
+	if (field == &sc->portal && !fx_province_find(value))
+		return tr_error_set(TR_EPARSE, "%s:%d: unknown portal '%s' (known: %s)", p->path,
+				    p->line, value, fx_province_list());
 	*field = strdup(value);
 	return *field ? 0 : tr_error_set(TR_ENOMEM, "out of memory");
 }

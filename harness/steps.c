@@ -203,7 +203,7 @@ static int resolve_key(tr_case *c, const char *key, const char *fallback, char *
 /* --- answers -------------------------------------------------------------- */
 
 /* A step's answer: the portal's JSON (or a client-side one) + HTTP status. */
-typedef struct answer {
+typedef struct tr_step_answer {
 	long status;   /* 0: no HTTP exchange (client-side outcome) */
 	json_t *json;
 } answer;
@@ -297,7 +297,7 @@ static int step_role(tr_case *c, role **out)
 	*out = find_role(c, name ? name : c->sc->token);
 	if (!*out) {
 		/* A profile this kind has no token for (e.g. key-mismatch on a card). */
-		return tr_error_set(TR_EDEPEND, "%s/%s has no token of profile '%s'", c->kind,
+		return tr_error_set(TR_STEP_ESKIP, "%s/%s has no token of profile '%s'", c->kind,
 				    c->algorithm, name ? name : c->sc->token);
 	}
 	return 0;
@@ -836,7 +836,7 @@ static int card_control(tr_case *c, role *r, const char *key, const char *value)
 		role_close(r);
 		return error;
 	}
-	return tr_error_set(TR_EDEPEND, "a virtual card has no control '%s = %s'", key, value);
+	return tr_error_set(TR_STEP_ESKIP, "a virtual card has no control '%s = %s'", key, value);
 }
 
 static int do_token_control(tr_case *c, answer *a)
@@ -879,7 +879,7 @@ static int do_token_control(tr_case *c, answer *a)
 		return 0;
 	}
 	if (!c->ctl && tr_kind_has(c->kind, TR_KIND_FOREIGN))
-		return tr_error_set(TR_EDEPEND, "the rig cannot pull, fault or slow a token it did "
+		return tr_error_set(TR_STEP_ESKIP, "the rig cannot pull, fault or slow a token it did "
 				    "not make (its interposer's controls; optional for this token class)");
 	if (!c->ctl)
 		return step_error(c, TR_EINVAL, "this token kind has no controls");
@@ -960,7 +960,7 @@ static int do_token_reset_pin(tr_case *c, answer *a)
 	if (!tr_kind_has(r->ref->kind, TR_KIND_PUK_RESET)) {
 		const tr_kind *k = tr_kind_find(r->ref->kind);
 
-		error = tr_error_set(TR_EDEPEND, "%s", k && k->no_reset ? k->no_reset :
+		error = tr_error_set(TR_STEP_ESKIP, "%s", k && k->no_reset ? k->no_reset :
 				     "this token kind cannot reset the PIN");
 		goto out;
 	}
@@ -1176,7 +1176,7 @@ static int do_token_keygen(tr_case *c, answer *a)
 	size_t spki_len = 0;
 	char *b64;
 	role *r;
-	int error;
+	int error, cannot = 0;
 
 	if ((error = step_role(c, &r)) < 0 ||
 	    (error = resolve_key(c, "algorithm", NULL, &alg)) < 0)
@@ -1188,16 +1188,18 @@ static int do_token_keygen(tr_case *c, answer *a)
 	}
 	if (tr_kind_has(c->kind, TR_KIND_CERTIFY) && !tr_kind_has(c->kind, TR_KIND_KEYGEN)) {
 		free(alg);
-		return tr_error_set(TR_EDEPEND, "the token cannot generate keys (optional for "
+		return tr_error_set(TR_STEP_ESKIP, "the token cannot generate keys (optional for "
 				    "this token class)");
 	}
-	if ((error = role_ready(c, r)) == 0)
+	if ((error = role_ready(c, r)) == 0) {
 		error = tr_token_generate_key(r->tok, !alg || !strcmp(alg, "sm2") ? TR_KEYGEN_UPGRADE :
 					      !strcmp(alg, "p256") ? TR_KEYGEN_P256 :
 					      TR_KEYGEN_RSA2048, &spki, &spki_len);
+		/* The token layer's "this kind cannot generate that key" (token.h). */
+		cannot = error == TR_EDEPEND;
+	}
 	free(alg);
-	if (error == TR_EDEPEND && r->tok && tr_kind_has(c->kind, TR_KIND_APDU) &&
-	    step_checks(c)) {
+	if (cannot && tr_kind_has(c->kind, TR_KIND_APDU) && step_checks(c)) {
 		/*
 		 * The card itself refused the key (GENERATE: 6A80), as a blue
 		 * RSA-only key refuses SM2 and P-256 (JS-E11): what the
@@ -1208,6 +1210,8 @@ static int do_token_keygen(tr_case *c, answer *a)
 				    "message", tr_error_last(), "detail", tr_error_last());
 		return 0;
 	}
+	if (cannot)
+		return tr_error_set(TR_STEP_ESKIP, "%s", tr_error_last());
 	if (error < 0)
 		return token_step_result(c, r, error, a);
 	r->cert_dirty = 1;
@@ -1246,11 +1250,13 @@ static int write_cert(tr_case *c, role *r, const unsigned char *der, size_t len,
 	int error;
 
 	if (tr_kind_has(c->kind, TR_KIND_CERTIFY) && !tr_kind_has(c->kind, TR_KIND_WRITE_CERT))
-		return tr_error_set(TR_EDEPEND, "the token cannot take certificates (optional for "
+		return tr_error_set(TR_STEP_ESKIP, "the token cannot take certificates (optional for "
 				    "this token class)");
 
-	if ((error = role_ready(c, r)) == 0)
-		error = tr_token_write_certificate(r->tok, der, len);
+	if ((error = role_ready(c, r)) == 0 &&
+	    (error = tr_token_write_certificate(r->tok, der, len)) == TR_EDEPEND)
+		/* The token layer's "this kind cannot take certificates" (token.h). */
+		return tr_error_set(TR_STEP_ESKIP, "%s", tr_error_last());
 	if (error < 0)
 		return token_step_result(c, r, error, a);
 	r->cert_dirty = 1;
@@ -1371,6 +1377,66 @@ static int do_token_revoke(tr_case *c, answer *a)
 	if (error < 0)
 		return error;
 	a->json = json_pack("{s:b, s:s}", "ok", 1, "code", "OK");
+	return 0;
+}
+
+/* --- the action table --------------------------------------------------- */
+
+/*
+ * Every action: its keys (the scenario schema) and its function (the
+ * dispatch). suites/README.md's action table lists the same names and keys
+ * (suites/unit/test_actions.c compares them).
+ */
+static const tr_action actions[] = {
+	{ "ca-login", { "site" }, { "pin", "token", "assistant", "select", "challenge",
+				   "browser" }, NULL, do_ca_login },
+	{ "request", { "method", "path" }, { "session", "body" }, "json.", do_request },
+	{ "sign-submit", { "site", "document" },
+	  { "path", "token", "pin", "session", "send_document" }, NULL, do_sign_submit },
+	{ "token-login", { 0 }, { "pin", "token" }, NULL, do_token_login },
+	{ "token-logout", { 0 }, { "token" }, NULL, do_token_logout },
+	{ "token-control", { 0 },
+	  { "token", "present", "remove_during", "fault", "latency", "driver", "max_tries" }, NULL,
+	  do_token_control },
+	{ "token-change-pin", { "new" }, { "old", "token" }, NULL, do_token_change_pin },
+	{ "token-reset-pin", { 0 }, { "so", "new", "token" }, NULL, do_token_reset_pin },
+	{ "token-sign", { "data" }, { "pin", "token" }, NULL, do_token_sign },
+	{ "token-info", { 0 }, { "token", "select", "at" }, NULL, do_token_info },
+	{ "token-keygen", { 0 }, { "token", "algorithm" }, NULL, do_token_keygen },
+	{ "token-write-cert", { "certificate" }, { "token" }, NULL, do_token_write_cert },
+	{ "token-renew", { 0 }, { "token", "valid_from", "name" }, NULL, do_token_renew },
+	{ "token-revoke", { 0 }, { "token" }, NULL, do_token_revoke },
+	{ "page-refresh", { "site" }, { 0 }, NULL, do_page_refresh },
+};
+
+const tr_action *tr_action_at(size_t i)
+{
+	return i < sizeof(actions) / sizeof(actions[0]) ? &actions[i] : NULL;
+}
+
+const tr_action *tr_action_find(const char *name)
+{
+	for (size_t i = 0; name && i < sizeof(actions) / sizeof(actions[0]); i++)
+		if (!strcmp(actions[i].name, name))
+			return &actions[i];
+	return NULL;
+}
+
+int tr_action_takes(const tr_action *a, const char *key)
+{
+	size_t plen = a->prefix ? strlen(a->prefix) : 0;
+
+	if (!strcmp(key, "do") || !strcmp(key, "note") ||
+	    (!strncmp(key, "expect.", 7) && key[7]) || (!strncmp(key, "save.", 5) && key[5]))
+		return 1;
+	if (plen && !strncmp(key, a->prefix, plen) && key[plen])
+		return 1;
+	for (int i = 0; i < TR_ACTION_MAX_REQUIRED && a->required[i]; i++)
+		if (!strcmp(a->required[i], key))
+			return 1;
+	for (int i = 0; i < TR_ACTION_MAX_OPTIONAL && a->optional[i]; i++)
+		if (!strcmp(a->optional[i], key))
+			return 1;
 	return 0;
 }
 
@@ -1686,69 +1752,59 @@ static void log_step(tr_case *c, size_t i, const answer *a, const char *not_done
 	json_array_append_new(c->log, json_string(line));
 }
 
-int tr_case_run(tr_case *c, tr_case_failure *fail)
+tr_case_outcome tr_case_outcome_of(int step_error)
+{
+	switch (step_error) {
+	case 0:
+		return TR_CASE_PASS;
+	case TR_STEP_ESKIP:
+		return TR_CASE_SKIP;
+	case TR_KIND_EBRICK:
+		return TR_CASE_STOP;
+	case TR_EDEPEND: /* a module, daemon or package the rig needs is missing */
+	case TR_ENOMEM:
+		return TR_CASE_RIG_ERROR;
+	default:
+		return TR_CASE_FAIL;
+	}
+}
+
+tr_case_outcome tr_case_run(tr_case *c, tr_case_failure *fail)
 {
 	memset(fail, 0, sizeof(*fail));
 	for (size_t i = 0; i < c->sc->n_steps; i++) {
+		const tr_action *act;
+		tr_case_outcome outcome;
 		answer a = { 0 };
 		int error;
 
 		c->step = &c->sc->steps[i];
 		snprintf(fail->step, sizeof(fail->step), "%s (%s, line %d)", c->step->name,
 			 c->step->action, c->step->line);
-		if (!strcmp(c->step->action, "ca-login"))
-			error = do_ca_login(c, &a);
-		else if (!strcmp(c->step->action, "request"))
-			error = do_request(c, &a);
-		else if (!strcmp(c->step->action, "sign-submit"))
-			error = do_sign_submit(c, &a);
-		else if (!strcmp(c->step->action, "token-login"))
-			error = do_token_login(c, &a);
-		else if (!strcmp(c->step->action, "token-logout"))
-			error = do_token_logout(c, &a);
-		else if (!strcmp(c->step->action, "token-control"))
-			error = do_token_control(c, &a);
-		else if (!strcmp(c->step->action, "token-change-pin"))
-			error = do_token_change_pin(c, &a);
-		else if (!strcmp(c->step->action, "token-reset-pin"))
-			error = do_token_reset_pin(c, &a);
-		else if (!strcmp(c->step->action, "token-sign"))
-			error = do_token_sign(c, &a);
-		else if (!strcmp(c->step->action, "token-keygen"))
-			error = do_token_keygen(c, &a);
-		else if (!strcmp(c->step->action, "token-write-cert"))
-			error = do_token_write_cert(c, &a);
-		else if (!strcmp(c->step->action, "token-renew"))
-			error = do_token_renew(c, &a);
-		else if (!strcmp(c->step->action, "token-revoke"))
-			error = do_token_revoke(c, &a);
-		else if (!strcmp(c->step->action, "page-refresh"))
-			error = do_page_refresh(c, &a);
-		else
-			error = do_token_info(c, &a);
+		act = tr_action_find(c->step->action);
+		error = act ? act->run(c, &a) :
+			step_error(c, TR_EINVAL, "no such action (not in the action table)");
+		outcome = act ? tr_case_outcome_of(error) : TR_CASE_RIG_ERROR;
 
 		if (error < 0)
 			log_step(c, i, NULL, tr_error_last());
-		if (error == TR_KIND_EBRICK) {
-			/* Never brick a real key: the run stops touching this token. */
+		if (outcome == TR_CASE_STOP || outcome == TR_CASE_SKIP) {
+			/*
+			 * STOP: never brick a real key, the run stops touching
+			 * this token. SKIP: the kind cannot do what the step asks,
+			 * not a failure.
+			 */
 			snprintf(fail->message, sizeof(fail->message), "step '%s': %s",
 				 c->step->name, tr_error_last());
 			answer_clear(&a);
-			return TR_CASE_STOP;
-		}
-		if (error == TR_EDEPEND) {
-			/* This token kind cannot do what the step asks: not a failure. */
-			snprintf(fail->message, sizeof(fail->message), "step '%s': %s",
-				 c->step->name, tr_error_last());
-			answer_clear(&a);
-			return TR_CASE_SKIP;
+			return outcome;
 		}
 		if (error < 0) {
-			/* The step could not be carried out at all: a failed case. */
+			/* The step could not be carried out at all. */
 			snprintf(fail->message, sizeof(fail->message), "%s", tr_error_last());
 			snprintf(fail->actual, sizeof(fail->actual), "no answer: %s", tr_error_last());
 			answer_clear(&a);
-			return TR_ERROR;
+			return outcome;
 		}
 		log_step(c, i, &a, NULL);
 		keep_warnings(c, &a);
@@ -1756,9 +1812,12 @@ int tr_case_run(tr_case *c, tr_case_failure *fail)
 		if (!error)
 			error = save_vars(c, &a, fail);
 		answer_clear(&a);
-		if (error < 0)
-			return error;
+		if (error < 0) {
+			if (!fail->message[0])
+				snprintf(fail->message, sizeof(fail->message), "%s", tr_error_last());
+			return tr_case_outcome_of(error);
+		}
 	}
 	fail->step[0] = '\0';
-	return 0;
+	return TR_CASE_PASS;
 }

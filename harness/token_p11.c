@@ -286,8 +286,8 @@ static int not_listed(p11_token *t, CK_ULONG listed, const char *what)
 /* Opens the first token the URI matches that holds a fitting certificate. */
 static int select_token(p11_token *t, P11KitUri *uri, const char *unit_name, int valid_only)
 {
-	CK_SLOT_ID slots[64];
-	CK_ULONG count = 64;
+	CK_SLOT_ID slots[TR_P11_MAX_SLOTS];
+	CK_ULONG count = TR_P11_MAX_SLOTS;
 	CK_TOKEN_INFO info;
 	int error, matched = 0;
 	CK_RV rv;

@@ -12,6 +12,7 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "common/p11mod.h" /* TR_P11_MAX_SLOTS only: p11mod.c is not linked in */
 #include "emulators/p11shim/shim_state.h"
 #include "emulators/p11shim/shim_trace.h"
 
@@ -248,11 +249,11 @@ static void event_push(CK_SLOT_ID slot)
  */
 static void presence_sync_locked(const shim_conf *conf)
 {
-	CK_SLOT_ID list[64];
-	CK_ULONG n = 64;
+	CK_SLOT_ID list[TR_P11_MAX_SLOTS];
+	CK_ULONG n = TR_P11_MAX_SLOTS;
 	int changed = 0;
 
-	if (shim_real->C_GetSlotList(CK_TRUE, NULL, &n) == CKR_OK && n <= 64 &&
+	if (shim_real->C_GetSlotList(CK_TRUE, NULL, &n) == CKR_OK && n <= TR_P11_MAX_SLOTS &&
 	    shim_real->C_GetSlotList(CK_TRUE, list, &n) == CKR_OK)
 		for (CK_ULONG i = 0; i < n; i++)
 			if (!slot_find(list[i]))

@@ -229,9 +229,11 @@ bad:
 /* Splits value into at most max blank-separated words (in place). */
 static int words(char *v, char **w, int max)
 {
+	char *save = NULL;
 	int n = 0;
 
-	for (char *s = strtok(v, " \t"); s; s = strtok(NULL, " \t")) {
+	/* strtok_r: the interposer runs inside multithreaded programs. */
+	for (char *s = strtok_r(v, " \t", &save); s; s = strtok_r(NULL, " \t", &save)) {
 		if (n == max)
 			return max + 1;
 		w[n++] = s;

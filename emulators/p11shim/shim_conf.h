@@ -13,7 +13,8 @@
 
 #include "emulators/p11shim/shim_funcs.h"
 
-#define SHIM_DEFAULT_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+/* SoftHSM2 as p11-kit's registry named it at build time (common/paths.h). */
+#define SHIM_DEFAULT_MODULE TR_BUILD_SOFTHSM2_MODULE
 #define SHIM_DEFAULT_TRIES 3
 #define SHIM_LABEL_MAX 32
 

@@ -8,6 +8,7 @@
 #include "common/utf8.h"
 #include "common/fsutil.h"
 #include "fixtures/pki.h"
+#include "fixtures/provinces.h"
 
 #include <openssl/err.h>
 #include <openssl/x509.h>
@@ -26,11 +27,24 @@
 #define PT_MAX_SESSIONS 4096
 #define PT_PATH_MAX 256
 
+/*
+ * The portals: the province registry's rows (fixtures/provinces.h says why
+ * it is expanded here), each bound to its flows pt_<name>_def of
+ * portal_<name>.c. A row without that file fails the link.
+ */
+#define FX_PROVINCE(id, ...) extern const pt_portal_def pt_##id##_def;
+#include "fixtures/provinces.def"
+#undef FX_PROVINCE
 static const pt_portal_def *const portal_defs[] = {
-	&pt_suzhou_def, &pt_hebei_def, &pt_sichuan_def, &pt_hunan_def,
+#define FX_PROVINCE(id, ...) &pt_##id##_def,
+#include "fixtures/provinces.def"
+#undef FX_PROVINCE
 };
 static const char *const portal_names[] = {
-	"suzhou", "hebei", "sichuan", "hunan", NULL
+#define FX_PROVINCE(id, ...) #id,
+#include "fixtures/provinces.def"
+#undef FX_PROVINCE
+	NULL
 };
 
 #define NDEFS (sizeof(portal_defs) / sizeof(portal_defs[0]))
@@ -43,7 +57,7 @@ struct pt_portal {
 	pt_challenges *challenges;
 	pt_sessions *sessions;
 	pt_verifier *verifier;
-	pt_verifier *legacy;  /* def->legacy_ca, NULL when none */
+	pt_verifier *legacy;  /* the registry's legacy_ca, NULL when none */
 	char *pki_dir;
 	void *state;
 	pt_route *routes; /* generic routes, then the province's */
@@ -1059,8 +1073,9 @@ static const pt_portal_def *find_def(const char *name)
 {
 	size_t i;
 
+	/* By the registry's name: the row and its flows are one index. */
 	for (i = 0; i < NDEFS; i++)
-		if (strcmp(portal_defs[i]->name, name) == 0)
+		if (strcmp(portal_names[i], name) == 0)
 			return portal_defs[i];
 	return NULL;
 }
@@ -1138,6 +1153,7 @@ int pt_portal_new(pt_portal **out, const char *name, const char *pki_dir,
 		  int admin)
 {
 	char chain[4096], crl[4096], dir[4096];
+	const char *legacy_ca;
 	pt_portal *p;
 	int err;
 
@@ -1164,9 +1180,9 @@ int pt_portal_new(pt_portal **out, const char *name, const char *pki_dir,
 		err = tr_error_set(err, "portal %s: trust bundle: %s", name, why);
 		goto out;
 	}
-	if (p->def->legacy_ca) {
+	if ((legacy_ca = fx_province_find(name)->legacy_ca) != NULL) {
 		/* Optional: a PKI folder from before the legacy CA has none. */
-		if ((err = tr_fs_join(dir, sizeof(dir), pki_dir, p->def->legacy_ca)) < 0 ||
+		if ((err = tr_fs_join(dir, sizeof(dir), pki_dir, legacy_ca)) < 0 ||
 		    (err = tr_fs_join(chain, sizeof(chain), dir, "chain.pem")) < 0 ||
 		    (err = tr_fs_join(crl, sizeof(crl), dir, "crl.pem")) < 0) {
 			err = tr_error_set(TR_EINVAL, "PKI path too long");

@@ -1,8 +1,12 @@
 /*
  * What a province file provides to the generic portal (portal.c): its sites
  * with their texts and account rules, its extra routes and its state. Each
- * province is one file (portal_suzhou.c, ...) defining one pt_portal_def,
- * listed in portal.c. Handlers run under the portal's lock.
+ * province is one file (portal_suzhou.c, ...) defining one pt_portal_def
+ * named pt_<province>_def, bound to the province's row of the registry
+ * (fixtures/provinces.def, which also gives its CA and legacy CA) by
+ * portal.c. Declarations one province alone uses live in its own header
+ * (portal_hunan.h, portal_suzhou_staff.h). Handlers run under the portal's
+ * lock.
  */
 #ifndef TR_PORTAL_DEF_H
 #define TR_PORTAL_DEF_H
@@ -105,11 +109,6 @@ typedef struct pt_portal_def {
 	const pt_route *routes;
 	size_t nroutes;
 	/*
-	 * A second CA folder under --pki whose certificates the portal still
-	 * accepts (pt_login.legacy), NULL for none; ignored when absent.
-	 */
-	const char *legacy_ca;
-	/*
 	 * Replies of pt_reply_ca_failure for the statuses listed (logins and
 	 * bindings); NULL, or a status not listed: the Jiangsu text.
 	 */
@@ -119,11 +118,6 @@ typedef struct pt_portal_def {
 	void (*state_reset)(void *state); /* POST /admin/reset */
 	void (*state_free)(void *state);
 } pt_portal_def;
-
-extern const pt_portal_def pt_suzhou_def;
-extern const pt_portal_def pt_hebei_def;
-extern const pt_portal_def pt_sichuan_def;
-extern const pt_portal_def pt_hunan_def;
 
 /* Answers with obj (reference stolen). */
 void pt_reply_json(pt_ctx *ctx, unsigned http, json_t *obj);
@@ -233,15 +227,6 @@ int pt_pubkey_from_base64(const char *b64, EVP_PKEY **out);
 int pt_issue_unit_cert(pt_ctx *ctx, const char *ca, const char *unit_name,
 		       const char *uscc, EVP_PKEY *pub, char **cert_b64,
 		       char *serial, size_t serial_len);
-
-/*
- * Hunan's "24小时（工作日）": when a binding submitted at portal time
- * submitted takes effect: after 24 hours counted on working days only, the
- * seconds falling on Monday to Friday in China Standard Time (UTC+8).
- * Weekends do not count; public holidays are not modelled. Submitted on a
- * Friday 10:00, it takes effect on Monday 10:00.
- */
-int64_t pt_hunan_effective_at(int64_t submitted);
 
 /* A fresh id: prefix + 12 random hex digits (tickets, orders). */
 int pt_new_id(const char *prefix, char *buf, size_t len);

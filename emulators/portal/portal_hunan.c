@@ -10,6 +10,7 @@
  * (HN-E07).
  */
 #include "portal_def.h"
+#include "portal_hunan.h"
 
 #include "common/error.h"
 #include "fixtures/ident.h"
@@ -67,7 +68,7 @@ static int64_t cst_next_midnight(int64_t t)
 	return (day + 1) * 86400 - 8 * 3600;
 }
 
-/* "24小时（工作日）", see portal_def.h. */
+/* "24小时（工作日）", see portal_hunan.h. */
 int64_t pt_hunan_effective_at(int64_t submitted)
 {
 	int64_t t = submitted, left = HN_BIND_DELAY, day_end, step;

@@ -838,7 +838,6 @@ const pt_portal_def pt_suzhou_def = {
 	.nsites = sizeof(sz_sites) / sizeof(sz_sites[0]),
 	.routes = sz_routes,
 	.nroutes = sizeof(sz_routes) / sizeof(sz_routes[0]),
-	.legacy_ca = "suzhou-legacy",
 	.state_new = sz_state_new,
 	.state_reset = sz_state_reset,
 	.state_free = sz_state_free,

@@ -84,8 +84,14 @@ int pt_signature_verify(X509 *cert, pt_sig_alg alg, const void *data,
  */
 int pt_base64_decode(const char *b64, unsigned char **out, size_t *out_len);
 
-/* base64 of a DER X.509 certificate; TR_EINVAL when it is not one. */
+/*
+ * base64 of a DER X.509 certificate; TR_EINVAL when it is not one. The
+ * same DER bytes give a reference to the same parsed certificate (a small
+ * process-wide cache: the caller frees its reference and must not modify
+ * the certificate); pt_cert_cache_clear() empties the cache.
+ */
 int pt_cert_from_base64(const char *b64, X509 **out);
+void pt_cert_cache_clear(void);
 
 /*
  * The unit name (O, else CN) and USCC (organizationIdentifier) of the

@@ -46,8 +46,8 @@ static void pad_label(unsigned char out[32], const char *label)
 /* SoftHSM keeps one uninitialised slot at the end; that is where we init. */
 static int free_slot(tr_p11mod *mod, CK_FUNCTION_LIST *fn, CK_SLOT_ID *slot)
 {
-	CK_SLOT_ID slots[64];
-	CK_ULONG count = 64;
+	CK_SLOT_ID slots[TR_P11_MAX_SLOTS];
+	CK_ULONG count = TR_P11_MAX_SLOTS;
 	CK_TOKEN_INFO info;
 	int error;
 

@@ -8,9 +8,11 @@
 
 #include <stddef.h>
 
+#include "common/paths.h"
 #include "fixtures/pki.h"
 
-#define SH_SOFTHSM_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+/* SoftHSM2's PKCS#11 module as p11-kit registers it (common/paths.h). */
+#define SH_SOFTHSM_MODULE tr_paths_get(TR_PATH_SOFTHSM2)
 
 typedef struct sh_token_spec {
 	const char *label;      /* token label, at most 32 bytes */

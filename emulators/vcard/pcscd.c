@@ -20,6 +20,15 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <winscard.h>
+#include <dirent.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <sys/file.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 
 /* vpcd listens on every interface: ports clear of its default 35963. */
 #define PORT_LOW 36200
@@ -90,7 +99,7 @@ int vc_pcscd_write_conf(const char *run_dir, unsigned short base_port,
 			unsigned ncards)
 {
 	char confdir[4200], libdir[4200], lib[4300], path[4300], text[5000];
-	int error, n;
+	int error, n, k;
 
 	if (ncards == 0 || ncards > VC_PCSCD_MAX_CARDS)
 		return tr_error_set(TR_EINVAL, "%u cards: pcsc-lite handles 1..%d readers",
@@ -106,7 +115,9 @@ int vc_pcscd_write_conf(const char *run_dir, unsigned short base_port,
 	for (unsigned e = 0; e < (ncards + 1) / 2; e++) {
 		unsigned port = base_port + 2 * e;
 
-		snprintf(lib, sizeof(lib), "%s/libifdvpcd-%u.so", libdir, e);
+		n = snprintf(lib, sizeof(lib), "%s/libifdvpcd-%u.so", libdir, e);
+		if (n < 0 || (size_t)n >= sizeof(lib))
+			return tr_error_set(TR_EINVAL, "path too long: %s/libifdvpcd-%u.so", libdir, e);
 		if ((error = copy_driver(lib)) < 0)
 			return error;
 
@@ -119,31 +130,280 @@ int vc_pcscd_write_conf(const char *run_dir, unsigned short base_port,
 			     "CHANNELID    %u\n", port, port + 1, e, port, lib, port);
 		if (n < 0 || (size_t)n >= sizeof(text))
 			return tr_error_set(TR_EINVAL, "reader.conf entry too long");
-		snprintf(path, sizeof(path), "%s/tokenrig-vpcd-%u", confdir, e);
+		k = snprintf(path, sizeof(path), "%s/tokenrig-vpcd-%u", confdir, e);
+		if (k < 0 || (size_t)k >= sizeof(path))
+			return tr_error_set(TR_EINVAL, "path too long: %s/tokenrig-vpcd-%u", confdir, e);
 		if ((error = tr_fs_write_atomic(path, text, (size_t)n, 0644)) < 0)
 			return error;
 	}
 	return 0;
 }
 
-/* In the child: namespace, mounts, exec. Errors go up the pipe. */
-static void child(int errfd, const vc_pcscd *p, const vc_pcscd_opts *opts,
-		  const char *confdir)
+/* --- where the rig's pcscd may serve ------------------------------------ */
+
+/* A process that has exited and waits for its parent holds no socket. */
+static int zombie(long pid)
 {
-	char msg[512];
-	int fd, n;
+	char path[64], text[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 1; /* gone */
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n <= 0)
+		return 1;
+	text[n] = '\0';
+	/* "pid (comm) S ...": the state follows the last ')'. */
+	return (p = strrchr(text, ')')) && p[1] == ' ' && p[2] == 'Z';
+}
+
+/* A process named name in this mount namespace (one it cannot see counts). */
+static pid_t process_in_our_ns(const char *name, char *why, size_t len)
+{
+	char self[128] = "", ns[128], path[64], comm[64];
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	pid_t found = 0;
+	ssize_t n;
+
+	if (!d)
+		return 0;
+	if ((n = readlink("/proc/self/ns/mnt", self, sizeof(self) - 1)) > 0)
+		self[n] = '\0';
+	while (!found && (e = readdir(d)) != NULL) {
+		long pid = strtol(e->d_name, NULL, 10);
+		int fd;
+
+		if (pid <= 0 || pid == (long)getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			continue;
+		n = read(fd, comm, sizeof(comm) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		comm[n] = '\0';
+		comm[strcspn(comm, "\n")] = '\0';
+		if (strcmp(comm, name) || zombie(pid))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/ns/mnt", pid);
+		n = readlink(path, ns, sizeof(ns) - 1);
+		if (n > 0)
+			ns[n] = '\0';
+		/* Another mount namespace has its own /run/pcscd (a rig's private one). */
+		if (n > 0 && self[0] && strcmp(ns, self))
+			continue;
+		found = (pid_t)pid;
+		snprintf(why, len, "a %s process (PID %ld) runs in this mount namespace", name, pid);
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * 1 when a listening socket of this network namespace is bound to the file
+ * (dev, ino), 0 when none is, -1 when the kernel's table cannot be read.
+ * Asked through NETLINK_SOCK_DIAG, never by connecting: a connection to
+ * systemd's pcscd.socket would start the system's pcscd.
+ */
+static int unix_listener(dev_t dev, ino_t ino)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct unix_diag_req req;
+	} msg = {
+		.nlh = { .nlmsg_len = sizeof(msg), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
+		.req = { .sdiag_family = AF_UNIX, .udiag_states = 1u << 10 /* TCP_LISTEN */,
+			 .udiag_show = UDIAG_SHOW_VFS },
+	};
+	struct sockaddr_nl nl = { .nl_family = AF_NETLINK };
+	struct timeval tv = { .tv_sec = 2 };
+	long buf[8192 / sizeof(long)];
+	int fd, found = -1;
+
+	if ((fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG)) < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (sendto(fd, &msg, sizeof(msg), 0, (struct sockaddr *)&nl, sizeof(nl)) < 0)
+		goto out;
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		struct nlmsghdr *h = (struct nlmsghdr *)buf;
+
+		if (n <= 0)
+			goto out;
+		for (; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+			struct unix_diag_msg *m = NLMSG_DATA(h);
+			struct rtattr *a = (struct rtattr *)(m + 1);
+			int alen = (int)h->nlmsg_len - (int)NLMSG_LENGTH(sizeof(*m));
+
+			if (h->nlmsg_type == NLMSG_DONE) {
+				found = found == 1 ? 1 : 0;
+				goto out;
+			}
+			if (h->nlmsg_type == NLMSG_ERROR)
+				goto out;
+			for (; RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+				struct unix_diag_vfs *v = RTA_DATA(a);
+
+				/* The kernel's own dev_t: major above bit 20. */
+				if (a->rta_type == UNIX_DIAG_VFS && v->udiag_vfs_ino == ino &&
+				    v->udiag_vfs_dev >> 20 == major(dev) &&
+				    (v->udiag_vfs_dev & 0xfffff) == minor(dev))
+					found = 1;
+			}
+		}
+	}
+out:
+	close(fd);
+	return found;
+}
+
+int vc_pcscd_std_free(const char *sock, const char *proc_name, char *why, size_t len)
+{
+	char dir[4096], pidfile[4200], text[32] = "";
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct stat st;
+	long pid;
+	int fd, listening;
+	ssize_t n;
+
+	why[0] = '\0';
+	if (process_in_our_ns(proc_name, why, len))
+		return 0;
+	if (snprintf(dir, sizeof(dir), "%s", sock) >= (int)sizeof(dir) ||
+	    strlen(sock) >= sizeof(a.sun_path)) {
+		snprintf(why, len, "socket path too long: %s", sock);
+		return 0;
+	}
+	if (strrchr(dir, '/'))
+		*strrchr(dir, '/') = '\0';
+	if (snprintf(pidfile, sizeof(pidfile), "%s/pcscd.pid", dir) >= (int)sizeof(pidfile)) {
+		snprintf(why, len, "path too long: %s/pcscd.pid", dir);
+		return 0;
+	}
+	if ((fd = open(pidfile, O_RDONLY | O_CLOEXEC)) >= 0) {
+		n = read(fd, text, sizeof(text) - 1);
+		close(fd);
+		text[n > 0 ? n : 0] = '\0';
+		pid = strtol(text, NULL, 10);
+		if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM)) {
+			snprintf(why, len, "%s names PID %ld, which is alive", pidfile, pid);
+			return 0;
+		}
+	}
+	if (lstat(sock, &st) != 0) {
+		if (errno == ENOENT)
+			return 1;
+		snprintf(why, len, "%s: %s", sock, strerror(errno));
+		return 0;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(why, len, "%s exists and is not a socket", sock);
+		return 0;
+	}
+	if ((listening = unix_listener(st.st_dev, st.st_ino)) == 1) {
+		snprintf(why, len, "something listens on %s (a pcscd, or systemd's pcscd.socket)",
+			 sock);
+		return 0;
+	}
+	if (listening == 0)
+		return 1; /* a leftover nobody answers: pcscd replaces it */
+	/* The table is not readable here: whoever accepts a connection owns it. */
+	memcpy(a.sun_path, sock, strlen(sock) + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0) {
+		snprintf(why, len, "socket: %s", strerror(errno));
+		return 0;
+	}
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 &&
+	    (errno == ECONNREFUSED || errno == ENOENT)) {
+		close(fd);
+		return 1;
+	}
+	close(fd);
+	snprintf(why, len, "something answers on %s", sock);
+	return 0;
+}
+
+int vc_pcscd_placement(char *why, size_t len)
+{
+	char taken[512];
+	int status = 0, err;
+	pid_t pid;
+
+	why[0] = '\0';
+	/* A child tries what the daemon's start does; its exit code is the errno. */
+	if ((pid = fork()) < 0)
+		return tr_error_set(TR_EIO, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+			_exit(errno > 0 && errno < 256 ? errno : 255);
+		_exit(0);
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return VC_PCSCD_PRIVATE;
+	err = WIFEXITED(status) ? WEXITSTATUS(status) : EPERM;
+	if (vc_pcscd_std_free(VC_PCSCD_STD_SOCKET, "pcscd", taken, sizeof(taken))) {
+		snprintf(why, len, "no mount namespace here (unshare(CLONE_NEWNS): %s): the rig's "
+			 "pcscd serves the standard socket %s, which is free (no system pcscd)",
+			 strerror(err), VC_PCSCD_STD_SOCKET);
+		return VC_PCSCD_STANDARD;
+	}
+	return tr_error_set(TR_EDEPEND, "no mount namespace here (unshare(CLONE_NEWNS): %s: needs "
+			    "CAP_SYS_ADMIN) and the standard pcscd socket is taken: %s; the "
+			    "system's pcscd is never touched", strerror(err), taken);
+}
+
+/* Serialises the choice of the standard socket among runs in one machine. */
+static int lock_std_choice(void)
+{
+	uint64_t deadline = tr_deadline_after_ms(30000);
+	int fd = open("/tmp/tokenrig-pcscd-std.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return -1;
+	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if ((errno != EWOULDBLOCK && errno != EINTR) || tr_deadline_passed(deadline)) {
+			close(fd);
+			return -1;
+		}
+		tr_poll_pause(deadline, 20);
+	}
+	return fd;
+}
+
+/* --- starting it ----------------------------------------------------------- */
+
+/*
+ * In the child: the private namespace and mounts (when private), exec.
+ * Errors go up the pipe, the first byte saying whether the namespace ('N')
+ * or the exec ('E') failed.
+ */
+static void child(int errfd, const vc_pcscd *p, const vc_pcscd_opts *opts,
+		  const char *confdir, int private_ns)
+{
+	char kind = 'N', msg[256];
 	const char *step;
+	size_t n;
+	int fd, err;
 
 	if (opts->die_with_parent)
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 	step = "unshare(CLONE_NEWNS)";
-	if (unshare(CLONE_NEWNS) != 0)
+	if (private_ns && unshare(CLONE_NEWNS) != 0)
 		goto fail;
 	step = "mount --make-rprivate /";
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+	if (private_ns && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
 		goto fail;
-	step = "bind mount over /run/pcscd";
-	if (mount(p->sock_dir, "/run/pcscd", NULL, MS_BIND, NULL) != 0)
+	step = "bind mount over " VC_PCSCD_STD_DIR;
+	if (private_ns && mount(p->sock_dir, VC_PCSCD_STD_DIR, NULL, MS_BIND, NULL) != 0)
 		goto fail;
 	fd = open(opts->log_path ? opts->log_path : "/dev/null",
 		  O_WRONLY | O_CREAT | O_APPEND, 0600);
@@ -153,6 +413,7 @@ static void child(int errfd, const vc_pcscd *p, const vc_pcscd_opts *opts,
 		if (fd > 2)
 			close(fd);
 	}
+	kind = 'E';
 	step = "exec " VC_PCSCD_PATH;
 	if (opts->debug)
 		execl(VC_PCSCD_PATH, "pcscd", "-f", "-d", "-a", "-c", confdir,
@@ -160,18 +421,66 @@ static void child(int errfd, const vc_pcscd *p, const vc_pcscd_opts *opts,
 	else
 		execl(VC_PCSCD_PATH, "pcscd", "-f", "-c", confdir, (char *)NULL);
 fail:
-	n = snprintf(msg, sizeof(msg), "%s: %s", step, strerror(errno));
-	if (n > 0 && write(errfd, msg, (size_t)n) < 0)
+	/*
+	 * Only async-signal-safe calls between fork and exec (the harness
+	 * forks with threads running: snprintf or strerror could wait on a
+	 * lock held by a thread that no longer exists). The parent formats
+	 * the message, written in one piece: kind, step, NUL, errno's bytes.
+	 */
+	err = errno;
+	n = strlen(step);
+	msg[0] = kind;
+	memcpy(msg + 1, step, n + 1);
+	memcpy(msg + n + 2, &err, sizeof(err));
+	if (write(errfd, msg, n + 2 + sizeof(err)) < 0)
 		_exit(126);
 	_exit(127);
+}
+
+/* Forks and execs pcscd; msg gets the child's failure ("" when it runs). */
+static int spawn(vc_pcscd *p, const vc_pcscd_opts *opts, const char *confdir, int private_ns,
+		 char *msg, size_t len)
+{
+	int pipefd[2];
+	ssize_t n;
+
+	msg[0] = '\0';
+	if (pipe2(pipefd, O_CLOEXEC) != 0)
+		return tr_error_set(TR_EIO, "pipe: %s", strerror(errno));
+	p->pid = fork();
+	if (p->pid < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return tr_error_set(TR_EIO, "fork: %s", strerror(errno));
+	}
+	if (p->pid == 0)
+		child(pipefd[1], p, opts, confdir, private_ns);
+	close(pipefd[1]);
+	/* EOF without a message: exec succeeded (the pipe is close-on-exec). */
+	while ((n = read(pipefd[0], msg, len - 1)) < 0 && errno == EINTR)
+		;
+	close(pipefd[0]);
+	if (n > 0) {
+		char step[256];
+		size_t step_len = strnlen(msg, (size_t)n);
+		int err = 0;
+
+		/* The child's kind, step, NUL, errno (child()): "Kstep: error". */
+		if (step_len < (size_t)n && (size_t)n - step_len - 1 >= sizeof(err))
+			memcpy(&err, msg + step_len + 1, sizeof(err));
+		snprintf(step, sizeof(step), "%.*s", (int)step_len, msg);
+		snprintf(msg, len, "%s: %s", step, err ? strerror(err) : "no reason given");
+		tr_proc_stop(p->pid, 1000);
+		p->pid = 0;
+	}
+	return 0;
 }
 
 int vc_pcscd_start(vc_pcscd **out, const vc_pcscd_opts *opts)
 {
 	vc_pcscd *p = NULL;
-	char msg[512], stale[4300], confdir[4200];
-	int pipefd[2] = { -1, -1 }, error = 0;
-	ssize_t n;
+	char msg[512], stale[4300], confdir[4200], why[512];
+	int error = 0, lock = -1;
 
 	if (!opts || !opts->run_dir)
 		return tr_error_set(TR_EINVAL, "vc_pcscd_start: run_dir needed");
@@ -180,9 +489,9 @@ int vc_pcscd_start(vc_pcscd **out, const vc_pcscd_opts *opts)
 	if (geteuid() != 0)
 		return tr_error_set(TR_EDEPEND,
 				    "the rig's pcscd needs root: pcsc-lite 1.9.9 always serves "
-				    "/run/pcscd/pcscd.comm, so it runs in a private mount namespace "
-				    "(unshare + bind mount). Run as root (or in a container with "
-				    "CAP_SYS_ADMIN)");
+				    VC_PCSCD_STD_SOCKET ", so it runs in a private mount namespace "
+				    "(unshare + bind mount), or on that socket when it is free. Run as "
+				    "root (or in a container)");
 	if (access(VC_PCSCD_PATH, X_OK) != 0 || access(VC_VPCD_DRIVER, R_OK) != 0)
 		return tr_error_set(TR_EDEPEND, "%s or %s missing: apt-get install pcscd "
 				    "vsmartcard-vpcd", VC_PCSCD_PATH, VC_VPCD_DRIVER);
@@ -190,48 +499,51 @@ int vc_pcscd_start(vc_pcscd **out, const vc_pcscd_opts *opts)
 		return tr_error_set(TR_ENOMEM, "out of memory");
 	if ((error = tr_fs_join(p->sock_dir, sizeof(p->sock_dir), opts->run_dir, "pcscd")) < 0 ||
 	    (error = tr_fs_join(p->sock, sizeof(p->sock), p->sock_dir, "pcscd.comm")) < 0 ||
+	    (error = tr_fs_join(stale, sizeof(stale), p->sock_dir, "pcscd.pid")) < 0 ||
 	    (error = tr_fs_mkdirs(p->sock_dir, 0755)) < 0)
 		goto out;
 	/* A killed daemon leaves its pid file: pcscd would refuse to start. */
-	snprintf(stale, sizeof(stale), "%s/pcscd.pid", p->sock_dir);
 	unlink(stale);
 	unlink(p->sock);
 	/* The mount point; pcscd itself creates it on a normal system. */
-	if (mkdir("/run/pcscd", 0755) != 0 && errno != EEXIST) {
-		error = tr_error_set(TR_EIO, "mkdir /run/pcscd: %s", strerror(errno));
+	if (mkdir(VC_PCSCD_STD_DIR, 0755) != 0 && errno != EEXIST) {
+		error = tr_error_set(TR_EIO, "mkdir " VC_PCSCD_STD_DIR ": %s", strerror(errno));
 		goto out;
 	}
-	if (pipe2(pipefd, O_CLOEXEC) != 0) {
-		error = tr_error_set(TR_EIO, "pipe: %s", strerror(errno));
+	if ((error = spawn(p, opts, confdir, 1, msg, sizeof(msg))) < 0)
+		goto out;
+	if (msg[0] == 'E') {
+		error = tr_error_set(TR_EDEPEND, "starting the rig's pcscd: %s", msg + 1);
 		goto out;
 	}
-	p->pid = fork();
-	if (p->pid < 0) {
-		error = tr_error_set(TR_EIO, "fork: %s", strerror(errno));
-		goto out;
-	}
-	if (p->pid == 0)
-		child(pipefd[1], p, opts, confdir);
-	close(pipefd[1]);
-	pipefd[1] = -1;
-	/* EOF without a message: exec succeeded (the pipe is close-on-exec). */
-	while ((n = read(pipefd[0], msg, sizeof(msg) - 1)) < 0 && errno == EINTR)
-		;
-	if (n > 0) {
-		msg[n] = '\0';
-		tr_proc_stop(p->pid, 1000);
-		error = tr_error_set(TR_EDEPEND, "starting the rig's pcscd: %s (needs root "
-				     "with CAP_SYS_ADMIN: unshare(CLONE_NEWNS) and mount)", msg);
-		goto out;
+	if (msg[0] == 'N') {
+		/*
+		 * No mount namespace here (an unprivileged container): the
+		 * standard socket, if nobody has it. The choice and the start
+		 * are one step for runs on this machine.
+		 */
+		lock = lock_std_choice();
+		if (!vc_pcscd_std_free(VC_PCSCD_STD_SOCKET, "pcscd", why, sizeof(why))) {
+			error = tr_error_set(TR_EDEPEND, "no mount namespace here (%s: needs "
+					     "CAP_SYS_ADMIN) and the standard pcscd socket is taken: "
+					     "%s; the system's pcscd is never touched", msg + 1, why);
+			goto out;
+		}
+		if ((error = spawn(p, opts, confdir, 0, msg, sizeof(msg))) < 0)
+			goto out;
+		if (msg[0]) {
+			error = tr_error_set(TR_EDEPEND, "starting the rig's pcscd on %s: %s",
+					     VC_PCSCD_STD_SOCKET, msg + 1);
+			goto out;
+		}
+		snprintf(p->sock, sizeof(p->sock), "%s", VC_PCSCD_STD_SOCKET);
 	}
 	setenv("PCSCLITE_CSOCK_NAME", p->sock, 1);
 	*out = p;
 	p = NULL;
 out:
-	if (pipefd[0] >= 0)
-		close(pipefd[0]);
-	if (pipefd[1] >= 0)
-		close(pipefd[1]);
+	if (lock >= 0)
+		close(lock);
 	free(p);
 	return error;
 }

@@ -7,7 +7,9 @@
  * /run/pcscd; the system's pcscd, if any, is untouched. Clients reach the
  * rig's daemon through PCSCLITE_CSOCK_NAME=<that folder>/pcscd.comm, which
  * must be in the environment before the process's first SCard call (the
- * library reads it once). Needs root (unshare(CLONE_NEWNS) and mount).
+ * library reads it once). Needs root (unshare(CLONE_NEWNS) and mount);
+ * without CAP_SYS_ADMIN (an unprivileged container) the daemon serves the
+ * standard socket itself, only when nobody else has it (vc_pcscd_placement).
  *
  * Readers: vpcd in its listening mode, "DEVICENAME /dev/null:PORT"; each
  * reader.conf entry gives two slots, ports PORT and PORT+1, each waiting
@@ -24,8 +26,14 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define VC_VPCD_DRIVER "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
+#include "common/paths.h"
+
+/* vsmartcard's vpcd in pcsc-lite's driver folder (common/paths.h). */
+#define VC_VPCD_DRIVER tr_paths_get(TR_PATH_VPCD)
 #define VC_PCSCD_PATH "/usr/sbin/pcscd"
+/* Where pcsc-lite 1.9.9's daemon always serves, and clients look by default. */
+#define VC_PCSCD_STD_DIR "/run/pcscd"
+#define VC_PCSCD_STD_SOCKET VC_PCSCD_STD_DIR "/pcscd.comm"
 #define VC_PCSCD_MAX_CARDS 16
 
 typedef struct vc_pcscd vc_pcscd;
@@ -60,10 +68,37 @@ typedef struct vc_pcscd_opts {
 
 /*
  * Starts pcscd -f -c run_dir/reader.conf.d in a private mount namespace and sets
- * PCSCLITE_CSOCK_NAME in this process. TR_EDEPEND with a message saying
- * what to do when not root, unshare is refused, or pcscd is missing.
+ * PCSCLITE_CSOCK_NAME in this process. Where no mount namespace can be made
+ * (no CAP_SYS_ADMIN: an unprivileged container), the rig's pcscd serves the
+ * standard socket VC_PCSCD_STD_SOCKET instead, if and only if it is free
+ * (vc_pcscd_std_free); PCSCLITE_CSOCK_NAME then names it. TR_EDEPEND with a
+ * message saying what to do when not root, neither way is open, or pcscd is
+ * missing.
  */
 int vc_pcscd_start(vc_pcscd **out, const vc_pcscd_opts *opts);
+
+/*
+ * Whether the rig may start its own pcscd on the socket sock (normally
+ * VC_PCSCD_STD_SOCKET) without touching anyone else's: 1 when free, 0 when
+ * taken, with the reason in why. Taken means: a process named proc_name
+ * (normally "pcscd") runs in this mount namespace, or the pcscd.pid file
+ * beside the socket names a live process, or some socket listens on that
+ * file (a daemon, or systemd's pcscd.socket: found through the kernel's
+ * socket table, without connecting, so a socket-activated pcscd is not
+ * started), or, when the table cannot tell, a connection to it is
+ * accepted. A socket file nobody answers is free (pcscd replaces it).
+ */
+int vc_pcscd_std_free(const char *sock, const char *proc_name, char *why, size_t len);
+
+/*
+ * Where the rig's pcscd can run here, decided before anything is made for
+ * the cards: VC_PCSCD_PRIVATE (a private mount namespace can be made),
+ * VC_PCSCD_STANDARD (none can, and the standard socket is free: why says
+ * so, for the run's output), or TR_EDEPEND naming both reasons (the card
+ * kinds are skipped with it).
+ */
+enum { VC_PCSCD_PRIVATE = 1, VC_PCSCD_STANDARD = 2 };
+int vc_pcscd_placement(char *why, size_t len);
 
 const char *vc_pcscd_socket(const vc_pcscd *pcscd);
 pid_t vc_pcscd_pid(const vc_pcscd *pcscd);

@@ -1,14 +1,15 @@
 /*
  * ISO 7816-4 command APDU parsing and response building for the virtual
- * card: short and extended length, the four cases, and the TLV helpers the
- * PIV applet needs. No I/O here; the fuzz target and the unit tests feed
- * these directly.
+ * card: short and extended length, the four cases. No I/O here; the fuzz
+ * target and the unit tests feed these directly.
  */
 #ifndef TR_EMULATORS_VCARD_VC_APDU_H
 #define TR_EMULATORS_VCARD_VC_APDU_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "common/tlv.h"
 
 /* The largest response the vpcd framing can carry: 16-bit length. */
 #define VC_APDU_MAX_RESP 65535
@@ -55,27 +56,42 @@ typedef struct vc_apdu {
 int vc_apdu_parse(vc_apdu *out, const uint8_t *buf, size_t len);
 
 /*
- * A bounded TLV reader over BER-TLV with 1-3 byte lengths (81 L, 82 L L)
- * and 1-2 byte tags (first byte with low five bits 11111).
+ * The card's BER-TLV is common/tlv.h (shared with the harness's PIV
+ * driver: tags of 1-3 bytes, lengths up to 83 LLL, 80 refused). These are
+ * its older names, kept for the callers that read one level at a time:
  * vc_tlv_next returns 1 with tag, val and vlen set, 0 at the end, -1 when
- * malformed (a length that runs past the end, an unsupported form).
+ * malformed; vc_tlv_put is tr_tlv_put.
  */
-typedef struct vc_tlv_reader {
-	const uint8_t *p, *end;
-} vc_tlv_reader;
+typedef tr_tlv_reader vc_tlv_reader;
 
-void vc_tlv_init(vc_tlv_reader *r, const uint8_t *buf, size_t len);
-int vc_tlv_next(vc_tlv_reader *r, unsigned *tag, const uint8_t **val,
-		size_t *vlen);
+static inline void vc_tlv_init(vc_tlv_reader *r, const uint8_t *buf, size_t len)
+{
+	tr_tlv_reader_init(r, buf, len);
+}
 
-/*
- * Appends tag + length (+ value when val is not NULL) to buf at *off, at
- * most cap bytes. Returns 0 or -1 when it does not fit.
- */
-int vc_tlv_put(uint8_t *buf, size_t cap, size_t *off, unsigned tag,
-	       const uint8_t *val, size_t vlen);
+static inline int vc_tlv_next(vc_tlv_reader *r, unsigned *tag, const uint8_t **val,
+			      size_t *vlen)
+{
+	tr_tlv t;
+	int rc = tr_tlv_next(r, &t);
 
-/* Bytes a TLV header takes for this tag and length. */
-size_t vc_tlv_header_len(unsigned tag, size_t vlen);
+	if (rc == 1) {
+		*tag = t.tag;
+		*val = t.val;
+		*vlen = t.len;
+	}
+	return rc < 0 ? -1 : rc;
+}
+
+static inline int vc_tlv_put(uint8_t *buf, size_t cap, size_t *off, unsigned tag,
+			     const uint8_t *val, size_t vlen)
+{
+	return tr_tlv_put(buf, cap, off, tag, val, vlen);
+}
+
+static inline size_t vc_tlv_header_len(unsigned tag, size_t vlen)
+{
+	return tr_tlv_header_len(tag, vlen);
+}
 
 #endif

@@ -1,5 +1,6 @@
 #include "emulators/vcard/vc_image.h"
 
+#include "common/buf.h"
 #include "common/error.h"
 #include "common/fsutil.h"
 
@@ -306,37 +307,7 @@ void vc_image_slot_cert(const vc_image *img, vc_slot slot,
 
 /* --- text form ------------------------------------------------------- */
 
-typedef struct strbuf {
-	char *p;
-	size_t len, cap;
-	int failed;
-} strbuf;
-
-static void sb_add(strbuf *b, const char *s, size_t n)
-{
-	if (b->failed)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		char *p;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		if (!(p = realloc(b->p, cap))) {
-			b->failed = 1;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void sb_str(strbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
-
-static void sb_hex(strbuf *b, const uint8_t *d, size_t n)
+static void put_hex(tr_buf *b, const uint8_t *d, size_t n)
 {
 	static const char digits[] = "0123456789abcdef";
 	char chunk[128];
@@ -346,11 +317,11 @@ static void sb_hex(strbuf *b, const uint8_t *d, size_t n)
 		chunk[k++] = digits[d[i] >> 4];
 		chunk[k++] = digits[d[i] & 15];
 		if (k == sizeof(chunk)) {
-			sb_add(b, chunk, k);
+			tr_buf_put(b, chunk, k);
 			k = 0;
 		}
 	}
-	sb_add(b, chunk, k);
+	tr_buf_put(b, chunk, k);
 }
 
 static int key_der(EVP_PKEY *key, uint8_t **out, int *len)
@@ -367,22 +338,18 @@ static int key_der(EVP_PKEY *key, uint8_t **out, int *len)
 
 int vc_image_format(const vc_image *img, char **out, size_t *len)
 {
-	strbuf b = { 0 };
-	char line[128];
+	tr_buf b = TR_BUF_INIT;
 	int error = 0;
 
-	snprintf(line, sizeof(line), "tokenrig-vcard-image %d\nprofile %s\nserial ",
-		 VC_IMAGE_VERSION, vc_profile_name(img->profile));
-	sb_str(&b, line);
-	sb_hex(&b, img->serial, VC_SERIAL_LEN);
-	sb_str(&b, "\npin ");
-	sb_hex(&b, img->ref[VC_REF_PIN], VC_REF_LEN);
-	sb_str(&b, "\npuk ");
-	sb_hex(&b, img->ref[VC_REF_PUK], VC_REF_LEN);
-	snprintf(line, sizeof(line), "\npin-tries %u %u\npuk-tries %u %u\n",
-		 img->left[VC_REF_PIN], img->max[VC_REF_PIN],
-		 img->left[VC_REF_PUK], img->max[VC_REF_PUK]);
-	sb_str(&b, line);
+	tr_buf_printf(&b, "tokenrig-vcard-image %d\nprofile %s\nserial ", VC_IMAGE_VERSION,
+		      vc_profile_name(img->profile));
+	put_hex(&b, img->serial, VC_SERIAL_LEN);
+	tr_buf_puts(&b, "\npin ");
+	put_hex(&b, img->ref[VC_REF_PIN], VC_REF_LEN);
+	tr_buf_puts(&b, "\npuk ");
+	put_hex(&b, img->ref[VC_REF_PUK], VC_REF_LEN);
+	tr_buf_printf(&b, "\npin-tries %u %u\npuk-tries %u %u\n", img->left[VC_REF_PIN],
+		      img->max[VC_REF_PIN], img->left[VC_REF_PUK], img->max[VC_REF_PUK]);
 	for (int i = 0; i < VC_SLOT_COUNT; i++) {
 		const image_slot *s = &img->slots[i];
 		uint8_t *der = NULL;
@@ -392,29 +359,27 @@ int vc_image_format(const vc_image *img, char **out, size_t *len)
 			continue;
 		if ((error = key_der(s->key, &der, &der_len)) < 0)
 			goto out;
-		snprintf(line, sizeof(line), "slot %02x %s ", slot_refs[i],
-			 alg_name(s->alg));
-		sb_str(&b, line);
-		sb_hex(&b, der, (size_t)der_len);
+		tr_buf_printf(&b, "slot %02x %s ", slot_refs[i], alg_name(s->alg));
+		put_hex(&b, der, (size_t)der_len);
 		OPENSSL_clear_free(der, (size_t)der_len);
-		sb_str(&b, " ");
+		tr_buf_puts(&b, " ");
 		if (s->cert)
-			sb_hex(&b, s->cert, s->cert_len);
+			put_hex(&b, s->cert, s->cert_len);
 		else
-			sb_str(&b, "-");
-		sb_str(&b, "\n");
+			tr_buf_puts(&b, "-");
+		tr_buf_puts(&b, "\n");
 	}
-	sb_str(&b, "end\n");
-	if (b.failed) {
-		error = tr_error_set(TR_ENOMEM, "out of memory");
+	tr_buf_puts(&b, "end\n");
+	if ((error = tr_buf_check(&b, "the card image")) < 0)
 		goto out;
-	}
-	*out = b.p;
+	*out = b.data;
 	*len = b.len;
-	b.p = NULL;
+	b.data = NULL;
 out:
-	if (b.p)
-		OPENSSL_clear_free(b.p, b.cap);
+	/* The text holds the private keys and the PIN. */
+	if (b.data)
+		OPENSSL_cleanse(b.data, b.cap);
+	tr_buf_free(&b);
 	return error;
 }
 

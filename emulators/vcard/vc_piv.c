@@ -1,6 +1,7 @@
 #include "emulators/vcard/vc_piv.h"
 
 #include "common/error.h"
+#include "common/tlv.h"
 #include "emulators/vcard/vc_apdu.h"
 #include "emulators/vcard/vc_sm2.h"
 
@@ -93,7 +94,7 @@ static int wrap53(uint8_t **out, size_t *out_len, const uint8_t *inner,
 	size_t cap = len + 8, off = 0;
 	uint8_t *buf = malloc(cap);
 
-	if (!buf || vc_tlv_put(buf, cap, &off, 0x53, inner, len) < 0) {
+	if (!buf || tr_tlv_put(buf, cap, &off, 0x53, inner, len) < 0) {
 		free(buf);
 		return tr_error_set(TR_ENOMEM, "out of memory");
 	}
@@ -110,11 +111,11 @@ static int build_objects(vc_piv *piv)
 	int error;
 
 	/* CHUID: FASC-N, GUID (the serial OpenSC reports), expiry, no signature. */
-	if (vc_tlv_put(tmp, sizeof(tmp), &off, 0x30, test_fascn, sizeof(test_fascn)) ||
-	    vc_tlv_put(tmp, sizeof(tmp), &off, 0x34, serial, VC_SERIAL_LEN) ||
-	    vc_tlv_put(tmp, sizeof(tmp), &off, 0x35, (const uint8_t *)"20301231", 8) ||
-	    vc_tlv_put(tmp, sizeof(tmp), &off, 0x3E, NULL, 0) ||
-	    vc_tlv_put(tmp, sizeof(tmp), &off, 0xFE, NULL, 0))
+	if (tr_tlv_put(tmp, sizeof(tmp), &off, 0x30, test_fascn, sizeof(test_fascn)) ||
+	    tr_tlv_put(tmp, sizeof(tmp), &off, 0x34, serial, VC_SERIAL_LEN) ||
+	    tr_tlv_put(tmp, sizeof(tmp), &off, 0x35, (const uint8_t *)"20301231", 8) ||
+	    tr_tlv_put(tmp, sizeof(tmp), &off, 0x3E, NULL, 0) ||
+	    tr_tlv_put(tmp, sizeof(tmp), &off, 0xFE, NULL, 0))
 		return tr_error_set(TR_ERROR, "CHUID does not fit");
 	if ((error = wrap53(&piv->obj[OBJ_CHUID], &piv->obj_len[OBJ_CHUID], tmp, off)) < 0)
 		return error;
@@ -123,19 +124,19 @@ static int build_objects(vc_piv *piv)
 	memcpy(card_id, "TRVC\x01", 5);
 	memcpy(card_id + 5, serial, VC_SERIAL_LEN);
 	off = 0;
-	if (vc_tlv_put(tmp, sizeof(tmp), &off, 0xF0, card_id, sizeof(card_id)) ||
-	    vc_tlv_put(tmp, sizeof(tmp), &off, 0xF1, (const uint8_t *)"\x21", 1) ||
-	    vc_tlv_put(tmp, sizeof(tmp), &off, 0xF2, (const uint8_t *)"\x21", 1) ||
-	    vc_tlv_put(tmp, sizeof(tmp), &off, 0xF3, NULL, 0) ||
-	    vc_tlv_put(tmp, sizeof(tmp), &off, 0xF4, (const uint8_t *)"\x00", 1) ||
-	    vc_tlv_put(tmp, sizeof(tmp), &off, 0xF5, (const uint8_t *)"\x10", 1) ||
-	    vc_tlv_put(tmp, sizeof(tmp), &off, 0xF6, NULL, 0) ||
-	    vc_tlv_put(tmp, sizeof(tmp), &off, 0xF7, NULL, 0) ||
-	    vc_tlv_put(tmp, sizeof(tmp), &off, 0xFA, NULL, 0) ||
-	    vc_tlv_put(tmp, sizeof(tmp), &off, 0xFB, NULL, 0) ||
-	    vc_tlv_put(tmp, sizeof(tmp), &off, 0xFC, NULL, 0) ||
-	    vc_tlv_put(tmp, sizeof(tmp), &off, 0xFD, NULL, 0) ||
-	    vc_tlv_put(tmp, sizeof(tmp), &off, 0xFE, NULL, 0))
+	if (tr_tlv_put(tmp, sizeof(tmp), &off, 0xF0, card_id, sizeof(card_id)) ||
+	    tr_tlv_put(tmp, sizeof(tmp), &off, 0xF1, (const uint8_t *)"\x21", 1) ||
+	    tr_tlv_put(tmp, sizeof(tmp), &off, 0xF2, (const uint8_t *)"\x21", 1) ||
+	    tr_tlv_put(tmp, sizeof(tmp), &off, 0xF3, NULL, 0) ||
+	    tr_tlv_put(tmp, sizeof(tmp), &off, 0xF4, (const uint8_t *)"\x00", 1) ||
+	    tr_tlv_put(tmp, sizeof(tmp), &off, 0xF5, (const uint8_t *)"\x10", 1) ||
+	    tr_tlv_put(tmp, sizeof(tmp), &off, 0xF6, NULL, 0) ||
+	    tr_tlv_put(tmp, sizeof(tmp), &off, 0xF7, NULL, 0) ||
+	    tr_tlv_put(tmp, sizeof(tmp), &off, 0xFA, NULL, 0) ||
+	    tr_tlv_put(tmp, sizeof(tmp), &off, 0xFB, NULL, 0) ||
+	    tr_tlv_put(tmp, sizeof(tmp), &off, 0xFC, NULL, 0) ||
+	    tr_tlv_put(tmp, sizeof(tmp), &off, 0xFD, NULL, 0) ||
+	    tr_tlv_put(tmp, sizeof(tmp), &off, 0xFE, NULL, 0))
 		return tr_error_set(TR_ERROR, "CCC does not fit");
 	if ((error = wrap53(&piv->obj[OBJ_CCC], &piv->obj_len[OBJ_CCC], tmp, off)) < 0)
 		return error;
@@ -146,10 +147,10 @@ static int build_objects(vc_piv *piv)
 		uint8_t inner[32];
 		size_t ioff = 0;
 
-		if (vc_tlv_put(inner, sizeof(inner), &ioff, 0x4F, piv_aid, sizeof(piv_aid)) ||
-		    vc_tlv_put(inner, sizeof(inner), &ioff, 0x5F2F,
+		if (tr_tlv_put(inner, sizeof(inner), &ioff, 0x4F, piv_aid, sizeof(piv_aid)) ||
+		    tr_tlv_put(inner, sizeof(inner), &ioff, 0x5F2F,
 			       (const uint8_t *)"\x40\x00", 2) ||
-		    vc_tlv_put(tmp, sizeof(tmp), &off, 0x7E, inner, ioff))
+		    tr_tlv_put(tmp, sizeof(tmp), &off, 0x7E, inner, ioff))
 			return tr_error_set(TR_ERROR, "discovery object does not fit");
 	}
 	if (!(piv->obj[OBJ_DISCOVERY] = malloc(off)))
@@ -169,9 +170,9 @@ static int build_objects(vc_piv *piv)
 		cap = len + 16;
 		if (!(inner = malloc(cap)))
 			return tr_error_set(TR_ENOMEM, "out of memory");
-		if (vc_tlv_put(inner, cap, &ioff, 0x70, der, len) ||
-		    vc_tlv_put(inner, cap, &ioff, 0x71, (const uint8_t *)"\x00", 1) ||
-		    vc_tlv_put(inner, cap, &ioff, 0xFE, NULL, 0)) {
+		if (tr_tlv_put(inner, cap, &ioff, 0x70, der, len) ||
+		    tr_tlv_put(inner, cap, &ioff, 0x71, (const uint8_t *)"\x00", 1) ||
+		    tr_tlv_put(inner, cap, &ioff, 0xFE, NULL, 0)) {
 			free(inner);
 			return tr_error_set(TR_ERROR, "certificate object does not fit");
 		}
@@ -293,24 +294,24 @@ static unsigned do_select(vc_piv *piv, const vc_apdu *a)
 	if (a->p2 == 0x0C)
 		return VC_SW_OK;           /* "no response data" asked */
 	/* Application property template: AID, authority, label, algorithms. */
-	vc_tlv_put(algs, sizeof(algs), &aoff, 0x80, (const uint8_t *)"\x07", 1);
+	tr_tlv_put(algs, sizeof(algs), &aoff, 0x80, (const uint8_t *)"\x07", 1);
 	if (profile == VC_PROFILE_SILVER) {
-		vc_tlv_put(algs, sizeof(algs), &aoff, 0x80, (const uint8_t *)"\x11", 1);
-		vc_tlv_put(algs, sizeof(algs), &aoff, 0x80, (const uint8_t *)"\xE8", 1);
-		vc_tlv_put(algs, sizeof(algs), &aoff, 0x80, (const uint8_t *)"\xE9", 1);
+		tr_tlv_put(algs, sizeof(algs), &aoff, 0x80, (const uint8_t *)"\x11", 1);
+		tr_tlv_put(algs, sizeof(algs), &aoff, 0x80, (const uint8_t *)"\xE8", 1);
+		tr_tlv_put(algs, sizeof(algs), &aoff, 0x80, (const uint8_t *)"\xE9", 1);
 	}
-	vc_tlv_put(algs, sizeof(algs), &aoff, 0x06, NULL, 0);
+	tr_tlv_put(algs, sizeof(algs), &aoff, 0x06, NULL, 0);
 	{
 		uint8_t auth[16];
 		size_t auoff = 0;
 
-		vc_tlv_put(auth, sizeof(auth), &auoff, 0x4F, piv_aid, PIV_RID_LEN);
-		if (vc_tlv_put(inner, sizeof(inner), &ioff, 0x4F, piv_aid + 5, 6) ||
-		    vc_tlv_put(inner, sizeof(inner), &ioff, 0x79, auth, auoff) ||
-		    vc_tlv_put(inner, sizeof(inner), &ioff, 0x50,
+		tr_tlv_put(auth, sizeof(auth), &auoff, 0x4F, piv_aid, PIV_RID_LEN);
+		if (tr_tlv_put(inner, sizeof(inner), &ioff, 0x4F, piv_aid + 5, 6) ||
+		    tr_tlv_put(inner, sizeof(inner), &ioff, 0x79, auth, auoff) ||
+		    tr_tlv_put(inner, sizeof(inner), &ioff, 0x50,
 			       (const uint8_t *)label, strlen(label)) ||
-		    vc_tlv_put(inner, sizeof(inner), &ioff, 0xAC, algs, aoff) ||
-		    vc_tlv_put(apt, sizeof(apt), &off, 0x61, inner, ioff))
+		    tr_tlv_put(inner, sizeof(inner), &ioff, 0xAC, algs, aoff) ||
+		    tr_tlv_put(apt, sizeof(apt), &off, 0x61, inner, ioff))
 			return VC_SW_MEMORY;
 	}
 	return queue(piv, apt, off);
@@ -318,22 +319,17 @@ static unsigned do_select(vc_piv *piv, const vc_apdu *a)
 
 static unsigned do_get_data(vc_piv *piv, const vc_apdu *a)
 {
-	vc_tlv_reader r;
-	const uint8_t *val;
-	size_t vlen;
-	unsigned tag;
+	tr_tlv t;
 	uint32_t want = 0;
 
 	if (a->p1 != 0x3F || a->p2 != 0xFF)
 		return VC_SW_WRONG_P1P2;
 	if (a->lc == 0)
 		return VC_SW_WRONG_LENGTH;
-	vc_tlv_init(&r, a->data, a->lc);
-	if (vc_tlv_next(&r, &tag, &val, &vlen) != 1 || tag != 0x5C ||
-	    r.p != r.end || vlen < 1 || vlen > 3)
+	if (tr_tlv_one(a->data, a->lc, 0x5C, &t) < 0 || t.len < 1 || t.len > 3)
 		return VC_SW_WRONG_DATA;
-	for (size_t i = 0; i < vlen; i++)
-		want = want << 8 | val[i];
+	for (size_t i = 0; i < t.len; i++)
+		want = want << 8 | t.val[i];
 	for (int i = 0; i < OBJ_COUNT; i++)
 		if (obj_tags[i] == want && piv->obj[i])
 			return queue(piv, piv->obj[i], piv->obj_len[i]);
@@ -548,8 +544,8 @@ static unsigned queue_dyn(vc_piv *piv, unsigned tag, const uint8_t *val, size_t 
 	uint8_t inner[24], out[32];
 	size_t ioff = 0, off = 0;
 
-	if (vc_tlv_put(inner, sizeof(inner), &ioff, tag, val, len) ||
-	    vc_tlv_put(out, sizeof(out), &off, 0x7C, inner, ioff))
+	if (tr_tlv_put(inner, sizeof(inner), &ioff, tag, val, len) ||
+	    tr_tlv_put(out, sizeof(out), &off, 0x7C, inner, ioff))
 		return VC_SW_MEMORY;
 	return queue(piv, out, off);
 }
@@ -597,11 +593,11 @@ static unsigned do_mgmt_mutual(vc_piv *piv, const uint8_t *witness, size_t wlen,
 
 static unsigned do_mgmt_challenge(vc_piv *piv, const vc_apdu *a)
 {
-	const uint8_t *tmpl, *val, *v[3] = { NULL, NULL, NULL };
-	size_t tmpl_len, vlen, len[3] = { 0, 0, 0 }, n;
+	const uint8_t *v[3] = { NULL, NULL, NULL };
+	size_t len[3] = { 0, 0, 0 }, n;
 	uint8_t rnd[16];
-	vc_tlv_reader r;
-	unsigned tag;
+	tr_tlv_reader r;
+	tr_tlv tmpl, t;
 	int rc;
 
 	if (a->p1 == 0x00 || a->p1 == 0x03)
@@ -610,16 +606,15 @@ static unsigned do_mgmt_challenge(vc_piv *piv, const vc_apdu *a)
 		n = 16;                 /* AES block */
 	else
 		return VC_SW_WRONG_P1P2;
-	vc_tlv_init(&r, a->data, a->lc);
-	if (vc_tlv_next(&r, &tag, &tmpl, &tmpl_len) != 1 || tag != 0x7C || r.p != r.end)
+	if (tr_tlv_one(a->data, a->lc, 0x7C, &tmpl) < 0)
 		return VC_SW_WRONG_DATA;
 	/* 80 witness, 81 challenge, 82 response: each at most once. */
-	vc_tlv_init(&r, tmpl, tmpl_len);
-	while ((rc = vc_tlv_next(&r, &tag, &val, &vlen)) == 1) {
-		if (tag < 0x80 || tag > 0x82 || v[tag - 0x80])
+	tr_tlv_reader_init(&r, tmpl.val, tmpl.len);
+	while ((rc = tr_tlv_next(&r, &t)) == 1) {
+		if (t.tag < 0x80 || t.tag > 0x82 || v[t.tag - 0x80])
 			return VC_SW_WRONG_DATA;
-		v[tag - 0x80] = val;
-		len[tag - 0x80] = vlen;
+		v[t.tag - 0x80] = t.val;
+		len[t.tag - 0x80] = t.len;
 	}
 	if (rc < 0 || (!v[0] && !v[1] && !v[2]))
 		return VC_SW_WRONG_DATA;
@@ -656,12 +651,12 @@ static unsigned do_mgmt_challenge(vc_piv *piv, const vc_apdu *a)
 
 static unsigned do_general_auth(vc_piv *piv, const vc_apdu *a)
 {
-	const uint8_t *tmpl, *val, *challenge = NULL, *point = NULL;
-	size_t tmpl_len, vlen, challenge_len = 0, point_len = 0, sig_len, off = 0;
+	const uint8_t *challenge = NULL, *point = NULL;
+	size_t challenge_len = 0, point_len = 0, sig_len, off = 0;
 	int slot, want_response = 0, ok;
 	uint8_t sig[512], resp[600];
-	vc_tlv_reader r;
-	unsigned tag;
+	tr_tlv_reader r;
+	tr_tlv tmpl, t;
 	vc_alg alg;
 	EVP_PKEY_CTX *ctx;
 
@@ -679,17 +674,16 @@ static unsigned do_general_auth(vc_piv *piv, const vc_apdu *a)
 		return VC_SW_WRONG_LENGTH;
 
 	/* 7C { 82 00 (response wanted), 81 challenge | 85 peer point } */
-	vc_tlv_init(&r, a->data, a->lc);
-	if (vc_tlv_next(&r, &tag, &tmpl, &tmpl_len) != 1 || tag != 0x7C || r.p != r.end)
+	if (tr_tlv_one(a->data, a->lc, 0x7C, &tmpl) < 0)
 		return VC_SW_WRONG_DATA;
-	vc_tlv_init(&r, tmpl, tmpl_len);
-	while ((ok = vc_tlv_next(&r, &tag, &val, &vlen)) == 1) {
-		if (tag == 0x82 && vlen == 0 && !want_response)
+	tr_tlv_reader_init(&r, tmpl.val, tmpl.len);
+	while ((ok = tr_tlv_next(&r, &t)) == 1) {
+		if (t.tag == 0x82 && t.len == 0 && !want_response)
 			want_response = 1;
-		else if (tag == 0x81 && !challenge && !point)
-			challenge = val, challenge_len = vlen;
-		else if (tag == 0x85 && !challenge && !point)
-			point = val, point_len = vlen;
+		else if (t.tag == 0x81 && !challenge && !point)
+			challenge = t.val, challenge_len = t.len;
+		else if (t.tag == 0x85 && !challenge && !point)
+			point = t.val, point_len = t.len;
 		else
 			return VC_SW_WRONG_DATA;
 	}
@@ -746,8 +740,8 @@ static unsigned do_general_auth(vc_piv *piv, const vc_apdu *a)
 		uint8_t inner[540];
 		size_t ioff = 0;
 
-		if (vc_tlv_put(inner, sizeof(inner), &ioff, 0x82, sig, sig_len) ||
-		    vc_tlv_put(resp, sizeof(resp), &off, 0x7C, inner, ioff))
+		if (tr_tlv_put(inner, sizeof(inner), &ioff, 0x82, sig, sig_len) ||
+		    tr_tlv_put(resp, sizeof(resp), &off, 0x7C, inner, ioff))
 			return VC_SW_MEMORY;
 	}
 	OPENSSL_cleanse(sig, sizeof(sig));
@@ -794,20 +788,20 @@ static unsigned public_key_template(vc_piv *piv, EVP_PKEY *key)
 			fail = 1;
 		if (!fail) {
 			len = (size_t)BN_bn2bin(n, buf);
-			fail = vc_tlv_put(inner, sizeof(inner), &ioff, 0x81, buf, len) != 0;
+			fail = tr_tlv_put(inner, sizeof(inner), &ioff, 0x81, buf, len) != 0;
 		}
 		if (!fail) {
 			len = (size_t)BN_bn2bin(e, buf);
-			fail = vc_tlv_put(inner, sizeof(inner), &ioff, 0x82, buf, len) != 0;
+			fail = tr_tlv_put(inner, sizeof(inner), &ioff, 0x82, buf, len) != 0;
 		}
 		BN_free(n);
 		BN_free(e);
 	} else {
 		fail = !EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
 							buf, sizeof(buf), &len) ||
-		       vc_tlv_put(inner, sizeof(inner), &ioff, 0x86, buf, len) != 0;
+		       tr_tlv_put(inner, sizeof(inner), &ioff, 0x86, buf, len) != 0;
 	}
-	if (fail || vc_tlv_put(out, sizeof(out), &off, 0x7F49, inner, ioff) != 0) {
+	if (fail || tr_tlv_put(out, sizeof(out), &off, 0x7F49, inner, ioff) != 0) {
 		ERR_clear_error();
 		return VC_SW_UNKNOWN;
 	}
@@ -822,10 +816,9 @@ static unsigned public_key_template(vc_piv *piv, EVP_PKEY *key)
  */
 static unsigned do_generate(vc_piv *piv, const vc_apdu *a)
 {
-	const uint8_t *tmpl, *val;
-	size_t tmpl_len, vlen;
-	vc_tlv_reader r;
-	unsigned tag, sw;
+	tr_tlv_reader r;
+	tr_tlv tmpl, t;
+	unsigned sw;
 	int slot;
 	EVP_PKEY *key = NULL;
 
@@ -833,13 +826,13 @@ static unsigned do_generate(vc_piv *piv, const vc_apdu *a)
 		return VC_SW_WRONG_P1P2;
 	if (!piv->admin)
 		return VC_SW_SECURITY;
-	vc_tlv_init(&r, a->data, a->lc);
-	if (vc_tlv_next(&r, &tag, &tmpl, &tmpl_len) != 1 || tag != 0xAC)
+	tr_tlv_reader_init(&r, a->data, a->lc);
+	if (tr_tlv_next(&r, &tmpl) != 1 || tmpl.tag != 0xAC)
 		return VC_SW_WRONG_DATA;
-	vc_tlv_init(&r, tmpl, tmpl_len);
-	if (vc_tlv_next(&r, &tag, &val, &vlen) != 1 || tag != 0x80 || vlen != 1)
+	tr_tlv_reader_init(&r, tmpl.val, tmpl.len);
+	if (tr_tlv_next(&r, &t) != 1 || t.tag != 0x80 || t.len != 1)
 		return VC_SW_WRONG_DATA;
-	switch (val[0]) {
+	switch (t.val[0]) {
 	case VC_ALG_RSA2048:
 		key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
 		break;
@@ -874,11 +867,11 @@ static unsigned do_generate(vc_piv *piv, const vc_apdu *a)
  */
 static unsigned do_put_data(vc_piv *piv, const vc_apdu *a)
 {
-	const uint8_t *tagv, *obj, *val, *der = NULL, *p;
-	size_t tag_len, obj_len, vlen, der_len = 0;
+	const uint8_t *der = NULL, *p;
+	size_t der_len = 0;
 	uint32_t want = 0;
-	vc_tlv_reader r;
-	unsigned tag;
+	tr_tlv_reader r;
+	tr_tlv tagv, obj, t;
 	int slot = -1;
 	EVP_PKEY *key;
 	X509 *cert;
@@ -888,13 +881,12 @@ static unsigned do_put_data(vc_piv *piv, const vc_apdu *a)
 		return VC_SW_WRONG_P1P2;
 	if (!piv->admin)
 		return VC_SW_SECURITY;
-	vc_tlv_init(&r, a->data, a->lc);
-	if (vc_tlv_next(&r, &tag, &tagv, &tag_len) != 1 || tag != 0x5C || tag_len < 1 ||
-	    tag_len > 3 || vc_tlv_next(&r, &tag, &obj, &obj_len) != 1 || tag != 0x53 ||
-	    r.p != r.end)
+	tr_tlv_reader_init(&r, a->data, a->lc);
+	if (tr_tlv_next(&r, &tagv) != 1 || tagv.tag != 0x5C || tagv.len < 1 || tagv.len > 3 ||
+	    tr_tlv_next(&r, &obj) != 1 || obj.tag != 0x53 || !tr_tlv_reader_done(&r))
 		return VC_SW_WRONG_DATA;
-	for (size_t i = 0; i < tag_len; i++)
-		want = want << 8 | tagv[i];
+	for (size_t i = 0; i < tagv.len; i++)
+		want = want << 8 | tagv.val[i];
 	for (int s = 0; s < VC_SLOT_COUNT; s++)
 		if (obj_tags[OBJ_CERT_9A + s] == want)
 			slot = s;
@@ -902,14 +894,14 @@ static unsigned do_put_data(vc_piv *piv, const vc_apdu *a)
 		return VC_SW_FUNC_UNSUPPORTED;
 	if (!(key = vc_image_slot_key(piv->img, (vc_slot)slot)))
 		return VC_SW_CONDITIONS; /* no key to certify */
-	vc_tlv_init(&r, obj, obj_len);
-	while (r.p < r.end) {
-		if (vc_tlv_next(&r, &tag, &val, &vlen) != 1)
+	tr_tlv_reader_init(&r, obj.val, obj.len);
+	while (!tr_tlv_reader_done(&r)) {
+		if (tr_tlv_next(&r, &t) != 1)
 			return VC_SW_WRONG_DATA;
-		if (tag == 0x70 && !der) {
-			der = val;
-			der_len = vlen;
-		} else if (tag == 0x71 && vlen >= 1 && (val[0] & 0x01)) {
+		if (t.tag == 0x70 && !der) {
+			der = t.val;
+			der_len = t.len;
+		} else if (t.tag == 0x71 && t.len >= 1 && (t.val[0] & 0x01)) {
 			return VC_SW_WRONG_DATA; /* compressed: not taken */
 		}
 	}

@@ -1,6 +1,7 @@
 #include "emulators/vcard/vc_provision.h"
 
 #include "common/error.h"
+#include "fixtures/provinces.h"
 
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -9,20 +10,12 @@
 int vc_default_pin(const char *province, const fx_unit *unit, char *buf,
 		   size_t len)
 {
-	const char *pin = "123456";
+	const fx_province *p = fx_province_find(province);
 
-	if (strcmp(province, "suzhou") == 0) {
-		size_t n = strlen(unit->operator_id);
-
-		if (n < 6)
-			return tr_error_set(TR_EINVAL, "operator ID too short for a PIN");
-		pin = unit->operator_id + n - 6;
-	} else if (strcmp(province, "sichuan") == 0) {
-		pin = "12345678";
-	}
-	if ((size_t)snprintf(buf, len, "%s", pin) >= len)
-		return tr_error_set(TR_EINVAL, "PIN buffer too small");
-	return 0;
+	if (!p)
+		return tr_error_set(TR_EINVAL, "unknown province '%s' (known: %s)",
+				    province ? province : "(null)", fx_province_list());
+	return fx_province_default_pin(p, unit, buf, len);
 }
 
 static int fill_slot(fx_pki *pki, vc_image *img, vc_slot slot, EVP_PKEY *given,
@@ -36,7 +29,7 @@ static int fill_slot(fx_pki *pki, vc_image *img, vc_slot slot, EVP_PKEY *given,
 		key = given;
 	else if ((error = fx_key_generate(opts->alg, &key)) < 0)
 		goto out;
-	/* 9D is key management: Hunan's encryption certificate. */
+	/* 9D is key management: the encryption certificate (registry: enc_cert). */
 	if ((error = fx_pki_issue_unit_ex(pki, opts->ca ? opts->ca : opts->province,
 					  slot == VC_SLOT_9A && opts->cert_key_9a ?
 					  opts->cert_key_9a : key, unit,
@@ -89,7 +82,7 @@ int vc_provision(fx_pki *pki, const vc_provision_opts *opts, vc_image **out)
 		goto out;
 	if ((error = fill_slot(pki, img, VC_SLOT_9A, opts->keys[0], opts, &unit)) < 0 ||
 	    (error = fill_slot(pki, img, VC_SLOT_9C, opts->keys[1], opts, &unit)) < 0 ||
-	    (strcmp(opts->province, "hunan") == 0 &&
+	    (fx_province_find(opts->province)->enc_cert &&
 	     (error = fill_slot(pki, img, VC_SLOT_9D, opts->keys[2], opts, &unit)) < 0))
 		goto out;
 	if ((error = vc_image_save(img, opts->image_path)) < 0)

@@ -4,8 +4,8 @@
  * fx_pki_issue_unit, the unit identity from fx_unit_generate.
  *
  * Slots filled: 9A (authentication) and 9C (signature), each with its own
- * key of the chosen algorithm and its own VALID certificate; a Hunan card
- * also gets 9D (key management: the encryption certificate).
+ * key of the chosen algorithm and its own VALID certificate; a card of a
+ * province whose registry row says enc_cert (Hunan) also gets 9D (key management: the encryption certificate).
  */
 #ifndef TR_EMULATORS_VCARD_VC_PROVISION_H
 #define TR_EMULATORS_VCARD_VC_PROVISION_H
@@ -19,7 +19,7 @@
 
 typedef struct vc_provision_opts {
 	const char *image_path;   /* written atomically */
-	const char *province;     /* suzhou, hebei, sichuan, hunan */
+	const char *province;     /* a registry name (fixtures/provinces.h) */
 	unsigned index;           /* unit index of fx_unit_generate */
 	uint64_t seed;            /* identity seed (fixtures default: 1) */
 	fx_key_alg alg;
@@ -41,9 +41,10 @@ typedef struct vc_provision_opts {
 } vc_provision_opts;
 
 /*
- * The PIN a new token of that province ships with: suzhou = last six
- * characters of the operator's resident ID, sichuan = 12345678, hebei and
- * hunan = 123456.
+ * The PIN a new token of that province ships with, by its rule in the
+ * province registry (fixtures/provinces.def): suzhou = last six characters
+ * of the operator's resident ID, sichuan = 12345678, hebei and hunan =
+ * 123456. TR_EINVAL for a province not in the registry.
  */
 int vc_default_pin(const char *province, const fx_unit *unit, char *buf,
 		   size_t len);

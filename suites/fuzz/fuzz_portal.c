@@ -20,29 +20,30 @@
 #include "common/fsutil.h"
 #include "emulators/portal/portal.h"
 #include "fixtures/pki.h"
+#include "fixtures/provinces.h"
 
-static pt_portal *portals[4];
+static pt_portal *portals[FX_PROVINCE_COUNT];
 static char dir[] = "/tmp/tokenrig-fuzz-portal-XXXXXX";
 
 static void cleanup(void)
 {
 	size_t i;
 
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < FX_PROVINCE_COUNT; i++)
 		pt_portal_free(portals[i]);
 	tr_fs_remove_tree(dir);
 }
 
 static int setup(void)
 {
-	static const char *const names[] = { "suzhou", "hebei", "sichuan", "hunan" };
+	const char *const *names = pt_portal_names();
 	fx_pki *pki = NULL;
 	size_t i;
 
 	if (!mkdtemp(dir) || fx_pki_create(&pki, dir, time(NULL)) < 0)
 		return -1;
 	fx_pki_free(pki);
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < FX_PROVINCE_COUNT && names[i]; i++)
 		if (pt_portal_new(&portals[i], names[i], dir, 1) < 0)
 			return -1;
 	atexit(cleanup);
@@ -91,7 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (size < 3)
 		return 0;
-	portal = portals[data[0] % 4];
+	portal = portals[data[0] % FX_PROVINCE_COUNT];
 	path = piece(&p, end);
 	auth = piece(&p, end);
 	req.method = methods[data[1] % 5];

@@ -5,7 +5,7 @@
 # the right PIN. The full run hid this: an earlier case had taught the
 # process the card's maximum.
 set -eu
-[ "$(id -u)" -eq 0 ] || { echo "needs root: the rig's pcscd runs in a private mount namespace"; exit 1; }
+[ "$(id -u)" -eq 0 ] || { echo "needs root: the rig's pcscd runs in a private mount namespace"; exit 77; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 rc=0

@@ -14,7 +14,7 @@ set -eu
 BUILD=${BUILD:-build}
 export BUILD
 
-[ "$(id -u)" -eq 0 ] || { echo "needs root: the rig's pcscd runs in a private mount namespace"; exit 1; }
+[ "$(id -u)" -eq 0 ] || { echo "needs root: the rig's pcscd runs in a private mount namespace"; exit 77; }
 for f in "$BUILD/unit-tests" "$BUILD/tokenrig-vcard"; do
 	[ -x "$f" ] || { echo "$f missing: make BUILD=$BUILD $f"; exit 1; }
 done

@@ -12,7 +12,7 @@ VC="$BUILD/tokenrig-vcard"
 MOD=/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so
 ATR="3b:88:80:01:74:6f:6b:65:6e:72:69:67:0e"
 
-[ "$(id -u)" -eq 0 ] || { echo "needs root: the rig's pcscd runs in a private mount namespace"; exit 1; }
+[ "$(id -u)" -eq 0 ] || { echo "needs root: the rig's pcscd runs in a private mount namespace"; exit 77; }
 [ -x "$VC" ] || { echo "$VC missing: make $VC"; exit 1; }
 
 card_test_name=vcard-sys

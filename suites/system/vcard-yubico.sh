@@ -11,7 +11,7 @@ BUILD=${BUILD:-build}
 VC="$BUILD/tokenrig-vcard"
 T=20 # seconds any one client call may take
 
-[ "$(id -u)" -eq 0 ] || { echo "needs root: the rig's pcscd runs in a private mount namespace"; exit 1; }
+[ "$(id -u)" -eq 0 ] || { echo "needs root: the rig's pcscd runs in a private mount namespace"; exit 77; }
 [ -x "$VC" ] || { echo "$VC missing: make $VC"; exit 1; }
 command -v yubico-piv-tool >/dev/null || { echo "yubico-piv-tool missing: ci/install-deps"; exit 1; }
 command -v piv-tool >/dev/null || { echo "piv-tool missing (opensc): ci/install-deps"; exit 1; }

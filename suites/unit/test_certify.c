@@ -369,6 +369,85 @@ START_TEST(general_error_is_removed_only_without_a_token)
 }
 END_TEST
 
+/* --- certify --readers: the card's facts, the management key, what is left - */
+
+START_TEST(chuid_guid_parsed)
+{
+	/* 53 { 30 FASC-N(2), 34 GUID(16), 3E signature(0), FE } as the card answers. */
+	static const unsigned char chuid[] = {
+		0x53, 0x18, 0x30, 0x02, 0xD4, 0x32, 0x34, 0x10, 0x00, 0x11, 0x22, 0x33, 0x44,
+		0x55, 0x66, 0x77, 0x88, 0x99, 0xAA, 0xBB, 0xCC, 0xDD, 0xEE, 0xFF, 0xFE, 0x00,
+	};
+	static const unsigned char no_guid[] = { 0x53, 0x04, 0x30, 0x02, 0xD4, 0x32 };
+	static const unsigned char cut[] = { 0x53, 0x18, 0x30, 0x02, 0xD4, 0x32, 0x34, 0x10, 0x00 };
+	static const unsigned char long_form[] = {
+		0x53, 0x81, 0x12, 0x34, 0x10, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
+		0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F, 0x10,
+	};
+	char hex[33];
+
+	ck_assert_int_eq(tr_certify_chuid_guid(chuid, sizeof(chuid), hex, sizeof(hex)), 0);
+	ck_assert_str_eq(hex, "00112233445566778899aabbccddeeff");
+	ck_assert_int_eq(tr_certify_chuid_guid(long_form, sizeof(long_form), hex, sizeof(hex)), 0);
+	ck_assert_str_eq(hex, "0102030405060708090a0b0c0d0e0f10");
+	ck_assert_int_eq(tr_certify_chuid_guid(no_guid, sizeof(no_guid), hex, sizeof(hex)),
+			 TR_ENOTFOUND);
+	ck_assert_str_eq(hex, "");
+	/* A length past the answer is malformed, never read beyond it. */
+	ck_assert_int_eq(tr_certify_chuid_guid(cut, sizeof(cut), hex, sizeof(hex)), TR_EPARSE);
+	ck_assert_str_eq(hex, "");
+}
+END_TEST
+
+START_TEST(mgmt_key_checked)
+{
+	ck_assert(tr_certify_mgmt_key_valid("010203040506070801020304050607080102030405060708"));
+	ck_assert(tr_certify_mgmt_key_valid("ABCDEFabcdef0123456789ABCDEFabcdef0123456789ABCD"));
+	ck_assert(!tr_certify_mgmt_key_valid(NULL));
+	ck_assert(!tr_certify_mgmt_key_valid(""));
+	ck_assert(!tr_certify_mgmt_key_valid("0102030405060708"));  /* 16: AES-128 is not 3DES */
+	ck_assert(!tr_certify_mgmt_key_valid("01020304050607080102030405060708010203040506070g"));
+	ck_assert(!tr_certify_mgmt_key_valid("0102030405060708010203040506070801020304050607080"));
+}
+END_TEST
+
+START_TEST(left_line_names_what_is_left)
+{
+	char line[600];
+
+	tr_certify_left_line(line, sizeof(line), 0, 1, "out/tokens/S/original-9a.der");
+	ck_assert(strstr(line, "LEFT ON THE TOKEN: the certificate the rig wrote into key 9A"));
+	ck_assert(strstr(line, "out/tokens/S/original-9a.der"));
+	ck_assert(strstr(line, "--cleanup"));
+	tr_certify_left_line(line, sizeof(line), 7, 0, "");
+	ck_assert(strstr(line, "LEFT ON THE TOKEN: 7 object(s) labelled tokenrig-*"));
+	tr_certify_left_line(line, sizeof(line), 0, 0, "");
+	ck_assert(!strstr(line, "LEFT ON THE TOKEN"));
+	ck_assert(strstr(line, "nothing the rig wrote was left"));
+}
+END_TEST
+
+START_TEST(reader_row_is_a_card_in_apdus)
+{
+	const tr_kind *k = tr_kind_find(TR_KIND_READER);
+
+	/* A card in a reader: APDUs, the vcard scenarios, certification rules. */
+	ck_assert_ptr_nonnull(k);
+	ck_assert_str_eq(k->stands_for, TR_KIND_VCARD);
+	ck_assert_int_eq(tr_kind_set_flags(TR_KIND_READER, TR_KIND_WRITE_CERT | TR_KIND_EXACT_TRIES), 0);
+	ck_assert(tr_kind_has(TR_KIND_READER, TR_KIND_APDU | TR_KIND_FOREIGN | TR_KIND_CERTIFY |
+					      TR_KIND_WRITE_CERT | TR_KIND_EXACT_TRIES));
+	ck_assert(!tr_kind_has(TR_KIND_READER, TR_KIND_KEYGEN));
+	ck_assert(!tr_kind_has(TR_KIND_READER, TR_KIND_CARD)); /* not the rig's cards: no reload */
+	{
+		char *vcard_only[] = { "vcard" };
+
+		ck_assert(tr_kind_scenario_allows(vcard_only, 1, TR_KIND_READER));
+	}
+	ck_assert_int_eq(tr_kind_set_flags(TR_KIND_READER, 0), 0);
+}
+END_TEST
+
 Suite *certify_suite(void)
 {
 	Suite *s = suite_create("certify");
@@ -380,6 +459,12 @@ Suite *certify_suite(void)
 	tcase_add_test(tc, kind_lists_and_scenarios);
 	tcase_add_test(tc, lockout_ids_are_destructive);
 	tcase_add_test(tc, guard_stops_at_final_try);
+	tcase_add_test(tc, reader_row_is_a_card_in_apdus);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("readers");
+	tcase_add_test(tc, chuid_guid_parsed);
+	tcase_add_test(tc, mgmt_key_checked);
+	tcase_add_test(tc, left_line_names_what_is_left);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("verdict");
 	tcase_add_test(tc, verdict_levels);

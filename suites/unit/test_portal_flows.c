@@ -18,8 +18,10 @@
 #include "common/fsutil.h"
 #include "emulators/portal/portal.h"
 #include "emulators/portal/portal_def.h"
+#include "emulators/portal/portal_hunan.h"
 #include "fixtures/ident.h"
 #include "fixtures/pki.h"
+#include "fixtures/provinces.h"
 #include "portal_testkit.h"
 
 /* Catalog texts (failure-paths.md section 1), byte for byte. */
@@ -1392,7 +1394,7 @@ START_TEST(test_portals_separate)
 		ck_assert_int_eq(pt_portal_new(&other, names[i], pki_dir, 1), 0);
 		pt_portal_free(other);
 	}
-	ck_assert_uint_eq(i, 4);
+	ck_assert_uint_eq(i, FX_PROVINCE_COUNT);
 	/* State is the portal's own: a reset forgets it. */
 	ck_ok(hb_register("prov", "resetme", "130000"), 201);
 	ck_ok(post("/admin/reset", NULL, "{}"), 200);

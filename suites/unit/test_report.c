@@ -212,6 +212,55 @@ START_TEST(failures_carry_their_step_log)
 }
 END_TEST
 
+/*
+ * Cases finishing out of order (worker processes) are listed in the case
+ * list's order, coverage included, as if they had finished in order.
+ */
+START_TEST(cases_keep_the_case_list_order)
+{
+	tr_report *rep;
+	const char *ids[3][1] = { { "HB-E01" }, { "HB-E02" }, { "HB-E03" } };
+	tr_case_result r[3];
+	json_t *root, *cases, *passed;
+	char *json;
+
+	for (int i = 0; i < 3; i++)
+		r[i] = (tr_case_result){ .ids = ids[i], .n_ids = 1, .title = "t", .scenario = "s.scn",
+					 .portal = "hebei", .kind = "softhsm", .algorithm = "p256",
+					 .status = i == 1 ? TR_CASE_SKIPPED : TR_CASE_PASSED,
+					 .message = i == 1 ? "no virtual cards in this run: x" : NULL };
+	ck_assert_int_eq(tr_report_open(&rep, dir), 0);
+	ck_assert_int_eq(tr_report_add_at(rep, 2, &r[2]), 0);
+	ck_assert_int_eq(tr_report_add_at(rep, 0, &r[0]), 0);
+	/* Written as they finish: two cases in the file, in order, before the third. */
+	json = slurp("results.json");
+	root = json_loads(json, 0, NULL);
+	free(json);
+	cases = json_object_get(root, "cases");
+	ck_assert_int_eq(json_array_size(cases), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(cases, 0), "name")),
+			 "HB-E01 t [softhsm/p256]");
+	json_decref(root);
+	ck_assert_int_eq(tr_report_add_at(rep, 1, &r[1]), 0);
+	tr_report_free(rep);
+	json = slurp("results.json");
+	root = json_loads(json, 0, NULL);
+	free(json);
+	cases = json_object_get(root, "cases");
+	for (int i = 0; i < 3; i++)
+		ck_assert_str_eq(json_string_value(json_array_get(json_object_get(
+			json_array_get(cases, (size_t)i), "ids"), 0)), ids[i][0]);
+	passed = json_object_get(json_object_get(json_object_get(json_object_get(root, "coverage"),
+		"hebei"), "softhsm/p256"), "passed");
+	ck_assert_int_eq(json_array_size(passed), 2);
+	ck_assert_str_eq(json_string_value(json_array_get(passed, 0)), "HB-E01");
+	ck_assert_str_eq(json_string_value(json_array_get(passed, 1)), "HB-E03");
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(json_object_get(root,
+		"summary"), "skipped_by_reason"), "no-cards")), 1);
+	json_decref(root);
+}
+END_TEST
+
 Suite *report_suite(void)
 {
 	Suite *s = suite_create("report");
@@ -222,6 +271,7 @@ Suite *report_suite(void)
 	tcase_add_test(tc, warnings_are_carried_by_the_case);
 	tcase_add_test(tc, failures_carry_their_step_log);
 	tcase_add_test(tc, skips_are_counted_by_reason);
+	tcase_add_test(tc, cases_keep_the_case_list_order);
 	suite_add_tcase(s, tc);
 	return s;
 }
