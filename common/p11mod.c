@@ -4,6 +4,7 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -208,6 +209,22 @@ int tr_p11mod_find_token(tr_p11mod *mod, const char *label, CK_SLOT_ID *slot)
 	}
 	return tr_error_set(TR_ENOTFOUND, "no token labelled '%s' in %s", label,
 			    mod->path);
+}
+
+void tr_p11_uri_escape(const char *in, char *out, size_t len)
+{
+	size_t o = 0;
+
+	if (!len)
+		return;
+	for (; *in && o + 4 < len; in++) {
+		if ((*in >= 'a' && *in <= 'z') || (*in >= 'A' && *in <= 'Z') ||
+		    (*in >= '0' && *in <= '9') || strchr("-._~", *in))
+			out[o++] = *in;
+		else
+			o += (size_t)snprintf(out + o, len - o, "%%%02X", (unsigned char)*in);
+	}
+	out[o] = '\0';
 }
 
 const char *tr_p11_rv_name(CK_RV rv)

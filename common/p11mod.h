@@ -50,6 +50,12 @@ int tr_p11mod_slot_identity(tr_p11mod *mod, CK_SLOT_ID slot, CK_SLOT_INFO *out);
 int tr_p11mod_find_token(tr_p11mod *mod, const char *label, CK_SLOT_ID *slot);
 
 /* "CKR_PIN_INCORRECT" and friends. */
+/*
+ * in as an RFC 7512 attribute value (labels and reader names have spaces):
+ * unreserved characters kept, the others percent-encoded; cut to fit len.
+ */
+void tr_p11_uri_escape(const char *in, char *out, size_t len);
+
 const char *tr_p11_rv_name(CK_RV rv);
 
 /* Copies a blank-padded PKCS#11 string field into a C string. */

@@ -560,21 +560,6 @@ out:
 	return error;
 }
 
-/* A PKCS#11 URI attribute value: labels have spaces. */
-static void uri_escape(const char *in, char *out, size_t len)
-{
-	size_t o = 0;
-
-	for (; *in && o + 4 < len; in++) {
-		if ((*in >= 'a' && *in <= 'z') || (*in >= 'A' && *in <= 'Z') ||
-		    (*in >= '0' && *in <= '9') || strchr("-._~", *in))
-			out[o++] = *in;
-		else
-			o += (size_t)snprintf(out + o, len - o, "%%%02X", (unsigned char)*in);
-	}
-	out[o] = '\0';
-}
-
 /* 1 when the certificate chains to a CA of --trust (the portals will be told to accept it). */
 static int trusted(const char *trust, const unsigned char *der, size_t len)
 {
@@ -654,7 +639,7 @@ static int find_own_cert_p11(worker *w)
 			X509 *x = d2i_X509(NULL, &p, (long)a[0].ulValueLen);
 
 			label[a[2].ulValueLen] = '\0';
-			uri_escape((char *)label, esc, sizeof(esc));
+			tr_p11_uri_escape((char *)label, esc, sizeof(esc));
 			snprintf(w->own_uri, sizeof(w->own_uri), "%.380s;object=%s", w->token_uri, esc);
 			snprintf(w->own_alg, sizeof(w->own_alg), "%s", x ? key_alg_name(x) : "");
 			X509_free(x);
@@ -761,8 +746,13 @@ static int provision_own(worker *w)
 		/* The unit the certificate names: what a portal reads from it. */
 		if (*name)
 			snprintf(unit.unit_name, sizeof(unit.unit_name), "%s", name);
+		if (strlen(uscc) >= sizeof(unit.uscc)) {
+			error = tr_error_set(TR_EINVAL, "the token's certificate names a USCC of %zu "
+					     "characters (18 expected)", strlen(uscc));
+			break;
+		}
 		if (*uscc)
-			snprintf(unit.uscc, sizeof(unit.uscc), "%s", uscc);
+			memcpy(unit.uscc, uscc, strlen(uscc) + 1);
 		error = add_ref(w, portal, w->orig_cert, w->orig_len, &unit, "trusted");
 	}
 	return error ? error : tr_env_tokens_ready(w->env);
@@ -1108,23 +1098,18 @@ static int openssl_baseline_of(fx_key_alg alg, unsigned count, tr_samples *out)
 	return 0;
 }
 
-static int openssl_baseline(size_t a, unsigned count, tr_samples *out)
-{
-	return openssl_baseline_of(algs[a].alg, count, out);
-}
-
-/* A card, or a token on its own certificate: one key, one algorithm. */
-static void latency_own(worker *w)
+/*
+ * --count signatures with tok (opened by the caller: open_error its
+ * outcome; closed here) and as many raw OpenSSL ones of alg: the token's
+ * latency of alg_name and its in-run baseline.
+ */
+static void measure(worker *w, tr_token *tok, int open_error, const char *alg_name,
+		    fx_key_alg alg)
 {
 	static const unsigned char msg[] = "tokenrig certify latency";
 	tr_samples tok_ns = { 0 }, ossl_ns = { 0 };
-	tr_token *tok = NULL;
-	fx_key_alg alg = !strcmp(w->own_alg, "rsa2048") ? FX_KEY_RSA_2048 :
-			 !strcmp(w->own_alg, "sm2") ? FX_KEY_SM2 : FX_KEY_EC_P256;
-	int error;
+	int error = open_error;
 
-	error = w->pcsc ? tr_token_open_pcsc(&tok, w->reader) :
-		tr_token_open_p11(&tok, w->o->module_path, w->own_uri);
 	if (!error)
 		error = tr_token_login(tok, w->o->pin);
 	for (unsigned i = 0; !error && i < w->o->count && !interrupted; i++) {
@@ -1137,31 +1122,35 @@ static void latency_own(worker *w)
 		free(sig);
 	}
 	if (error < 0)
-		add_failure(w, "CERT-LATENCY", "%s signatures: %s", w->own_alg, tr_error_last());
+		add_failure(w, "CERT-LATENCY", "%s signatures: %s", alg_name, tr_error_last());
 	if (tok) {
 		tr_token_logout(tok);
 		tr_token_close(tok);
 	}
 	if (!error && openssl_baseline_of(alg, w->o->count, &ossl_ns) < 0)
-		add_failure(w, "CERT-LATENCY", "%s baseline: %s", w->own_alg, tr_error_last());
-	json_object_set_new(w->latency, w->own_alg, json_pack("{s:o, s:o}", "token",
-							      summary_us(&tok_ns), "openssl",
-							      summary_us(&ossl_ns)));
+		add_failure(w, "CERT-LATENCY", "%s baseline: %s", alg_name, tr_error_last());
+	json_object_set_new(w->latency, alg_name, json_pack("{s:o, s:o}", "token",
+							    summary_us(&tok_ns), "openssl",
+							    summary_us(&ossl_ns)));
 	tr_samples_free(&tok_ns);
 	tr_samples_free(&ossl_ns);
 }
 
 static void latency(worker *w)
 {
-	static const unsigned char msg[] = "tokenrig certify latency";
-
 	w->latency = json_object();
 	if (w->pcsc || w->o->trust) {
-		latency_own(w);
+		/* A card, or a token on its own certificate: one key, one algorithm. */
+		fx_key_alg alg = !strcmp(w->own_alg, "rsa2048") ? FX_KEY_RSA_2048 :
+				 !strcmp(w->own_alg, "sm2") ? FX_KEY_SM2 : FX_KEY_EC_P256;
+		tr_token *tok = NULL;
+		int error = w->pcsc ? tr_token_open_pcsc(&tok, w->reader) :
+			    tr_token_open_p11(&tok, w->o->module_path, w->own_uri);
+
+		measure(w, tok, error, w->own_alg, alg);
 		return;
 	}
 	for (size_t a = 0; a < N_ALGS && !interrupted; a++) {
-		tr_samples tok_ns = { 0 }, ossl_ns = { 0 };
 		tr_token *tok = NULL;
 		char uri[800];
 		const char *portal = tr_env_portal_name(0, NULL, NULL);
@@ -1172,30 +1161,7 @@ static void latency(worker *w)
 		snprintf(uri, sizeof(uri), "%s;object=" LABEL_PREFIX "%s-a-%s", w->token_uri, portal,
 			 algs[a].name);
 		error = tr_token_open_p11(&tok, w->o->module_path, uri);
-		if (!error)
-			error = tr_token_login(tok, w->o->pin);
-		for (unsigned i = 0; !error && i < w->o->count && !interrupted; i++) {
-			unsigned char *sig = NULL;
-			size_t sig_len;
-			uint64_t ns = 0;
-
-			if ((error = tr_token_sign(tok, msg, sizeof(msg), &sig, &sig_len, &ns)) == 0)
-				tr_samples_add(&tok_ns, ns);
-			free(sig);
-		}
-		if (error < 0)
-			add_failure(w, "CERT-LATENCY", "%s signatures: %s", algs[a].name, tr_error_last());
-		if (tok) {
-			tr_token_logout(tok);
-			tr_token_close(tok);
-		}
-		if (!error && openssl_baseline(a, w->o->count, &ossl_ns) < 0)
-			add_failure(w, "CERT-LATENCY", "%s baseline: %s", algs[a].name, tr_error_last());
-		json_object_set_new(w->latency, algs[a].name,
-				    json_pack("{s:o, s:o}", "token", summary_us(&tok_ns), "openssl",
-					      summary_us(&ossl_ns)));
-		tr_samples_free(&tok_ns);
-		tr_samples_free(&ossl_ns);
+		measure(w, tok, error, algs[a].name, algs[a].alg);
 	}
 }
 

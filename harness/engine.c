@@ -692,6 +692,7 @@ typedef struct wstate {
 	int fails;           /* start failures in a row */
 	int dead;            /* given up */
 	int had_case;        /* ran a case since it started */
+	int no_cards;        /* its env shows no cards (one standard pcscd socket) */
 	char why[768];       /* why it did not start */
 } wstate;
 
@@ -709,7 +710,8 @@ static long pick(engine *eng, const wstate *ws, unsigned jobs, unsigned self)
 		entry *e = &eng->entries[i];
 		int claimed = 0;
 
-		if (!e->keep || e->state != PENDING || e->what != E_CASE)
+		if (!e->keep || e->state != PENDING || e->what != E_CASE ||
+		    (ws[self].no_cards && e->group >= 0))
 			continue;
 		if (ws[self].group >= 0 && e->group == ws[self].group)
 			return (long)i;
@@ -916,10 +918,33 @@ static int dispatch(engine *eng, tr_pool *pool, wstate *ws, unsigned w, long ord
 	return 0;
 }
 
+/* What is still pending is an error case each: "not run: what". */
+static void record_unrun(engine *eng, const char *what)
+{
+	for (size_t i = 0; i < eng->n_entries; i++) {
+		entry *e = &eng->entries[i];
+		const tr_scenario *sc = eng->parsed[e->file];
+		char msg[1100];
+		tr_case_result res;
+
+		if (!e->keep || e->state != PENDING)
+			continue;
+		snprintf(msg, sizeof(msg), "not run: %s", what);
+		res = (tr_case_result){
+			.ids = (const char *const *)sc->ids, .n_ids = sc->n_ids,
+			.title = sc->title, .scenario = sc->path, .portal = sc->portal,
+			.kind = e->col->kind, .algorithm = e->col->algorithm,
+			.status = TR_CASE_ERROR, .message = msg };
+		e->state = DONE;
+		record(eng, i, e->col, &res);
+	}
+}
+
 static int run_workers(engine *eng)
 {
 	unsigned jobs = eng->opts->jobs;
-	tr_pool_opts po = { .jobs = jobs, .run_dir = tr_env_dir(eng->env) };
+	tr_pool_opts po = { .jobs = jobs, .run_dir = tr_env_dir(eng->env),
+			    .cards_worker = tr_env_cards_on_standard_socket(eng->env) ? 1 : 0 };
 	wstate *ws = calloc(jobs + 1, sizeof(*ws));
 	tr_pool *pool = NULL;
 	size_t pending = 0;
@@ -940,7 +965,8 @@ static int run_workers(engine *eng)
 		pending += eng->entries[i].keep;
 	for (;;) {
 		tr_pool_event ev;
-		unsigned alive = 0, running = 0, up = 0;
+		unsigned alive = 0, running = 0, up = 0, starting = 0;
+		int picked = 0;
 
 		for (unsigned w = 1; w <= jobs; w++)
 			up += ws[w].ready || ws[w].dead;
@@ -963,10 +989,12 @@ static int run_workers(engine *eng)
 			long next;
 
 			alive += !ws[w].dead;
+			starting += !ws[w].dead && !ws[w].ready;
 			if (!started || !ws[w].ready || ws[w].running >= 0 || interrupted(eng))
 				continue;
-			if ((next = pick(eng, ws, jobs, w)) >= 0 &&
-			    dispatch(eng, pool, ws, w, next) == 0) {
+			if ((next = pick(eng, ws, jobs, w)) >= 0)
+				picked = 1;
+			if (next >= 0 && dispatch(eng, pool, ws, w, next) == 0) {
 				pending--;
 				progress_line(eng, eng->files.v[eng->entries[next].file]);
 			}
@@ -975,25 +1003,23 @@ static int run_workers(engine *eng)
 			running += ws[w].running >= 0;
 		if (started && !running && (!pending || interrupted(eng)))
 			break;
-		if (!alive) {
-			/* No worker can start: what is left is said, case by case. */
-			for (size_t i = 0; i < eng->n_entries; i++) {
-				entry *e = &eng->entries[i];
-				const tr_scenario *sc = eng->parsed[e->file];
-				char msg[1024];
-				tr_case_result res;
+		if (started && !running && !picked && !starting && !interrupted(eng)) {
+			/*
+			 * Idle workers and cases none of them may take: the card
+			 * cases, when the one worker that shows cards is gone.
+			 */
+			char what[1024];
 
-				if (!e->keep || e->state != PENDING)
-					continue;
-				snprintf(msg, sizeof(msg), "not run: no worker could start: %s", why);
-				res = (tr_case_result){
-					.ids = (const char *const *)sc->ids, .n_ids = sc->n_ids,
-					.title = sc->title, .scenario = sc->path, .portal = sc->portal,
-					.kind = e->col->kind, .algorithm = e->col->algorithm,
-					.status = TR_CASE_ERROR, .message = msg };
-				e->state = DONE;
-				record(eng, i, e->col, &res);
-			}
+			snprintf(what, sizeof(what), "no worker that shows cards is left: %s",
+				 why[0] ? why : "it ended");
+			record_unrun(eng, what);
+			break;
+		}
+		if (!alive) {
+			char what[1024];
+
+			snprintf(what, sizeof(what), "no worker could start: %s", why);
+			record_unrun(eng, what);
 			if (!ever_ready) {
 				error = tr_error_set(TR_EIO, "no worker could start: %s", why);
 				goto out;
@@ -1015,6 +1041,7 @@ static int run_workers(engine *eng)
 				if (json_is_true(json_object_get(m, "ready"))) {
 					s->ready = 1;
 					s->fails = 0;
+					s->no_cards = json_is_false(json_object_get(m, "cards"));
 					ever_ready = 1;
 					json_array_append_new(eng->startups, json_pack(
 						"{s:i, s:s}", "worker", (int)ev.worker, "startup",
@@ -1381,14 +1408,16 @@ int tr_engine_worker_main(int argc, char **argv)
 	tr_buf in = TR_BUF_INIT;
 	char path[PATH_MAX + 16];
 	json_t *msg;
-	int fd = -1, error = 0;
+	int fd = -1, error = 0, no_cards = 0;
 
 	signal(SIGPIPE, SIG_IGN);
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (!strcmp(argv[i], "--master"))
-			master = argv[i + 1];
-		else if (!strcmp(argv[i], "--dir"))
-			dir = argv[i + 1];
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--no-cards"))
+			no_cards = 1;
+		else if (!strcmp(argv[i], "--master") && i + 1 < argc)
+			master = argv[++i];
+		else if (!strcmp(argv[i], "--dir") && i + 1 < argc)
+			dir = argv[++i];
 	}
 	if (!w || !master || !dir) {
 		fprintf(stderr, "tokenrig __worker: started by tokenrig run only "
@@ -1401,7 +1430,7 @@ int tr_engine_worker_main(int argc, char **argv)
 	w->eng.totals = &totals;
 	pthread_mutex_init(&w->eng.name_lock, NULL);
 	w->log_fd = dup(STDERR_FILENO);
-	if ((error = tr_env_worker_up(&w->eng.env, master, dir)) < 0 ||
+	if ((error = tr_env_worker_up(&w->eng.env, master, dir, no_cards)) < 0 ||
 	    (error = tr_token_ctl_new(&w->eng.shim_ctl, tr_env_shim(w->eng.env),
 				      tr_env_shim_conf(w->eng.env),
 				      tr_env_shim_base(w->eng.env))) < 0) {
@@ -1425,7 +1454,8 @@ int tr_engine_worker_main(int argc, char **argv)
 		json_decref(msg);
 		goto out;
 	}
-	msg = json_pack("{s:b, s:s}", "ready", 1, "startup", tr_env_startup(w->eng.env));
+	msg = json_pack("{s:b, s:s, s:b}", "ready", 1, "startup", tr_env_startup(w->eng.env),
+			"cards", !no_cards);
 	error = tr_worker_send(TR_WORKER_FD, msg);
 	json_decref(msg);
 	while (!error && (error = tr_worker_recv(TR_WORKER_FD, &in, &msg)) == 0 && msg) {

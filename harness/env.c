@@ -58,6 +58,7 @@ struct tr_env {
 	char dir[PATH_MAX];
 	char ca_bundle[PATH_MAX];
 	int detach;
+	int std_socket;        /* no mount namespace: the cards' pcscd has the standard socket */
 	pid_t portal_pid;
 	json_t *urls;
 	tr_token_ref *tokens;
@@ -412,21 +413,6 @@ static const struct {
 	{ "sm2", FX_KEY_SM2 },
 };
 
-/* A PKCS#11 URI attribute value: reader names have spaces. */
-static void uri_escape(const char *in, char *out, size_t len)
-{
-	size_t o = 0;
-
-	for (; *in && o + 4 < len; in++) {
-		if ((*in >= 'a' && *in <= 'z') || (*in >= 'A' && *in <= 'Z') ||
-		    (*in >= '0' && *in <= '9') || strchr("-._~", *in))
-			out[o++] = *in;
-		else
-			o += (size_t)snprintf(out + o, len - o, "%%%02X", (unsigned char)*in);
-	}
-	out[o] = '\0';
-}
-
 static int card_image(tr_env *env, fx_pki *pki, const tr_profile *prof, size_t portal,
 		      size_t alg, uint64_t seed, EVP_PKEY *keys[3], const char *path,
 		      tr_token_ref *t)
@@ -541,7 +527,7 @@ static int provision_cards(tr_env *env, fx_pki *pki, const char *profiles_path, 
 					memcpy(o->cert_der, t->cert_der, t->cert_len);
 					snprintf(o->kind, sizeof(o->kind), TR_KIND_OPENSC);
 					snprintf(o->module, sizeof(o->module), "%s", TR_OPENSC_MODULE);
-					uri_escape(t->reader, reader, sizeof(reader));
+					tr_p11_uri_escape(t->reader, reader, sizeof(reader));
 					snprintf(o->uri, sizeof(o->uri),
 						 "pkcs11:slot-description=%s;object=Certificate%%20for%%20PIV%%20Authentication",
 						 reader);
@@ -593,7 +579,7 @@ static int write_opensc_conf(tr_env *env)
 }
 
 /* Without root or pcscd the run goes on with SoftHSM tokens; it says why. */
-static int cards_possible(void)
+static int cards_possible(tr_env *env)
 {
 	if (geteuid() != 0)
 		return tr_error_set(TR_EDEPEND, "virtual cards need root: the rig's pcscd runs "
@@ -607,8 +593,10 @@ static int cards_possible(void)
 	/* No mount namespace (a container): the standard socket if free, else no cards. */
 	if ((where = vc_pcscd_placement(why, sizeof(why))) < 0)
 		return where;
-	if (where == VC_PCSCD_STANDARD)
+	if (where == VC_PCSCD_STANDARD) {
 		printf("tokenrig: %s\n", why);
+		env->std_socket = 1;
+	}
 	return 0;
 }
 
@@ -1243,7 +1231,7 @@ int tr_env_up(tr_env **out, const tr_env_opts *opts)
 		const char *profiles = opts->profiles ? opts->profiles : "suites/tokens.conf";
 		int cards = !opts->no_cards;
 
-		if (cards && cards_possible() < 0) {
+		if (cards && cards_possible(env) < 0) {
 			snprintf(env->cards_missing, sizeof(env->cards_missing), "%s", tr_error_last());
 			cards = 0;
 		}
@@ -1368,6 +1356,11 @@ int tr_env_rig_fault(tr_env *env, char *buf, size_t len)
 		}
 	}
 	return 0;
+}
+
+int tr_env_cards_on_standard_socket(const tr_env *env)
+{
+	return env->std_socket;
 }
 
 const char *tr_env_dir(const tr_env *env)
@@ -1609,7 +1602,7 @@ static int copy_tree(const char *from, const char *to)
 	return error;
 }
 
-int tr_env_worker_up(tr_env **out, const char *master_dir, const char *dir)
+int tr_env_worker_up(tr_env **out, const char *master_dir, const char *dir, int no_cards)
 {
 	tr_env *env = calloc(1, sizeof(*env));
 	char from[PATH_MAX], sh_dir[PATH_MAX], tokens[PATH_MAX + 16], conf[PATH_MAX];
@@ -1643,6 +1636,9 @@ int tr_env_worker_up(tr_env **out, const char *master_dir, const char *dir)
 	if ((error = tr_p11mod_load(&env->softhsm, SH_SOFTHSM_MODULE)) < 0 ||
 	    (error = write_shim_conf(env)) < 0)
 		goto out;
+	if (no_cards && !env->cards_missing[0])
+		snprintf(env->cards_missing, sizeof(env->cards_missing),
+			 "another worker shows the cards (one standard pcscd socket)");
 	if (!env->cards_missing[0] && env->n_readers) {
 		const char *image = NULL;
 

@@ -110,9 +110,17 @@ int tr_env_down(const char *dir);
  * copies of its PKI and SoftHSM token folder, its own interposer state,
  * portal process, pcscd and cards (the pristine card images are shared,
  * read-only). Call it before any PC/SC use in the process: pcsc-lite reads
- * PCSCLITE_CSOCK_NAME once. Its processes die with this one.
+ * PCSCLITE_CSOCK_NAME once. Its processes die with this one. no_cards:
+ * no pcscd or cards (the card cases go to another worker).
  */
-int tr_env_worker_up(tr_env **out, const char *master_dir, const char *dir);
+int tr_env_worker_up(tr_env **out, const char *master_dir, const char *dir, int no_cards);
+
+/*
+ * 1 when no mount namespace could be made and the cards' pcscd serves the
+ * standard socket (a container): there is room for one pcscd, so only one
+ * worker may show cards (no_cards for the others).
+ */
+int tr_env_cards_on_standard_socket(const tr_env *env);
 
 /*
  * Rewrites DIR/pids: this env's processes, then extra (lines "name pid

@@ -1,5 +1,6 @@
 #include "harness/steps.h"
 
+#include "common/buf.h"
 #include "common/clock.h"
 #include "common/error.h"
 #include "harness/kinds.h"
@@ -129,61 +130,65 @@ static int step_error(tr_case *c, int code, const char *what)
 	return tr_error_set(code, "%s:%d: %s", c->sc->path, c->step ? c->step->line : 0, what);
 }
 
-/* Expands ${name} from the case's variables; an unknown name is an error. */
+/*
+ * Why ${name} has no value: a profile (the part before the dot) the
+ * portal's other kinds have a token of but this kind has not is a skip,
+ * as for a step's `token`; any other unknown name is an error.
+ */
+static int unknown_variable(tr_case *c, const char *name)
+{
+	const char *dot = strchr(name, '.');
+	const tr_token_ref *tokens;
+	size_t n, plen = dot ? (size_t)(dot - name) : 0;
+	char msg[200];
+
+	tokens = plen ? tr_env_tokens(c->env, &n) : NULL;
+	for (size_t i = 0; tokens && i < n; i++)
+		if (!strcmp(tokens[i].portal, c->sc->portal) && strlen(tokens[i].role) == plen &&
+		    !strncmp(tokens[i].role, name, plen))
+			return tr_error_set(TR_STEP_ESKIP, "%s/%s has no token of profile '%s'",
+					    c->kind, c->algorithm, tokens[i].role);
+	snprintf(msg, sizeof(msg), "unknown variable ${%s}", name);
+	return step_error(c, TR_EINVAL, msg);
+}
+
+/* Expands ${name} from the case's variables (*out: malloc'd). */
 static int resolve(tr_case *c, const char *in, char **out)
 {
-	size_t cap = strlen(in) + 64, len = 0;
-	char *buf = malloc(cap);
-	const char *p = in;
+	tr_buf b = TR_BUF_INIT;
+	const char *p = in, *end;
+	int error;
 
-	if (!buf)
-		return tr_error_set(TR_ENOMEM, "out of memory");
+	*out = NULL;
+	tr_buf_puts(&b, "");
 	while (*p) {
-		const char *value = NULL, *end;
+		const char *value;
 		char name[128];
-		size_t vlen, n;
+		size_t n;
 
-		if (p[0] == '$' && p[1] == '{' && (end = strchr(p + 2, '}')) != NULL) {
-			n = (size_t)(end - p - 2);
-			if (n == 0 || n >= sizeof(name)) {
-				free(buf);
-				return step_error(c, TR_EINVAL, "empty or overlong ${...}");
-			}
-			memcpy(name, p + 2, n);
-			name[n] = '\0';
-			value = json_string_value(json_object_get(c->vars, name));
-			if (!value) {
-				char msg[200];
-
-				free(buf);
-				snprintf(msg, sizeof(msg), "unknown variable ${%s}", name);
-				return step_error(c, TR_EINVAL, msg);
-			}
-			p = end + 1;
-		} else {
-			value = p;
-			vlen = 1;
-			p++;
-			goto append;
+		if (p[0] != '$' || p[1] != '{' || !(end = strchr(p + 2, '}'))) {
+			tr_buf_put(&b, p++, 1);
+			continue;
 		}
-		vlen = strlen(value);
-append:
-		if (len + vlen + 1 > cap) {
-			char *grown;
-
-			while (len + vlen + 1 > cap)
-				cap *= 2;
-			if (!(grown = realloc(buf, cap))) {
-				free(buf);
-				return tr_error_set(TR_ENOMEM, "out of memory");
-			}
-			buf = grown;
+		n = (size_t)(end - p - 2);
+		if (n == 0 || n >= sizeof(name)) {
+			tr_buf_free(&b);
+			return step_error(c, TR_EINVAL, "empty or overlong ${...}");
 		}
-		memcpy(buf + len, value, vlen);
-		len += vlen;
+		memcpy(name, p + 2, n);
+		name[n] = '\0';
+		if (!(value = json_string_value(json_object_get(c->vars, name)))) {
+			tr_buf_free(&b);
+			return unknown_variable(c, name);
+		}
+		tr_buf_puts(&b, value);
+		p = end + 1;
 	}
-	buf[len] = '\0';
-	*out = buf;
+	if ((error = tr_buf_check(&b, "a step's value")) < 0) {
+		tr_buf_free(&b);
+		return error;
+	}
+	*out = b.data; /* the buffer's own malloc'd text */
 	return 0;
 }
 

@@ -45,10 +45,19 @@ typedef struct pcsc_token {
 	int max_tries_seen;
 } pcsc_token;
 
+static int pcsc_logout(tr_token *tok);
+
 static void pcsc_close(tr_token *tok)
 {
 	pcsc_token *t = (pcsc_token *)tok;
 
+	/*
+	 * A PIV card keeps its PIN verified until reset, across connections:
+	 * whoever opens it next must not find it logged in. Best effort (the
+	 * card may be gone; the exchange has its deadline).
+	 */
+	if (t->logged_in && t->chan)
+		(void)pcsc_logout(tok);
 	tr_apdu_chan_free(t->chan);
 	tr_pcsc_link_close(t->link);
 	free(t->base.cert_der);

@@ -40,6 +40,7 @@ struct tr_pool {
 	char run_dir[PATH_MAX];
 	char *args[MAX_ARGS];
 	size_t n_args;
+	unsigned cards_worker;
 };
 
 int tr_pool_new(tr_pool **out, const tr_pool_opts *opts)
@@ -55,6 +56,7 @@ int tr_pool_new(tr_pool **out, const tr_pool_opts *opts)
 		return tr_error_set(TR_ENOMEM, "out of memory");
 	}
 	p->jobs = opts->jobs;
+	p->cards_worker = opts->cards_worker;
 	n = readlink("/proc/self/exe", p->exe, sizeof(p->exe) - 1);
 	if (n <= 0) {
 		tr_pool_free(p, 0);
@@ -127,6 +129,8 @@ int tr_pool_start(tr_pool *p, unsigned i)
 	argv[argc++] = s->dir;
 	for (size_t k = 0; k < p->n_args; k++)
 		argv[argc++] = p->args[k];
+	if (p->cards_worker && i != p->cards_worker)
+		argv[argc++] = "--no-cards";
 	argv[argc] = NULL;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
 		return tr_error_set(TR_EIO, "socketpair: %s", strerror(errno));

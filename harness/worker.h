@@ -25,6 +25,7 @@ typedef struct tr_pool_opts {
 	unsigned jobs;           /* workers 1 .. jobs */
 	const char *run_dir;     /* the run's env; worker i lives in run_dir/w<i> */
 	char *const *args;       /* more arguments for every worker, NULL-terminated; may be NULL */
+	unsigned cards_worker;   /* 0: every worker shows cards; k: only worker k (the others get --no-cards) */
 } tr_pool_opts;
 
 int tr_pool_new(tr_pool **out, const tr_pool_opts *opts);

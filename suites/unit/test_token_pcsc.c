@@ -374,6 +374,21 @@ START_TEST(opens_by_unit)
 }
 END_TEST
 
+/* A PIV card keeps its PIN verified across connections: close must log out. */
+START_TEST(close_logs_out)
+{
+	tr_token *tok = NULL;
+
+	ck_assert_msg(tr_token_open_pcsc(&tok, readers[P256]) == 0, "%s", tr_error_last());
+	ck_assert_int_eq(tr_token_login(tok, cards[P256].pin), 0);
+	tr_token_close(tok);
+	ck_assert_msg(tr_token_open_pcsc(&tok, readers[P256]) == 0, "%s", tr_error_last());
+	/* Verified, the card answers 9000 and the tries are unknown (-1). */
+	ck_assert_int_gt(tr_token_pin_tries(tok), 0);
+	tr_token_close(tok);
+}
+END_TEST
+
 START_TEST(no_token_errors)
 {
 	tr_token *tok = NULL;
@@ -751,6 +766,7 @@ Suite *token_pcsc_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, signs_every_algorithm);
 	tcase_add_test(tc, opens_by_unit);
+	tcase_add_test(tc, close_logs_out);
 	tcase_add_test(tc, no_token_errors);
 	tcase_add_test(tc, reader_driver_model);
 	tcase_add_test(tc, pin_block_and_puk);
@@ -761,7 +777,7 @@ Suite *token_pcsc_suite(void)
 	if (geteuid() == 0)
 		suite_add_tcase(s, tc);
 	else
-		printf("token_pcsc: 8 card tests not run: the rig's pcscd needs root\n");
+		printf("token_pcsc: the card tests not run: the rig's pcscd needs root\n");
 	tcase_add_test(none, pcscd_unreachable);
 	tcase_set_timeout(none, 10);
 	suite_add_tcase(s, none);
