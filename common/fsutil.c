@@ -44,6 +44,12 @@ int tr_fs_mkdirs(const char *path, unsigned mode)
 int tr_fs_write_atomic(const char *path, const void *data, size_t len,
 		       unsigned mode)
 {
+	return tr_fs_write_replace(path, data, len, mode, 1);
+}
+
+int tr_fs_write_replace(const char *path, const void *data, size_t len,
+			unsigned mode, int sync)
+{
 	char tmp[4096];
 	const char *p = data;
 	int fd = -1, error = 0;
@@ -67,7 +73,7 @@ int tr_fs_write_atomic(const char *path, const void *data, size_t len,
 		p += n;
 		len -= (size_t)n;
 	}
-	if (fsync(fd) != 0) {
+	if (sync && fsync(fd) != 0) {
 		error = tr_error_set(TR_EIO, "fsync %s: %s", tmp, strerror(errno));
 		goto out;
 	}

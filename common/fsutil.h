@@ -15,6 +15,14 @@ int tr_fs_mkdirs(const char *path, unsigned mode);
 int tr_fs_write_atomic(const char *path, const void *data, size_t len,
 		       unsigned mode);
 
+/*
+ * The same, durable only when sync: without it the replacement is still
+ * all-or-nothing for readers and survives the writer's crash, not a power
+ * cut (a run's per-case rewrites; its last write syncs).
+ */
+int tr_fs_write_replace(const char *path, const void *data, size_t len,
+			unsigned mode, int sync);
+
 /* Reads a whole file (at most max bytes) into a NUL-terminated buffer. */
 int tr_fs_read_all(const char *path, size_t max, char **out, size_t *out_len);
 

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* pipe2 */
 #include "proc.h"
 
 #include "clock.h"
@@ -16,10 +17,30 @@
 
 extern char **environ;
 
+/*
+ * The child's report of a failure: kind ('P' pre_exec, 'E' exec), the
+ * step, NUL, errno's bytes, in one write the parent reads whole.
+ */
+static void report_failure(int fd, char kind, const char *step)
+{
+	char msg[256];
+	size_t n = strnlen(step, sizeof(msg) - 2 - sizeof(int));
+	int err = errno;
+
+	msg[0] = kind;
+	memcpy(msg + 1, step, n);
+	msg[n + 1] = '\0';
+	memcpy(msg + n + 2, &err, sizeof(err));
+	if (write(fd, msg, n + 2 + sizeof(err)) < 0)
+		_exit(126);
+	_exit(127);
+}
+
 /* Runs in the child between fork and exec: only async-signal-safe calls. */
 static void child_exec(char *const argv[], const tr_proc_opts *opts,
-		       pid_t parent)
+		       pid_t parent, int report_fd)
 {
+	const char *step = "pre-exec";
 	int fd;
 
 	if (opts && opts->detach)
@@ -34,6 +55,8 @@ static void child_exec(char *const argv[], const tr_proc_opts *opts,
 		if (getppid() != parent)
 			_exit(127); /* the parent died before prctl took effect */
 	}
+	if (opts && opts->pre_exec && opts->pre_exec(opts->pre_exec_arg, &step) != 0)
+		report_failure(report_fd, 'P', step);
 	fd = open(opts && opts->log_path ? opts->log_path : "/dev/null",
 		  O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (fd >= 0) {
@@ -44,22 +67,49 @@ static void child_exec(char *const argv[], const tr_proc_opts *opts,
 	if (fd >= 0)
 		dup2(fd, STDIN_FILENO);
 	execve(argv[0], argv, opts && opts->envp ? opts->envp : environ);
-	_exit(127);
+	report_failure(report_fd, 'E', "exec");
 }
 
 int tr_proc_spawn(pid_t *out, char *const argv[], const tr_proc_opts *opts)
 {
 	pid_t parent = getpid();
+	char msg[256];
+	int pipefd[2], status;
+	ssize_t n;
 	pid_t pid;
 
 	if (access(argv[0], X_OK) != 0)
 		return tr_error_set(TR_ENOTFOUND, "cannot run %s: %s", argv[0],
 				    strerror(errno));
+	if (pipe2(pipefd, O_CLOEXEC) != 0)
+		return tr_error_set(TR_EIO, "pipe: %s", strerror(errno));
 	pid = fork();
-	if (pid < 0)
+	if (pid < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
 		return tr_error_set(TR_EIO, "fork: %s", strerror(errno));
+	}
 	if (pid == 0)
-		child_exec(argv, opts, parent);
+		child_exec(argv, opts, parent, pipefd[1]);
+	close(pipefd[1]);
+	/* EOF without a word: the exec happened (the pipe is close-on-exec). */
+	while ((n = read(pipefd[0], msg, sizeof(msg))) < 0 && errno == EINTR)
+		;
+	close(pipefd[0]);
+	if (n > 0) {
+		size_t step_len = strnlen(msg + 1, (size_t)n - 1);
+		int err = 0;
+
+		if ((size_t)n >= step_len + 2 + sizeof(err))
+			memcpy(&err, msg + step_len + 2, sizeof(err));
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		if (msg[0] == 'P')
+			return tr_error_set(TR_EIO, "%.*s: %s", (int)step_len, msg + 1,
+					    err ? strerror(err) : "failed");
+		return tr_error_set(TR_EDEPEND, "exec %s: %s", argv[0],
+				    err ? strerror(err) : "failed");
+	}
 	*out = pid;
 	return 0;
 }

@@ -10,9 +10,22 @@ typedef struct tr_proc_opts {
 	int detach;             /* new session, survives the parent (env up) */
 	int die_with_parent;    /* PR_SET_PDEATHSIG, for children of a run */
 	char *const *envp;      /* NULL: inherit */
+	/*
+	 * Run in the child just before the exec (may be NULL). Only
+	 * async-signal-safe calls: the parent may have threads whose locks a
+	 * forked child must never wait on. 0, or -1 with errno set and *step
+	 * naming what failed (a string literal).
+	 */
+	int (*pre_exec)(void *arg, const char **step);
+	void *pre_exec_arg;
 } tr_proc_opts;
 
-/* Starts argv[0] (a path) with argv. */
+/*
+ * Starts argv[0] (a path) with argv, and knows whether it started: a
+ * failed pre_exec is TR_EIO, a failed exec TR_EDEPEND, each with
+ * "step: errno's text" (the child reports over a close-on-exec pipe and
+ * is reaped).
+ */
 int tr_proc_spawn(pid_t *out, char *const argv[], const tr_proc_opts *opts);
 
 /*

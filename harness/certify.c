@@ -246,6 +246,30 @@ static CK_RV user_login(worker *w, CK_SESSION_HANDLE s, const char *pin)
 /* --- inventory ---------------------------------------------------------- */
 
 /* Every object the session sees, "class label id" sorted: the before/after proof. */
+#define OBJECT_LINE 700
+
+/* An object as the inventory lists it: "class=N label=L id=HEX". */
+static void object_line(worker *w, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj, char *line,
+			size_t len)
+{
+	CK_OBJECT_CLASS cls = 0;
+	unsigned char label[256], id[128];
+	CK_ATTRIBUTE a[] = { { CKA_CLASS, &cls, sizeof(cls) },
+			     { CKA_LABEL, label, sizeof(label) - 1 },
+			     { CKA_ID, id, sizeof(id) } };
+	char idhex[260], lab[256];
+
+	w->fn->C_GetAttributeValue(s, obj, a, 3);
+	if (a[1].ulValueLen == CK_UNAVAILABLE_INFORMATION || a[1].ulValueLen >= sizeof(label))
+		a[1].ulValueLen = 0;
+	if (a[2].ulValueLen == CK_UNAVAILABLE_INFORMATION || a[2].ulValueLen > sizeof(id))
+		a[2].ulValueLen = 0;
+	memcpy(lab, label, a[1].ulValueLen);
+	lab[a[1].ulValueLen] = '\0';
+	hex_of(id, a[2].ulValueLen, idhex, sizeof(idhex));
+	snprintf(line, len, "class=%lu label=%s id=%s", (unsigned long)cls, lab, idhex);
+}
+
 static int object_list(worker *w, CK_SESSION_HANDLE s, json_t **out)
 {
 	CK_OBJECT_HANDLE objs[64];
@@ -255,23 +279,9 @@ static int object_list(worker *w, CK_SESSION_HANDLE s, json_t **out)
 
 	while (rv == CKR_OK && (rv = w->fn->C_FindObjects(s, objs, 64, &n)) == CKR_OK && n > 0) {
 		for (CK_ULONG i = 0; i < n; i++) {
-			CK_OBJECT_CLASS cls = 0;
-			unsigned char label[256], id[128];
-			CK_ATTRIBUTE a[] = { { CKA_CLASS, &cls, sizeof(cls) },
-					     { CKA_LABEL, label, sizeof(label) - 1 },
-					     { CKA_ID, id, sizeof(id) } };
-			char line[700], idhex[260], lab[256];
+			char line[OBJECT_LINE];
 
-			w->fn->C_GetAttributeValue(s, objs[i], a, 3);
-			if (a[1].ulValueLen == CK_UNAVAILABLE_INFORMATION || a[1].ulValueLen >= sizeof(label))
-				a[1].ulValueLen = 0;
-			if (a[2].ulValueLen == CK_UNAVAILABLE_INFORMATION || a[2].ulValueLen > sizeof(id))
-				a[2].ulValueLen = 0;
-			memcpy(lab, label, a[1].ulValueLen);
-			lab[a[1].ulValueLen] = '\0';
-			hex_of(id, a[2].ulValueLen, idhex, sizeof(idhex));
-			snprintf(line, sizeof(line), "class=%lu label=%s id=%s", (unsigned long)cls, lab,
-				 idhex);
+			object_line(w, s, objs[i], line, sizeof(line));
 			json_array_append_new(list, json_string(line));
 		}
 	}
@@ -306,6 +316,44 @@ static int object_list(worker *w, CK_SESSION_HANDLE s, json_t **out)
 }
 
 static int inventory_card(worker *w);
+
+/*
+ * The objects before the run, on disk at once (DIR/tokens/SERIAL/
+ * objects-before.json): a run killed outright leaves its inventory, and
+ * `--cleanup --out DIR` removes whatever is not in it, even an object a
+ * kill tore in half inside C_CreateObject (no label left to know it by).
+ */
+static int save_objects_before(worker *w)
+{
+	char path[PATH_MAX + 64], *text;
+	int error;
+
+	if (tr_fs_join(path, sizeof(path), w->dir, "objects-before.json") < 0 ||
+	    (error = tr_fs_mkdirs(w->dir, 0755)) < 0)
+		return tr_error_set(TR_EINVAL, "%s: path too long or not writable", w->dir);
+	if (!(text = json_dumps(w->objects_before, JSON_INDENT(1))))
+		return tr_error_set(TR_ENOMEM, "out of memory");
+	error = tr_fs_write_atomic(path, text, strlen(text), 0600);
+	free(text);
+	return error;
+}
+
+/* The killed run's inventory for --cleanup, if --out has one; else NULL. */
+static json_t *load_objects_before(const worker *w)
+{
+	char path[PATH_MAX + 64], *text = NULL;
+	json_t *list = NULL;
+
+	if (tr_fs_join(path, sizeof(path), w->dir, "objects-before.json") == 0 &&
+	    tr_fs_read_all(path, 1 << 22, &text, NULL) == 0)
+		list = json_loads(text, 0, NULL);
+	free(text);
+	if (list && !json_is_array(list)) {
+		json_decref(list);
+		list = NULL;
+	}
+	return list;
+}
 
 static int inventory(worker *w)
 {
@@ -406,8 +454,10 @@ static int inventory(worker *w)
 	error = object_list(w, s, &w->objects_before);
 	w->fn->C_Logout(s);
 	w->fn->C_CloseSession(s);
-	if (!error)
+	if (!error) {
 		json_object_set(w->inventory, "objects", w->objects_before);
+		error = save_objects_before(w);
+	}
 	return error;
 }
 
@@ -1167,9 +1217,14 @@ static void latency(worker *w)
 
 /* --- cleanup and the final check ---------------------------------------- */
 
-/* Destroys every object the rig labelled: after a run, or a killed one (--cleanup). */
+/*
+ * Destroys every object the rig labelled, and with an inventory of the
+ * objects before the run (this run's, or a killed one's from --out) every
+ * object not in it: after a run, or a killed one (--cleanup).
+ */
 static int remove_ours(worker *w, size_t *removed)
 {
+	unsigned char *used = NULL;
 	CK_SESSION_HANDLE s;
 	CK_OBJECT_HANDLE objs[256];
 	CK_ULONG n = 0;
@@ -1179,6 +1234,11 @@ static int remove_ours(worker *w, size_t *removed)
 	*removed = 0;
 	if ((rv = open_rw(w, &s)) != CKR_OK)
 		return tr_error_set(TR_EIO, "C_OpenSession: %s", tr_p11_rv_name(rv));
+	used = calloc(json_array_size(w->objects_before) + 1, 1);
+	if (!used) {
+		w->fn->C_CloseSession(s);
+		return tr_error_set(TR_ENOMEM, "out of memory");
+	}
 	if ((rv = user_login(w, s, w->o->pin)) != CKR_OK) {
 		error = tr_error_set(TR_EIO, "C_Login: %s", tr_p11_rv_name(rv));
 		goto out;
@@ -1194,10 +1254,27 @@ static int remove_ours(worker *w, size_t *removed)
 	for (CK_ULONG i = 0; i < n; i++) {
 		unsigned char label[128];
 		CK_ATTRIBUTE a = { CKA_LABEL, label, sizeof(label) };
+		int ours = w->fn->C_GetAttributeValue(s, objs[i], &a, 1) == CKR_OK &&
+			   a.ulValueLen != CK_UNAVAILABLE_INFORMATION &&
+			   a.ulValueLen >= strlen(LABEL_PREFIX) &&
+			   !memcmp(label, LABEL_PREFIX, strlen(LABEL_PREFIX));
 
-		if (w->fn->C_GetAttributeValue(s, objs[i], &a, 1) != CKR_OK ||
-		    a.ulValueLen < strlen(LABEL_PREFIX) ||
-		    memcmp(label, LABEL_PREFIX, strlen(LABEL_PREFIX)))
+		if (!ours && json_is_array(w->objects_before)) {
+			/* Not in the inventory taken before the run (each entry matches once). */
+			char line[OBJECT_LINE];
+			size_t k;
+			json_t *e;
+
+			object_line(w, s, objs[i], line, sizeof(line));
+			ours = 1;
+			json_array_foreach(w->objects_before, k, e)
+				if (!used[k] && !strcmp(json_string_value(e), line)) {
+					used[k] = 1;
+					ours = 0;
+					break;
+				}
+		}
+		if (!ours)
 			continue;
 		if ((rv = w->fn->C_DestroyObject(s, objs[i])) != CKR_OK) {
 			error = tr_error_set(TR_EIO, "C_DestroyObject: %s", tr_p11_rv_name(rv));
@@ -1207,6 +1284,7 @@ static int remove_ours(worker *w, size_t *removed)
 	}
 	__atomic_store_n(&w->objects_made, 0, __ATOMIC_SEQ_CST);
 out:
+	free(used);
 	w->fn->C_Logout(s);
 	w->fn->C_CloseSession(s);
 	return error;
@@ -1678,8 +1756,9 @@ static void usage(FILE *f)
 	      "  SIGINT/SIGTERM: the case in flight finishes its undo, every token is\n"
 	      "  cleaned up and checked; a second one exits at once and the report\n"
 	      "  (certification.json, first_line of each token) names what is left.\n"
-	      "  --cleanup removes what an interrupted run left (objects tokenrig-*; a\n"
-	      "  card's original certificate written back from the same --out).\n"
+	      "  --cleanup removes what an interrupted run left (objects tokenrig-*, and\n"
+	      "  with that run's --out any object not in its inventory; a card's\n"
+	      "  original certificate written back from the same --out).\n"
 	      "  Writes DIR/certification.json (tokenrig-certification/1), DIR/junit.xml\n"
 	      "  (one testsuite per token, named by its serial) and DIR/tokens/SERIAL/.\n"
 	      "  Exit 0 when every token is CERTIFIED, 1 when one is not, 2 on a usage\n"
@@ -2055,14 +2134,16 @@ static int run_cleanup(const cert_opts *o, worker *ws, size_t n)
 		size_t removed = 0;
 		const char *what = NULL;
 
+		if (!ws[i].pcsc && !ws[i].objects_before)
+			ws[i].objects_before = load_objects_before(&ws[i]);
 		if (ws[i].pcsc ? cleanup_card(&ws[i], &what) < 0 : remove_ours(&ws[i], &removed) < 0) {
 			printf("%-16s cleanup FAILED: %s\n", ws[i].serial, tr_error_last());
 			bad = 1;
 		} else if (ws[i].pcsc) {
 			printf("%-16s %s (%s)\n", ws[i].serial, what, ws[i].reader);
 		} else {
-			printf("%-16s removed %zu object(s) labelled " LABEL_PREFIX "*\n", ws[i].serial,
-			       removed);
+			printf("%-16s removed %zu object(s) labelled " LABEL_PREFIX "*%s\n", ws[i].serial,
+			       removed, ws[i].objects_before ? " or not in the run's inventory" : "");
 		}
 	}
 	(void)o;

@@ -200,7 +200,7 @@ static json_t *run_facts(json_t *root)
 	return root;
 }
 
-static int write_all(tr_report *rep);
+static int write_all(tr_report *rep, int sync);
 
 int tr_report_open(tr_report **out, const char *out_dir)
 {
@@ -234,7 +234,7 @@ int tr_report_open(tr_report **out, const char *out_dir)
 	rep->coverage = json_object_get(rep->root, "coverage");
 	rep->latency = json_object_get(rep->root, "latency");
 	/* Earlier files are replaced at once by complete ones of this run, never deleted. */
-	if ((error = write_all(rep)) < 0) {
+	if ((error = write_all(rep, 1)) < 0) {
 		json_decref(rep->root);
 		free(rep);
 		return error;
@@ -341,7 +341,7 @@ static void junit_timestamp(const char *iso, char *out, size_t len)
 }
 
 /* One <testsuite> per portal + token kind/algorithm, in order of appearance. */
-static int write_junit(tr_report *rep)
+static int write_junit(tr_report *rep, int sync)
 {
 	json_t *suites = json_object(), *summary = json_object_get(rep->root, "summary");
 	json_t *wall = json_object_get(rep->root, "wall_s");
@@ -478,23 +478,24 @@ static int write_junit(tr_report *rep)
 	tr_buf_puts(&b, "</testsuites>\n");
 	json_decref(suites);
 	if ((error = tr_buf_check(&b, rep->junit_path)) == 0)
-		error = tr_fs_write_atomic(rep->junit_path, b.data, b.len, 0644);
+		error = tr_fs_write_replace(rep->junit_path, b.data, b.len, 0644, sync);
 	tr_buf_free(&b);
 	return error;
 }
 
-static int write_all(tr_report *rep)
+/* Both files; sync: durable (the run's first and last writes). */
+static int write_all(tr_report *rep, int sync)
 {
 	char *text = json_dumps(rep->root, JSON_INDENT(1));
 	int error;
 
 	if (!text)
 		return tr_error_set(TR_ENOMEM, "out of memory writing %s", rep->json_path);
-	error = tr_fs_write_atomic(rep->json_path, text, strlen(text), 0644);
+	error = tr_fs_write_replace(rep->json_path, text, strlen(text), 0644, sync);
 	free(text);
 	if (error < 0)
 		return error;
-	return write_junit(rep);
+	return write_junit(rep, sync);
 }
 
 /* One case's IDs into root.coverage[portal][kind/alg][status]. */
@@ -677,7 +678,8 @@ int tr_report_add_at(tr_report *rep, size_t order, const tr_case_result *res)
 		rebuild_derived(rep);
 	else
 		add_coverage(rep, c);
-	return write_all(rep);
+	/* Every case, as it comes: crash-safe (rename), fsync'd at the end only. */
+	return write_all(rep, 0);
 }
 
 int tr_report_set_latency(tr_report *rep, const char *kind, const char *algorithm,
@@ -716,7 +718,7 @@ int tr_report_interrupted(tr_report *rep, int sig, size_t after_cases)
 				json_pack("{s:s, s:I}", "signal", name, "after_cases",
 					  (json_int_t)after_cases)) < 0)
 		return tr_error_set(TR_ENOMEM, "out of memory");
-	return write_all(rep);
+	return write_all(rep, 1);
 }
 
 int tr_report_finish(tr_report *rep, double wall_s)
@@ -726,7 +728,7 @@ int tr_report_finish(tr_report *rep, double wall_s)
 	iso_now(finished, sizeof(finished));
 	json_object_set_new(rep->root, "finished", json_string(finished));
 	json_object_set_new(rep->root, "wall_s", json_real(wall_s));
-	return write_all(rep);
+	return write_all(rep, 1);
 }
 
 int tr_report_write_doc(json_t *root, const char *out_dir)
@@ -744,5 +746,5 @@ int tr_report_write_doc(json_t *root, const char *out_dir)
 	rep.coverage = json_object_get(root, "coverage");
 	rep.latency = json_object_get(root, "latency");
 	rep.start_ns = tr_clock_ns();
-	return write_all(&rep);
+	return write_all(&rep, 1);
 }

@@ -382,98 +382,45 @@ static int lock_std_choice(void)
 /* --- starting it ----------------------------------------------------------- */
 
 /*
- * In the child: the private namespace and mounts (when private), exec.
- * Errors go up the pipe, the first byte saying whether the namespace ('N')
- * or the exec ('E') failed.
+ * In the child, before the exec (async-signal-safe calls only): the
+ * private mount namespace with the run's socket folder over the standard
+ * one.
  */
-static void child(int errfd, const vc_pcscd *p, const vc_pcscd_opts *opts,
-		  const char *confdir, int private_ns)
+static int private_namespace(void *arg, const char **step)
 {
-	char kind = 'N', msg[256];
-	const char *step;
-	size_t n;
-	int fd, err;
+	const vc_pcscd *p = arg;
 
-	if (opts->die_with_parent)
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-	step = "unshare(CLONE_NEWNS)";
-	if (private_ns && unshare(CLONE_NEWNS) != 0)
-		goto fail;
-	step = "mount --make-rprivate /";
-	if (private_ns && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
-		goto fail;
-	step = "bind mount over " VC_PCSCD_STD_DIR;
-	if (private_ns && mount(p->sock_dir, VC_PCSCD_STD_DIR, NULL, MS_BIND, NULL) != 0)
-		goto fail;
-	fd = open(opts->log_path ? opts->log_path : "/dev/null",
-		  O_WRONLY | O_CREAT | O_APPEND, 0600);
-	if (fd >= 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-		if (fd > 2)
-			close(fd);
-	}
-	kind = 'E';
-	step = "exec " VC_PCSCD_PATH;
-	if (opts->debug)
-		execl(VC_PCSCD_PATH, "pcscd", "-f", "-d", "-a", "-c", confdir,
-		      (char *)NULL);
-	else
-		execl(VC_PCSCD_PATH, "pcscd", "-f", "-c", confdir, (char *)NULL);
-fail:
-	/*
-	 * Only async-signal-safe calls between fork and exec (the harness
-	 * forks with threads running: snprintf or strerror could wait on a
-	 * lock held by a thread that no longer exists). The parent formats
-	 * the message, written in one piece: kind, step, NUL, errno's bytes.
-	 */
-	err = errno;
-	n = strlen(step);
-	msg[0] = kind;
-	memcpy(msg + 1, step, n + 1);
-	memcpy(msg + n + 2, &err, sizeof(err));
-	if (write(errfd, msg, n + 2 + sizeof(err)) < 0)
-		_exit(126);
-	_exit(127);
+	*step = "unshare(CLONE_NEWNS)";
+	if (unshare(CLONE_NEWNS) != 0)
+		return -1;
+	*step = "mount --make-rprivate /";
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+		return -1;
+	*step = "bind mount over " VC_PCSCD_STD_DIR;
+	return mount(p->sock_dir, VC_PCSCD_STD_DIR, NULL, MS_BIND, NULL) != 0 ? -1 : 0;
 }
 
-/* Forks and execs pcscd; msg gets the child's failure ("" when it runs). */
+/*
+ * Starts pcscd (in its private namespace when private_ns) through
+ * common/proc. 0 started; TR_EIO the namespace could not be made (msg
+ * says why); TR_EDEPEND pcscd could not run.
+ */
 static int spawn(vc_pcscd *p, const vc_pcscd_opts *opts, const char *confdir, int private_ns,
 		 char *msg, size_t len)
 {
-	int pipefd[2];
-	ssize_t n;
+	char *argv_debug[] = { VC_PCSCD_PATH, "-f", "-d", "-a", "-c", (char *)confdir, NULL };
+	char *argv_plain[] = { VC_PCSCD_PATH, "-f", "-c", (char *)confdir, NULL };
+	tr_proc_opts po = { .log_path = opts->log_path, .die_with_parent = opts->die_with_parent,
+			    .pre_exec = private_ns ? private_namespace : NULL, .pre_exec_arg = p };
+	int error;
 
 	msg[0] = '\0';
-	if (pipe2(pipefd, O_CLOEXEC) != 0)
-		return tr_error_set(TR_EIO, "pipe: %s", strerror(errno));
-	p->pid = fork();
-	if (p->pid < 0) {
-		close(pipefd[0]);
-		close(pipefd[1]);
-		return tr_error_set(TR_EIO, "fork: %s", strerror(errno));
-	}
-	if (p->pid == 0)
-		child(pipefd[1], p, opts, confdir, private_ns);
-	close(pipefd[1]);
-	/* EOF without a message: exec succeeded (the pipe is close-on-exec). */
-	while ((n = read(pipefd[0], msg, len - 1)) < 0 && errno == EINTR)
-		;
-	close(pipefd[0]);
-	if (n > 0) {
-		char step[256];
-		size_t step_len = strnlen(msg, (size_t)n);
-		int err = 0;
-
-		/* The child's kind, step, NUL, errno (child()): "Kstep: error". */
-		if (step_len < (size_t)n && (size_t)n - step_len - 1 >= sizeof(err))
-			memcpy(&err, msg + step_len + 1, sizeof(err));
-		snprintf(step, sizeof(step), "%.*s", (int)step_len, msg);
-		snprintf(msg, len, "%s: %s", step, err ? strerror(err) : "no reason given");
-		tr_proc_stop(p->pid, 1000);
+	error = tr_proc_spawn(&p->pid, opts->debug ? argv_debug : argv_plain, &po);
+	if (error < 0) {
+		snprintf(msg, len, "%s", tr_error_last());
 		p->pid = 0;
 	}
-	return 0;
+	return error;
 }
 
 int vc_pcscd_start(vc_pcscd **out, const vc_pcscd_opts *opts)
@@ -510,13 +457,12 @@ int vc_pcscd_start(vc_pcscd **out, const vc_pcscd_opts *opts)
 		error = tr_error_set(TR_EIO, "mkdir " VC_PCSCD_STD_DIR ": %s", strerror(errno));
 		goto out;
 	}
-	if ((error = spawn(p, opts, confdir, 1, msg, sizeof(msg))) < 0)
-		goto out;
-	if (msg[0] == 'E') {
-		error = tr_error_set(TR_EDEPEND, "starting the rig's pcscd: %s", msg + 1);
+	error = spawn(p, opts, confdir, 1, msg, sizeof(msg));
+	if (error < 0 && error != TR_EIO) {
+		error = tr_error_set(TR_EDEPEND, "starting the rig's pcscd: %s", msg);
 		goto out;
 	}
-	if (msg[0] == 'N') {
+	if (error == TR_EIO) {
 		/*
 		 * No mount namespace here (an unprivileged container): the
 		 * standard socket, if nobody has it. The choice and the start
@@ -526,14 +472,12 @@ int vc_pcscd_start(vc_pcscd **out, const vc_pcscd_opts *opts)
 		if (!vc_pcscd_std_free(VC_PCSCD_STD_SOCKET, "pcscd", why, sizeof(why))) {
 			error = tr_error_set(TR_EDEPEND, "no mount namespace here (%s: needs "
 					     "CAP_SYS_ADMIN) and the standard pcscd socket is taken: "
-					     "%s; the system's pcscd is never touched", msg + 1, why);
+					     "%s; the system's pcscd is never touched", msg, why);
 			goto out;
 		}
-		if ((error = spawn(p, opts, confdir, 0, msg, sizeof(msg))) < 0)
-			goto out;
-		if (msg[0]) {
+		if ((error = spawn(p, opts, confdir, 0, msg, sizeof(msg))) < 0) {
 			error = tr_error_set(TR_EDEPEND, "starting the rig's pcscd on %s: %s",
-					     VC_PCSCD_STD_SOCKET, msg + 1);
+					     VC_PCSCD_STD_SOCKET, msg);
 			goto out;
 		}
 		snprintf(p->sock, sizeof(p->sock), "%s", VC_PCSCD_STD_SOCKET);
