@@ -32,4 +32,7 @@ int tr_fs_remove_tree(const char *path);
 /* Path join into buf; returns TR_EINVAL when it does not fit. */
 int tr_fs_join(char *buf, size_t size, const char *dir, const char *name);
 
+/* A formatted path that fits buf, or TR_EINVAL naming it: a cut path is never used. */
+int tr_fs_pathf(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif

@@ -17,7 +17,6 @@
 #include "emulators/vcard/vc_provision.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -85,21 +84,6 @@ struct tr_env {
 	int pids_written;        /* DIR/pids is this env's */
 };
 
-/* A path that fits its buffer, or TR_EINVAL naming it: a cut path is never used. */
-static int pathf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int pathf(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= len)
-		return tr_error_set(TR_EINVAL, "path too long: %.200s...", buf);
-	return 0;
-}
-
 /* Ends a phase of the start-up: its name and seconds go to env->startup. */
 static void phase_end(tr_env *env, const char *name)
 {
@@ -123,9 +107,9 @@ static int snapshot_crls(tr_env *env)
 
 			if (env->n_crls == N_OF(env->crls))
 				return tr_error_set(TR_EINVAL, "too many CAs");
-			if ((error = pathf(path, sizeof(path), "%s/%s/crl.pem", env->pki_dir,
+			if ((error = tr_fs_pathf(path, sizeof(path), "%s/%s/crl.pem", env->pki_dir,
 					   cas[k])) < 0 ||
-			    (error = pathf(env->crls[env->n_crls].path, sizeof(env->crls[0].path), "%s",
+			    (error = tr_fs_pathf(env->crls[env->n_crls].path, sizeof(env->crls[0].path), "%s",
 					   path)) < 0 ||
 			    (error = tr_fs_read_all(path, 1 << 22, &env->crls[env->n_crls].text,
 						    &env->crls[env->n_crls].len)) < 0)
@@ -166,7 +150,7 @@ static int trust_everywhere(tr_env *env, const char *file, const char *ca)
 
 	if (!file && !ca)
 		return 0;
-	if (ca && (error = pathf(from, sizeof(from), "%s/%s/chain.pem", env->pki_dir, ca)) < 0)
+	if (ca && (error = tr_fs_pathf(from, sizeof(from), "%s/%s/chain.pem", env->pki_dir, ca)) < 0)
 		return error;
 	if ((error = tr_fs_read_all(file ? file : from, 1 << 20, &add, &add_len)) < 0)
 		return tr_error_set(error, "--trust %s: %s", file ? file : from, tr_error_last());
@@ -177,7 +161,7 @@ static int trust_everywhere(tr_env *env, const char *file, const char *ca)
 	for (size_t p = 0; p < N_PORTALS && !error; p++) {
 		if (ca && !strcmp(PORTAL(p)->name, ca))
 			continue;
-		if ((error = pathf(to, sizeof(to), "%s/%s/chain.pem", env->pki_dir,
+		if ((error = tr_fs_pathf(to, sizeof(to), "%s/%s/chain.pem", env->pki_dir,
 				   PORTAL(p)->name)) < 0 ||
 		    (error = tr_fs_read_all(to, 1 << 22, &have, &have_len)) < 0)
 			break;
@@ -473,7 +457,7 @@ static int provision_cards(tr_env *env, fx_pki *pki, const char *profiles_path, 
 	int error;
 
 	*n_readers = 0;
-	if ((error = pathf(dir, sizeof(dir), "%s/cards/img", env->dir)) < 0 ||
+	if ((error = tr_fs_pathf(dir, sizeof(dir), "%s/cards/img", env->dir)) < 0 ||
 	    (error = tr_fs_mkdirs(dir, 0700)) < 0 ||
 	    (error = tr_profiles_load(profiles_path, &profiles, &n_profiles)) < 0)
 		return error;
@@ -495,7 +479,7 @@ static int provision_cards(tr_env *env, fx_pki *pki, const char *profiles_path, 
 				if (error)
 					break;
 				memset(t, 0, sizeof(*t));
-				if ((error = pathf(t->image, sizeof(t->image), "%s/%s-%s-%s.img", dir,
+				if ((error = tr_fs_pathf(t->image, sizeof(t->image), "%s/%s-%s-%s.img", dir,
 						   PORTAL(p)->name, prof->name,
 						   card_algorithms[a].name)) < 0 ||
 				    (error = card_image(env, pki, prof, p, a, seed, k, t->image, t)) < 0)
@@ -876,7 +860,7 @@ static int write_env_sh(tr_env *env)
 		    (!first || strcmp(env->tokens[i].label, first->label) < 0))
 			first = &env->tokens[i];
 	fputs("# tokenrig environment: source this file. Written by `tokenrig env up`.\n", f);
-	if ((error = pathf(conf, sizeof(conf), "%s/softhsm/softhsm2.conf", env->dir)) < 0) {
+	if ((error = tr_fs_pathf(conf, sizeof(conf), "%s/softhsm/softhsm2.conf", env->dir)) < 0) {
 		fclose(f);
 		free(text);
 		return error;

@@ -1,5 +1,6 @@
 #include "harness/portal_client.h"
 
+#include "common/buf.h"
 #include "common/error.h"
 
 #include <curl/curl.h>
@@ -16,8 +17,7 @@ struct tr_portal_client {
 };
 
 typedef struct sink {
-	char *data;
-	size_t len, cap;
+	tr_buf b;
 	int overflow;
 } sink;
 
@@ -26,26 +26,12 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 	sink *s = userdata;
 	size_t n = size * nmemb;
 
-	if (s->len + n + 1 > MAX_ANSWER) {
+	if (s->b.len + n + 1 > MAX_ANSWER) {
 		s->overflow = 1;
 		return 0; /* aborts the transfer */
 	}
-	if (s->len + n + 1 > s->cap) {
-		size_t cap = s->cap ? s->cap : 4096;
-		char *p;
-
-		while (cap < s->len + n + 1)
-			cap *= 2;
-		p = realloc(s->data, cap);
-		if (!p)
-			return 0;
-		s->data = p;
-		s->cap = cap;
-	}
-	memcpy(s->data + s->len, ptr, n);
-	s->len += n;
-	s->data[s->len] = '\0';
-	return n;
+	tr_buf_put(&s->b, ptr, n);
+	return s->b.oom ? 0 : n;
 }
 
 int tr_portal_client_new(tr_portal_client **out, const char *base_url,
@@ -133,7 +119,12 @@ int tr_portal_client_request(tr_portal_client *pc, const char *method,
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
 	}
 	if (bearer && *bearer) {
-		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", bearer);
+		if (snprintf(auth, sizeof(auth), "Authorization: Bearer %s", bearer) >=
+		    (int)sizeof(auth)) {
+			error = tr_error_set(TR_EINVAL, "a bearer token of %zu characters: too long",
+					     strlen(bearer));
+			goto out;
+		}
 		headers = curl_slist_append(headers, auth);
 	}
 	headers = curl_slist_append(headers, "Expect:");
@@ -141,7 +132,9 @@ int tr_portal_client_request(tr_portal_client *pc, const char *method,
 
 	cc = curl_easy_perform(c);
 	if (cc != CURLE_OK) {
-		if (s.overflow)
+		if (s.b.oom)
+			error = tr_error_set(TR_ENOMEM, "%s %s: out of memory", method, url);
+		else if (s.overflow)
 			error = tr_error_set(TR_EIO, "%s %s: answer larger than %d bytes",
 					     method, url, MAX_ANSWER);
 		else
@@ -150,12 +143,16 @@ int tr_portal_client_request(tr_portal_client *pc, const char *method,
 		goto out;
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &ans->status);
-	ans->body = s.data ? s.data : strdup("");
-	ans->body_len = s.len;
-	s.data = NULL;
+	ans->body = s.b.data ? s.b.data : strdup("");
+	ans->body_len = s.b.len;
+	s.b.data = NULL;
+	if (!ans->body) {
+		error = tr_error_set(TR_ENOMEM, "out of memory");
+		goto out;
+	}
 	ans->json = json_loadb(ans->body, ans->body_len, 0, NULL);
 out:
-	free(s.data);
+	tr_buf_free(&s.b);
 	curl_slist_free_all(headers);
 	return error;
 }

@@ -82,31 +82,15 @@ int tr_pool_new(tr_pool **out, const tr_pool_opts *opts)
 	return 0;
 }
 
-/* Between fork and exec: async-signal-safe calls only. */
-static void child(const tr_pool *p, const slot *s, int sock, char *const argv[], pid_t parent)
+/* In the child before the exec (async-signal-safe): the socket on TR_WORKER_FD. */
+static int socket_on_fd(void *arg, const char **step)
 {
-	int fd;
+	int sock = *(const int *)arg;
 
-	/* Its own group: a Ctrl-C reaches the run, which finishes the case in flight. */
-	setpgid(0, 0);
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (getppid() != parent)
-		_exit(127);
-	if (sock == TR_WORKER_FD) {
-		fcntl(sock, F_SETFD, 0);
-	} else if (dup2(sock, TR_WORKER_FD) < 0) {
-		_exit(127);
-	}
-	fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (fd >= 0) {
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-	}
-	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0)
-		dup2(fd, STDIN_FILENO);
-	execv(p->exe, argv);
-	_exit(127);
+	*step = "the worker's socket on fd 3";
+	if (sock == TR_WORKER_FD)
+		return fcntl(sock, F_SETFD, 0) < 0 ? -1 : 0;
+	return dup2(sock, TR_WORKER_FD) < 0 ? -1 : 0;
 }
 
 int tr_pool_start(tr_pool *p, unsigned i)
@@ -114,8 +98,7 @@ int tr_pool_start(tr_pool *p, unsigned i)
 	slot *s = &p->slots[i];
 	char *argv[MAX_ARGS + 8];
 	size_t argc = 0;
-	pid_t parent = getpid();
-	int sv[2];
+	int sv[2], error;
 
 	if (i == 0 || i > p->jobs)
 		return tr_error_set(TR_EINVAL, "no worker %u", i);
@@ -134,15 +117,16 @@ int tr_pool_start(tr_pool *p, unsigned i)
 	argv[argc] = NULL;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
 		return tr_error_set(TR_EIO, "socketpair: %s", strerror(errno));
-	s->pid = fork();
-	if (s->pid < 0) {
+	/* Its own process group: a Ctrl-C reaches the run, which finishes the case in flight. */
+	tr_proc_opts po = { .log_path = s->log, .die_with_parent = 1,
+			    .pre_exec = socket_on_fd, .pre_exec_arg = &sv[1] };
+
+	if ((error = tr_proc_spawn(&s->pid, argv, &po)) < 0) {
 		close(sv[0]);
 		close(sv[1]);
 		s->pid = 0;
-		return tr_error_set(TR_EIO, "fork: %s", strerror(errno));
+		return error;
 	}
-	if (s->pid == 0)
-		child(p, s, sv[1], argv, parent);
 	close(sv[1]);
 	s->fd = sv[0];
 	fcntl(s->fd, F_SETFL, fcntl(s->fd, F_GETFL) | O_NONBLOCK);

@@ -21,18 +21,8 @@ static char base[PATH_MAX], src[PATH_MAX], root[PATH_MAX], dst[PATH_MAX];
 
 static const char *const parts[] = { "pki", "softhsm/tokens", "absent", "state", NULL };
 
-/* snprintf that fails the test rather than cut a path. */
-static void fmt(char *buf, size_t len, const char *f, ...) __attribute__((format(printf, 3, 4)));
-static void fmt(char *buf, size_t len, const char *f, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, f);
-	n = vsnprintf(buf, len, f, ap);
-	va_end(ap);
-	ck_assert(n >= 0 && (size_t)n < len);
-}
+/* A path, or the test fails rather than cut it. */
+#define fmt(buf, len, ...) ck_assert_int_eq(tr_fs_pathf(buf, len, __VA_ARGS__), 0)
 
 static void put(const char *dir, const char *rel, const char *text, mode_t mode)
 {

@@ -22,17 +22,8 @@
 static char dir[PATH_MAX], sock[PATH_MAX];
 static char name[16]; /* a process name nobody else has: comm holds 15 bytes */
 
-static void fmt(char *buf, size_t len, const char *f, ...) __attribute__((format(printf, 3, 4)));
-static void fmt(char *buf, size_t len, const char *f, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, f);
-	n = vsnprintf(buf, len, f, ap);
-	va_end(ap);
-	ck_assert(n >= 0 && (size_t)n < len);
-}
+/* A path, or the test fails rather than cut it. */
+#define fmt(buf, len, ...) ck_assert_int_eq(tr_fs_pathf(buf, len, __VA_ARGS__), 0)
 
 static void setup(void)
 {
