@@ -475,6 +475,13 @@ int tr_engine_preflight(const tr_engine_opts *opts, size_t *n)
 		error = tr_error_set(TR_EINVAL, "--filter '%s' matches none of the %zu scenarios of %s",
 				     opts->filter, files.n, opts->suites_dir);
 	tr_paths_free(&files);
+	if (!error && opts->shard.total && opts->shard_durations) {
+		/* An unreadable durations file is bad input, said before the start-up. */
+		unsigned char keep_none[1];
+
+		if (tr_shard_select(&opts->shard, NULL, 0, opts->shard_durations, keep_none) < 0)
+			error = TR_EINVAL; /* its message names the option and the file */
+	}
 	return error;
 }
 

@@ -123,6 +123,11 @@ env -u TOKENRIG_SHARD_INDEX -u TOKENRIG_SHARD_TOTAL -u CI_NODE_INDEX -u CI_NODE_
 	--shard auto > /dev/null 2> "$tmp/b.err" || rc=$?
 [ $rc -eq 2 ] && grep -q "looked for TOKENRIG_SHARD_INDEX/TOKENRIG_SHARD_TOTAL, CI_NODE_INDEX" \
 	"$tmp/b.err" || fail "--shard auto without variables: exit $rc: $(cat "$tmp/b.err")"
+rc=0
+"$tr" run --suites suites --filter "$filter" --out "$tmp/bad" --shard 1/3 \
+	--shard-durations "$tmp/no-such.json" > /dev/null 2> "$tmp/b.err" || rc=$?
+[ $rc -eq 2 ] && grep -q "shard-durations .*no-such.json" "$tmp/b.err" ||
+	fail "--shard-durations of a missing file: exit $rc: $(cat "$tmp/b.err")"
 [ ! -e "$tmp/bad/run" ] || fail "a refused --shard started the rig"
 
 # Not a shard; another --out than a shard's; bad options.
