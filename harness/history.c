@@ -1,5 +1,6 @@
 #include "harness/history.h"
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/fsutil.h"
 
@@ -110,6 +111,27 @@ static int exec(tr_history *h, const char *sql, const char *what)
 	return 0;
 }
 
+/*
+ * Switching to WAL needs a lock SQLite does not wait for (no busy
+ * handler): two processes opening a new database at once retry, bounded.
+ */
+static int set_wal(tr_history *h)
+{
+	uint64_t deadline = tr_deadline_after_ms(BUSY_TIMEOUT_MS);
+
+	for (;;) {
+		int rc = sqlite3_exec(h->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+
+		if (rc == SQLITE_OK)
+			return 0;
+		if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+			return db_error(h, "setting WAL mode");
+		if (tr_deadline_passed(deadline))
+			return db_error(h, "setting WAL mode (still locked after 30 s)");
+		tr_poll_pause(deadline, 5);
+	}
+}
+
 static int user_version(tr_history *h, int *version)
 {
 	sqlite3_stmt *st;
@@ -180,7 +202,7 @@ int tr_history_open_version(tr_history **out, const char *path, int target)
 	}
 	sqlite3_busy_timeout(h->db, BUSY_TIMEOUT_MS);
 	/* WAL: readers never block the writer; NORMAL sync is safe in WAL. */
-	if ((error = exec(h, "PRAGMA journal_mode = WAL", "setting WAL mode")) < 0 ||
+	if ((error = set_wal(h)) < 0 ||
 	    (error = exec(h, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON",
 			  "setting options")) < 0 ||
 	    (error = migrate(h, target)) < 0)
