@@ -119,8 +119,9 @@ fuzz: | $(DEPS_OK)
 			> build-fuzz/$$t.log 2>&1 || { tail -n 40 build-fuzz/$$t.log; exit 1; }; \
 		tail -n 2 build-fuzz/$$t.log; \
 	done
+# $^ would also name the headers its .d file adds as prerequisites.
 build-fuzz/fuzz_%: suites/fuzz/fuzz_%.c build-fuzz/libtokenrig.a
-	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined $^ $(LDLIBS) -o $@
+	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined $(filter %.c %.a,$^) $(LDLIBS) -o $@
 
 # Unit suites are found by their constructor: `Suite *NAME_suite(void)`.
 $(BUILD)/suites.inc: $(TEST_SRCS) | $(DEPS_OK)

@@ -17,11 +17,25 @@
 #include <time.h>
 #include <unistd.h>
 
+/*
+ * One case as the files show it, serialised once when it is added: a file
+ * is rewritten whole after every case, and re-serialising every earlier
+ * case each time made a run's writing quadratic (2.2 s of 672 cases).
+ */
+typedef struct case_text {
+	char *json;   /* its results.json line */
+	char *xml;    /* its JUnit <testcase> element */
+	size_t suite; /* index into tr_report.suites */
+} case_text;
+
 struct tr_report {
 	char json_path[4096];
 	char junit_path[4096];
-	json_t *root;      /* the whole results.json document */
-	json_t *cases;     /* root.cases */
+	json_t *root;      /* results.json but its case list, written last */
+	json_t *cases;     /* results.json's cases */
+	case_text *texts;  /* as cases */
+	char **suites;     /* JUnit suite names ("portal kind/alg"), as first met */
+	size_t n_suites;
 	json_t *coverage;  /* root.coverage[portal][kind/alg][status] = [ids] */
 	json_t *latency;   /* root.latency */
 	uint64_t start_ns; /* for testsuites@time while the run goes on */
@@ -220,34 +234,49 @@ int tr_report_open(tr_report **out, const char *out_dir)
 	}
 	iso_now(started, sizeof(started));
 	rep->start_ns = tr_clock_ns();
-	rep->root = json_pack("{s:s, s:s, s:{s:i, s:i, s:i, s:i, s:i, s:{}}, s:[], s:{}, s:[]}",
+	rep->root = json_pack("{s:s, s:s, s:{s:i, s:i, s:i, s:i, s:i, s:{}}, s:{}, s:[]}",
 			      "schema", "tokenrig-results/1", "started", started,
 			      "summary", "passed", 0, "failed", 0, "skipped", 0, "error", 0,
-			      "warnings", 0, "skipped_by_reason",
-			      "cases", "coverage", "latency");
-	if (!rep->root || !run_facts(rep->root)) {
+			      "warnings", 0, "skipped_by_reason", "coverage", "latency");
+	rep->cases = json_array();
+	if (!rep->root || !rep->cases || !run_facts(rep->root)) {
 		json_decref(rep->root);
+		json_decref(rep->cases);
 		free(rep);
 		return tr_error_set(TR_ENOMEM, "out of memory");
 	}
-	rep->cases = json_object_get(rep->root, "cases");
 	rep->coverage = json_object_get(rep->root, "coverage");
 	rep->latency = json_object_get(rep->root, "latency");
 	/* Earlier files are replaced at once by complete ones of this run, never deleted. */
 	if ((error = write_all(rep, 1)) < 0) {
-		json_decref(rep->root);
-		free(rep);
+		tr_report_free(rep);
 		return error;
 	}
 	*out = rep;
 	return 0;
 }
 
+static void texts_free(tr_report *rep)
+{
+	size_t i;
+
+	for (i = 0; rep->texts && i < json_array_size(rep->cases); i++) {
+		free(rep->texts[i].json);
+		free(rep->texts[i].xml);
+	}
+	free(rep->texts);
+	for (i = 0; i < rep->n_suites; i++)
+		free(rep->suites[i]);
+	free(rep->suites);
+}
+
 void tr_report_free(tr_report *rep)
 {
 	if (!rep)
 		return;
+	texts_free(rep);
 	json_decref(rep->root);
+	json_decref(rep->cases);
 	free(rep->orders);
 	free(rep);
 }
@@ -340,59 +369,155 @@ static void junit_timestamp(const char *iso, char *out, size_t len)
 	snprintf(out, len, "%.19s", iso);
 }
 
+/* name="value", escaped, after a space. */
+static void xml_attr(tr_buf *b, const char *name, const char *value)
+{
+	tr_buf_printf(b, " %s=\"", name);
+	tr_buf_escape(b, value);
+	tr_buf_puts(b, "\"");
+}
+
+/* One case's <testcase> element. */
+static void case_xml(tr_buf *b, json_t *c)
+{
+	const char *st = jstr(c, "status");
+	const char *elem = !strcmp(st, "skipped") ? "skipped" :
+			   !strcmp(st, "failed") ? "failure" : "error";
+	char classname[256];
+
+	snprintf(classname, sizeof(classname), "%s.%s.%s", jstr(c, "portal"), jstr(c, "kind"),
+		 jstr(c, "algorithm"));
+	tr_buf_puts(b, "    <testcase");
+	xml_attr(b, "classname", classname);
+	xml_attr(b, "file", jstr(c, "scenario"));
+	xml_attr(b, "name", jstr(c, "name"));
+	tr_buf_printf(b, " time=\"%.3f\"",
+		      json_real_value(json_object_get(c, "duration_ms")) / 1000.0);
+	if (!strcmp(st, "passed") && !json_array_size(json_object_get(c, "warnings"))) {
+		tr_buf_puts(b, "/>\n");
+		return;
+	}
+	tr_buf_puts(b, ">\n");
+	junit_properties(b, json_object_get(c, "warnings"));
+	if (!strcmp(st, "passed")) {
+		junit_output(b, NULL, json_object_get(c, "warnings"));
+		tr_buf_puts(b, "    </testcase>\n");
+		return;
+	}
+	tr_buf_printf(b, "      <%s", elem);
+	if (json_object_get(c, "code"))
+		xml_attr(b, "type", jstr(c, "code"));
+	xml_attr(b, "message", jstr(c, "message"));
+	tr_buf_puts(b, ">");
+	if (json_object_get(c, "step")) {
+		tr_buf_puts(b, "step: ");
+		tr_buf_escape(b, jstr(c, "step"));
+		tr_buf_puts(b, "\nexpected: ");
+		tr_buf_escape(b, jstr(c, "expected"));
+		tr_buf_puts(b, "\nactual: ");
+		tr_buf_escape(b, jstr(c, "actual"));
+	}
+	tr_buf_printf(b, "</%s>\n", elem);
+	junit_output(b, json_object_get(c, "log"), json_object_get(c, "warnings"));
+	tr_buf_puts(b, "    </testcase>\n");
+}
+
+/* The index of a suite name, added when new; -1 out of memory. */
+static long suite_index(tr_report *rep, const char *name)
+{
+	char **grown;
+	size_t i;
+
+	for (i = 0; i < rep->n_suites; i++)
+		if (!strcmp(rep->suites[i], name))
+			return (long)i;
+	if (!(grown = realloc(rep->suites, (rep->n_suites + 1) * sizeof(*grown))))
+		return -1;
+	rep->suites = grown;
+	if (!(rep->suites[rep->n_suites] = strdup(name)))
+		return -1;
+	return (long)rep->n_suites++;
+}
+
+/* Serialises case c into t (its line, its element, its suite). */
+static int case_text_make(tr_report *rep, json_t *c, case_text *t)
+{
+	tr_buf b = TR_BUF_INIT;
+	char name[256];
+	long suite;
+
+	memset(t, 0, sizeof(*t));
+	snprintf(name, sizeof(name), "%s %s/%s", jstr(c, "portal"), jstr(c, "kind"),
+		 jstr(c, "algorithm"));
+	case_xml(&b, c);
+	if ((suite = suite_index(rep, name)) < 0 || tr_buf_check(&b, "a JUnit case") < 0 ||
+	    !(t->json = json_dumps(c, 0))) {
+		tr_buf_free(&b);
+		free(t->json);
+		t->json = NULL;
+		return tr_error_set(TR_ENOMEM, "out of memory");
+	}
+	t->xml = b.data;
+	t->suite = (size_t)suite;
+	return 0;
+}
+
 /* One <testsuite> per portal + token kind/algorithm, in order of appearance. */
 static int write_junit(tr_report *rep, int sync)
 {
-	json_t *suites = json_object(), *summary = json_object_get(rep->root, "summary");
+	json_t *summary = json_object_get(rep->root, "summary");
 	json_t *wall = json_object_get(rep->root, "wall_s");
+	size_t n = json_array_size(rep->cases), *order = NULL, n_order = 0;
+	unsigned char *seen = NULL;
 	json_t *intr;
-	const char *suite_name;
-	json_t *members;
 	char stamp[32];
-	size_t i, suite_id = 0;
-	json_t *c;
+	size_t i, k, suite_id = 0;
 	tr_buf b = TR_BUF_INIT;
 	int error;
 
-	json_array_foreach(rep->cases, i, c) {
-		char name[256];
-
-		snprintf(name, sizeof(name), "%s %s/%s", jstr(c, "portal"), jstr(c, "kind"),
-			 jstr(c, "algorithm"));
-		if (!json_object_get(suites, name))
-			json_object_set_new(suites, name, json_array());
-		json_array_append(json_object_get(suites, name), c);
+	if (rep->n_suites && (!(order = malloc(rep->n_suites * sizeof(*order))) ||
+			      !(seen = calloc(rep->n_suites, 1)))) {
+		free(order);
+		return tr_error_set(TR_ENOMEM, "out of memory writing %s", rep->junit_path);
 	}
+	for (i = 0; i < n; i++)
+		if (!seen[rep->texts[i].suite]) {
+			seen[rep->texts[i].suite] = 1;
+			order[n_order++] = rep->texts[i].suite;
+		}
 
 	junit_timestamp(jstr(rep->root, "started"), stamp, sizeof(stamp));
 	tr_buf_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
 	tr_buf_printf(&b, "<testsuites name=\"tokenrig\" tests=\"%zu\" failures=\"%lld\" "
 		      "errors=\"%lld\" skipped=\"%lld\" time=\"%.3f\" timestamp=\"%s\">\n",
-		json_array_size(rep->cases) + (json_object_get(rep->root, "interrupted") ? 1 : 0),
+		n + (json_object_get(rep->root, "interrupted") ? 1 : 0),
 		json_integer_value(json_object_get(summary, "failed")),
 		json_integer_value(json_object_get(summary, "error")) +
 		(json_object_get(rep->root, "interrupted") ? 1 : 0),
 		json_integer_value(json_object_get(summary, "skipped")),
 		wall ? json_real_value(wall) : (double)(tr_clock_ns() - rep->start_ns) / 1e9,
 		stamp);
-	json_object_foreach(suites, suite_name, members) {
-		size_t failures = 0, errors = 0, skipped = 0;
+	for (k = 0; k < n_order; k++) {
+		size_t members = 0, failures = 0, errors = 0, skipped = 0;
 		double time_s = 0;
 
-		json_array_foreach(members, i, c) {
+		for (i = 0; i < n; i++) {
+			json_t *c = json_array_get(rep->cases, i);
 			const char *st = jstr(c, "status");
 
+			if (rep->texts[i].suite != order[k])
+				continue;
+			members++;
 			failures += !strcmp(st, "failed");
 			errors += !strcmp(st, "error");
 			skipped += !strcmp(st, "skipped");
 			time_s += json_real_value(json_object_get(c, "duration_ms")) / 1000.0;
 		}
 		tr_buf_puts(&b, "  <testsuite name=\"");
-		tr_buf_escape(&b, suite_name);
+		tr_buf_escape(&b, rep->suites[order[k]]);
 		tr_buf_printf(&b, "\" id=\"%zu\" package=\"tokenrig\" tests=\"%zu\" failures=\"%zu\" "
 			      "errors=\"%zu\" skipped=\"%zu\" time=\"%.3f\" timestamp=\"%s\" hostname=\"",
-			suite_id++, json_array_size(members), failures, errors, skipped, time_s,
-			stamp);
+			suite_id++, members, failures, errors, skipped, time_s, stamp);
 		tr_buf_escape(&b, jstr(rep->root, "host"));
 		tr_buf_puts(&b, "\">\n    <properties>\n");
 		if (json_object_get(rep->root, "seed"))
@@ -403,59 +528,13 @@ static int write_junit(tr_report *rep, int sync)
 		tr_buf_puts(&b, "\"/>\n      <property name=\"version\" value=\"");
 		tr_buf_escape(&b, jstr(json_object_get(rep->root, "tool"), "version"));
 		tr_buf_puts(&b, "\"/>\n    </properties>\n");
-		json_array_foreach(members, i, c) {
-			const char *st = jstr(c, "status");
-
-			tr_buf_puts(&b, "    <testcase classname=\"");
-			tr_buf_escape(&b, jstr(c, "portal"));
-			tr_buf_puts(&b, ".");
-			tr_buf_escape(&b, jstr(c, "kind"));
-			tr_buf_puts(&b, ".");
-			tr_buf_escape(&b, jstr(c, "algorithm"));
-			tr_buf_puts(&b, "\" file=\"");
-			tr_buf_escape(&b, jstr(c, "scenario"));
-			tr_buf_puts(&b, "\" name=\"");
-			tr_buf_escape(&b, jstr(c, "name"));
-			tr_buf_printf(&b, "\" time=\"%.3f\"",
-				json_real_value(json_object_get(c, "duration_ms")) / 1000.0);
-			if (!strcmp(st, "passed") && !json_array_size(json_object_get(c, "warnings"))) {
-				tr_buf_puts(&b, "/>\n");
-				continue;
-			}
-			tr_buf_puts(&b, ">\n");
-			junit_properties(&b, json_object_get(c, "warnings"));
-			if (!strcmp(st, "passed")) {
-				junit_output(&b, NULL, json_object_get(c, "warnings"));
-				tr_buf_puts(&b, "    </testcase>\n");
-				continue;
-			}
-			tr_buf_puts(&b, "      <");
-			tr_buf_puts(&b, !strcmp(st, "skipped") ? "skipped" :
-				    !strcmp(st, "failed") ? "failure" : "error");
-			if (json_object_get(c, "code")) {
-				tr_buf_puts(&b, " type=\"");
-				tr_buf_escape(&b, jstr(c, "code"));
-				tr_buf_puts(&b, "\"");
-			}
-			tr_buf_puts(&b, " message=\"");
-			tr_buf_escape(&b, jstr(c, "message"));
-			tr_buf_puts(&b, "\">");
-			if (json_object_get(c, "step")) {
-				tr_buf_puts(&b, "step: ");
-				tr_buf_escape(&b, jstr(c, "step"));
-				tr_buf_puts(&b, "\nexpected: ");
-				tr_buf_escape(&b, jstr(c, "expected"));
-				tr_buf_puts(&b, "\nactual: ");
-				tr_buf_escape(&b, jstr(c, "actual"));
-			}
-			tr_buf_printf(&b, "</%s>\n",
-				!strcmp(st, "skipped") ? "skipped" :
-				!strcmp(st, "failed") ? "failure" : "error");
-			junit_output(&b, json_object_get(c, "log"), json_object_get(c, "warnings"));
-			tr_buf_puts(&b, "    </testcase>\n");
-		}
+		for (i = 0; i < n; i++)
+			if (rep->texts[i].suite == order[k])
+				tr_buf_puts(&b, rep->texts[i].xml);
 		tr_buf_puts(&b, "  </testsuite>\n");
 	}
+	free(order);
+	free(seen);
 	/* An interrupted run says so where a CI job page shows it: a last error case. */
 	if ((intr = json_object_get(rep->root, "interrupted")) != NULL) {
 		char msg[128];
@@ -476,9 +555,42 @@ static int write_junit(tr_report *rep, int sync)
 		tr_buf_puts(&b, "\"/>\n    </testcase>\n  </testsuite>\n");
 	}
 	tr_buf_puts(&b, "</testsuites>\n");
-	json_decref(suites);
 	if ((error = tr_buf_check(&b, rep->junit_path)) == 0)
 		error = tr_fs_write_replace(rep->junit_path, b.data, b.len, 0644, sync);
+	tr_buf_free(&b);
+	return error;
+}
+
+/*
+ * results.json: the document, then its case list, one line a case (the
+ * lines made once, when each case came).
+ */
+static int write_results(tr_report *rep, int sync)
+{
+	char *head = json_dumps(rep->root, JSON_INDENT(1));
+	size_t n = json_array_size(rep->cases), len, i;
+	tr_buf b = TR_BUF_INIT;
+	int error;
+
+	if (!head)
+		return tr_error_set(TR_ENOMEM, "out of memory writing %s", rep->json_path);
+	/* "{ ...\n}": the case list goes in before the last brace. */
+	len = strlen(head);
+	while (len > 1 && head[len - 1] != '}')
+		len--;
+	len--;
+	while (len > 1 && (head[len - 1] == '\n' || head[len - 1] == ' '))
+		len--;
+	tr_buf_put(&b, head, len);
+	tr_buf_puts(&b, len > 1 ? ",\n \"cases\": [" : "\n \"cases\": [");
+	for (i = 0; i < n; i++) {
+		tr_buf_puts(&b, i ? ",\n  " : "\n  ");
+		tr_buf_puts(&b, rep->texts[i].json);
+	}
+	tr_buf_puts(&b, n ? "\n ]\n}\n" : "]\n}\n");
+	free(head);
+	if ((error = tr_buf_check(&b, rep->json_path)) == 0)
+		error = tr_fs_write_replace(rep->json_path, b.data, b.len, 0644, sync);
 	tr_buf_free(&b);
 	return error;
 }
@@ -486,16 +598,9 @@ static int write_junit(tr_report *rep, int sync)
 /* Both files; sync: durable (the run's first and last writes). */
 static int write_all(tr_report *rep, int sync)
 {
-	char *text = json_dumps(rep->root, JSON_INDENT(1));
-	int error;
+	int error = write_results(rep, sync);
 
-	if (!text)
-		return tr_error_set(TR_ENOMEM, "out of memory writing %s", rep->json_path);
-	error = tr_fs_write_replace(rep->json_path, text, strlen(text), 0644, sync);
-	free(text);
-	if (error < 0)
-		return error;
-	return write_junit(rep, sync);
+	return error < 0 ? error : write_junit(rep, sync);
 }
 
 /* One case's IDs into root.coverage[portal][kind/alg][status]. */
@@ -609,8 +714,10 @@ int tr_report_add_at(tr_report *rep, size_t order, const tr_case_result *res)
 {
 	json_t *c, *ids = json_array(), *summary = json_object_get(rep->root, "summary");
 	const char *st = tr_case_status_name(res->status);
+	case_text text;
 	char name[1024];
 	size_t at;
+	int error;
 
 	for (size_t i = 0; i < res->n_ids; i++)
 		json_array_append_new(ids, json_string(res->ids[i]));
@@ -618,12 +725,15 @@ int tr_report_add_at(tr_report *rep, size_t order, const tr_case_result *res)
 	if (rep->n_orders == rep->cap_orders) {
 		size_t cap = rep->cap_orders ? 2 * rep->cap_orders : 256;
 		size_t *grown = realloc(rep->orders, cap * sizeof(*grown));
+		case_text *texts;
 
-		if (!grown) {
+		if (grown)
+			rep->orders = grown;
+		if (!grown || !(texts = realloc(rep->texts, cap * sizeof(*texts)))) {
 			json_decref(ids);
 			return tr_error_set(TR_ENOMEM, "out of memory");
 		}
-		rep->orders = grown;
+		rep->texts = texts;
 		rep->cap_orders = cap;
 	}
 
@@ -665,11 +775,17 @@ int tr_report_add_at(tr_report *rep, size_t order, const tr_case_result *res)
 		json_object_set_new(by, why, json_integer(json_integer_value(json_object_get(by,
 											    why)) + 1));
 	}
+	if ((error = case_text_make(rep, c, &text)) < 0) {
+		json_decref(c);
+		return error;
+	}
 	/* Its place in the case list: usually the end. */
 	for (at = rep->n_orders; at > 0 && rep->orders[at - 1] > order; at--)
 		;
 	memmove(rep->orders + at + 1, rep->orders + at, (rep->n_orders - at) * sizeof(*rep->orders));
+	memmove(rep->texts + at + 1, rep->texts + at, (rep->n_orders - at) * sizeof(*rep->texts));
 	rep->orders[at] = order;
+	rep->texts[at] = text;
 	rep->n_orders++;
 	json_array_insert_new(rep->cases, at, c);
 	json_object_set_new(summary, st,
@@ -733,18 +849,31 @@ int tr_report_finish(tr_report *rep, double wall_s)
 
 int tr_report_write_doc(json_t *root, const char *out_dir)
 {
-	tr_report rep = { .root = root };
+	tr_report rep = { .root = json_copy(root) };
+	size_t i, n;
 	int error;
 
+	rep.cases = json_incref(json_object_get(root, "cases"));
+	n = json_array_size(rep.cases);
+	if (!rep.root || (n && !(rep.texts = calloc(n, sizeof(*rep.texts))))) {
+		error = tr_error_set(TR_ENOMEM, "out of memory");
+		goto out;
+	}
+	json_object_del(rep.root, "cases");
 	if ((error = tr_fs_mkdirs(out_dir, 0755)) < 0 ||
 	    (error = tr_fs_join(rep.json_path, sizeof(rep.json_path), out_dir,
 				"results.json")) < 0 ||
 	    (error = tr_fs_join(rep.junit_path, sizeof(rep.junit_path), out_dir,
 				"junit.xml")) < 0)
-		return error;
-	rep.cases = json_object_get(root, "cases");
-	rep.coverage = json_object_get(root, "coverage");
-	rep.latency = json_object_get(root, "latency");
+		goto out;
+	for (i = 0; i < n; i++)
+		if ((error = case_text_make(&rep, json_array_get(rep.cases, i), &rep.texts[i])) < 0)
+			goto out;
 	rep.start_ns = tr_clock_ns();
-	return write_all(&rep, 1);
+	error = write_all(&rep, 1);
+out:
+	texts_free(&rep);
+	json_decref(rep.root);
+	json_decref(rep.cases);
+	return error;
 }

@@ -18,6 +18,22 @@
 /* The default SM2 distinguishing ID (GB/T 35276). */
 #define SM2_DEFAULT_ID "1234567812345678"
 
+/*
+ * What X509_verify_cert() found for one certificate apart from dates: its
+ * signatures, names and constraints. Against a bundle that never changes
+ * (and names each CA once, so no issuer is picked by date) that verdict
+ * holds for any portal time; dates and revocation are checked at every
+ * request from the chain it built.
+ */
+typedef struct chain_memo {
+	X509 *cert;            /* a reference; the key, compared by its DER */
+	STACK_OF(X509) *chain; /* leaf first, as verified; NULL when it failed */
+	int result;            /* X509_V_OK or the first error not a date */
+	uint64_t used;         /* memo_tick of its last use: the oldest goes */
+} chain_memo;
+
+#define CHAIN_MEMO_SLOTS 64
+
 struct pt_verifier {
 	X509_STORE *store;
 	STACK_OF(X509) *chain;   /* the trust bundle, to check CRL signatures */
@@ -25,6 +41,10 @@ struct pt_verifier {
 	STACK_OF(X509_CRL) *crls;
 	struct stat crl_stat;    /* of the file crls were read from */
 	int crl_seen;
+	int memo_on;             /* every subject of the bundle is distinct */
+	chain_memo memo[CHAIN_MEMO_SLOTS];
+	uint64_t memo_tick;
+	pt_verifier_stats stats;
 };
 
 static int read_certs(const char *path, STACK_OF(X509) **out)
@@ -121,6 +141,19 @@ static void crl_refresh(pt_verifier *v)
 	v->crl_seen = 1;
 }
 
+/* Two CAs of one name would let OpenSSL pick the issuer valid at the time. */
+static int names_distinct(STACK_OF(X509) *certs)
+{
+	int i, j;
+
+	for (i = 0; i < sk_X509_num(certs); i++)
+		for (j = i + 1; j < sk_X509_num(certs); j++)
+			if (X509_NAME_cmp(X509_get_subject_name(sk_X509_value(certs, i)),
+					  X509_get_subject_name(sk_X509_value(certs, j))) == 0)
+				return 0;
+	return 1;
+}
+
 int pt_verifier_new(pt_verifier **out, const char *chain_path,
 		    const char *crl_path)
 {
@@ -147,6 +180,7 @@ int pt_verifier_new(pt_verifier **out, const char *chain_path,
 		err = tr_error_set(TR_ENOMEM, "verifier");
 		goto out;
 	}
+	v->memo_on = names_distinct(v->chain);
 	crl_refresh(v);
 	*out = v;
 	v = NULL;
@@ -156,10 +190,21 @@ out:
 	return err;
 }
 
+static void memo_clear(chain_memo *m)
+{
+	X509_free(m->cert);
+	sk_X509_pop_free(m->chain, X509_free);
+	memset(m, 0, sizeof(*m));
+}
+
 void pt_verifier_free(pt_verifier *v)
 {
+	size_t i;
+
 	if (!v)
 		return;
+	for (i = 0; i < CHAIN_MEMO_SLOTS; i++)
+		memo_clear(&v->memo[i]);
 	X509_STORE_free(v->store);
 	sk_X509_pop_free(v->chain, X509_free);
 	sk_X509_CRL_pop_free(v->crls, X509_CRL_free);
@@ -193,17 +238,86 @@ static int on_verify(int ok, X509_STORE_CTX *ctx)
 }
 
 /*
+ * The first date error of chain at now, in X509_verify_cert()'s order:
+ * from the trust anchor down to the leaf, notBefore before notAfter.
+ */
+static int chain_time_error(STACK_OF(X509) *chain, int64_t now)
+{
+	time_t t = (time_t)now;
+	int i;
+
+	for (i = sk_X509_num(chain) - 1; i >= 0; i--) {
+		X509 *x = sk_X509_value(chain, i);
+
+		if (X509_cmp_time(X509_get0_notBefore(x), &t) > 0)
+			return X509_V_ERR_CERT_NOT_YET_VALID;
+		if (X509_cmp_time(X509_get0_notAfter(x), &t) < 0)
+			return X509_V_ERR_CERT_HAS_EXPIRED;
+	}
+	return 0;
+}
+
+static chain_memo *memo_find(pt_verifier *v, X509 *cert)
+{
+	size_t i;
+
+	for (i = 0; i < CHAIN_MEMO_SLOTS; i++) {
+		chain_memo *m = &v->memo[i];
+
+		if (m->cert && (m->cert == cert || X509_cmp(m->cert, cert) == 0)) {
+			m->used = ++v->memo_tick;
+			return m;
+		}
+	}
+	return NULL;
+}
+
+/* Keeps the verdict of cert; chain (taken) is NULL when it failed. */
+static void memo_put(pt_verifier *v, X509 *cert, int result, STACK_OF(X509) *chain)
+{
+	chain_memo *slot = &v->memo[0];
+	size_t i;
+
+	if (X509_up_ref(cert) != 1) {
+		sk_X509_pop_free(chain, X509_free);
+		return;
+	}
+	for (i = 0; i < CHAIN_MEMO_SLOTS; i++) {
+		if (!v->memo[i].cert) {
+			slot = &v->memo[i];
+			break;
+		}
+		if (v->memo[i].used < slot->used)
+			slot = &v->memo[i];
+	}
+	memo_clear(slot);
+	slot->cert = cert;
+	slot->chain = chain;
+	slot->result = result;
+	slot->used = ++v->memo_tick;
+}
+
+/*
  * One X509_verify_cert() at now: X509_V_OK or the first error that is not
  * a date, then *time_error the first date error. One pass does the work of
- * a pass without time then one with it (each ECDSA link costs ~60 us).
+ * a pass without time then one with it (each ECDSA link costs ~60 us); a
+ * certificate seen before costs only its dates.
  */
 static int verify_chain(pt_verifier *v, X509 *cert, int64_t now, int *time_error)
 {
 	chain_verdict cv = { 0 };
 	X509_STORE_CTX *ctx;
+	chain_memo *m;
 	int rc, result;
 
 	*time_error = 0;
+	if (v->memo_on && (m = memo_find(v, cert)) != NULL) {
+		v->stats.chain_memo_hits++;
+		if (m->result == X509_V_OK)
+			*time_error = chain_time_error(m->chain, now);
+		return m->result;
+	}
+	v->stats.chains_verified++;
 	if (!(ctx = X509_STORE_CTX_new()))
 		return X509_V_ERR_OUT_OF_MEM;
 	if (X509_STORE_CTX_init(ctx, v->store, cert, NULL) != 1) {
@@ -220,10 +334,23 @@ static int verify_chain(pt_verifier *v, X509 *cert, int64_t now, int *time_error
 		if (result == X509_V_OK) /* an internal error, not a verdict */
 			result = X509_V_ERR_UNSPECIFIED;
 	}
+	/* An internal error is no verdict on the certificate: never kept. */
+	if (v->memo_on && result != X509_V_ERR_UNSPECIFIED &&
+	    result != X509_V_ERR_OUT_OF_MEM) {
+		STACK_OF(X509) *chain = result == X509_V_OK ? X509_STORE_CTX_get1_chain(ctx) : NULL;
+
+		if (result != X509_V_OK || chain)
+			memo_put(v, cert, result, chain);
+	}
 	X509_STORE_CTX_free(ctx);
 	ERR_clear_error();
 	*time_error = cv.time_error;
 	return result;
+}
+
+void pt_verifier_get_stats(const pt_verifier *v, pt_verifier_stats *out)
+{
+	*out = v->stats;
 }
 
 static int revoked(pt_verifier *v, X509 *cert)

@@ -17,7 +17,17 @@
 #define PT_STATUS_CHAIN 820
 #define PT_STATUS_REVOKED 823
 
+/*
+ * Not thread-safe: its caller serialises (a portal holds its lock over a
+ * request).
+ */
 typedef struct pt_verifier pt_verifier;
+
+/* What a verifier did: chains built and signatures checked, or reused. */
+typedef struct pt_verifier_stats {
+	uint64_t chains_verified;
+	uint64_t chain_memo_hits;
+} pt_verifier_stats;
 
 typedef enum pt_sig_alg {
 	PT_ALG_ECDSA_SHA256,
@@ -37,7 +47,10 @@ void pt_verifier_free(pt_verifier *v);
 /*
  * Checks 1-3 of API.md in their fixed order: chain (time ignored), validity
  * at now, revocation. 0 when cert passes; otherwise *status is the status
- * of the first failure and the return is TR_ECRYPTO.
+ * of the first failure and the return is TR_ECRYPTO. The chain's
+ * signatures, names and constraints, which no date changes, are verified
+ * once for each of the 64 certificates seen last; dates and the CRL at
+ * every call.
  */
 int pt_verifier_check(pt_verifier *v, X509 *cert, int64_t now, int *status);
 
@@ -48,6 +61,8 @@ int pt_verifier_check(pt_verifier *v, X509 *cert, int64_t now, int *status);
  */
 int pt_verifier_check_ex(pt_verifier *v, X509 *cert, int64_t now,
 			 int allow_expired, int *status, int *expired);
+
+void pt_verifier_get_stats(const pt_verifier *v, pt_verifier_stats *out);
 
 /* 1 when the verifier's CRL (read again if changed) lists cert. */
 int pt_verifier_revoked(pt_verifier *v, X509 *cert);

@@ -14,6 +14,7 @@
 #     with --destructive (TK-E IDs).
 #  5. Usage errors exit 2; PINs appear in no output.
 set -eu
+. suites/system/lib/poll.sh
 : "${BUILD:=build}"
 module=/usr/lib/softhsm/libsofthsm2.so
 for tool in softhsm2-util pkcs11-tool jq; do
@@ -117,13 +118,11 @@ cmp -s "$tmp/before" "$tmp/after" ||
 "$BUILD/tokenrig" certify --module "$module" --pin-env CERT_TEST_PIN --so-pin-env CERT_TEST_SO \
 	--out "$tmp/k" > "$tmp/k.log" 2>&1 &
 pid=$!
-tries=0
-until grep -q 'catalog: running' "$tmp/k.log" 2>/dev/null; do
-	tries=$((tries + 1))
-	[ $tries -lt 600 ] || { cat "$tmp/k.log"; echo "the run never reached the catalog"; exit 1; }
-	kill -0 "$pid" 2>/dev/null || { cat "$tmp/k.log"; echo "the run ended early"; exit 1; }
-	sleep 0.05
-done
+rc=0
+poll_alive "$pid" 30 grep -q 'catalog: running' "$tmp/k.log" || rc=$?
+[ $rc -ne 1 ] || { cat "$tmp/k.log"; echo "the run never reached the catalog"; exit 1; }
+[ $rc -ne 2 ] || { cat "$tmp/k.log"; echo "the run ended early"; exit 1; }
+[ $rc -eq 0 ] || exit 1
 kill -9 "$pid"
 wait "$pid" 2>/dev/null || true
 pid=

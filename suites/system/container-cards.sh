@@ -18,6 +18,7 @@
 set -eu
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
+. suites/system/lib/poll.sh
 
 [ "$(id -u)" -eq 0 ] || skip "the virtual cards need root"
 [ -x /usr/sbin/pcscd ] || skip "pcscd is not installed (ci/install-deps)"
@@ -97,10 +98,7 @@ if [ "${1:-}" = --inside ]; then
 		systemd-socket-activate -l /run/pcscd/pcscd.comm \
 			sh -c "echo activated > '$tmp/activated'" > /dev/null 2>&1 &
 		helpers="$!"
-		i=0
-		until [ -S /run/pcscd/pcscd.comm ]; do
-			i=$((i + 1)); [ $i -lt 100 ] || fail "the listener did not start"; sleep 0.05
-		done
+		poll_until 5 test -S /run/pcscd/pcscd.comm || fail "the listener did not start"
 		run_dropped listener
 		[ ! -e "$tmp/activated" ] || fail "the socket-activated daemon was started by the rig"
 		expect_skipped listener "something listens on /run/pcscd/pcscd.comm"
@@ -109,10 +107,7 @@ if [ "${1:-}" = --inside ]; then
 		mkdir -p "$tmp/readers"
 		/usr/sbin/pcscd -f -c "$tmp/readers" > /dev/null 2>&1 &
 		helpers="$!"
-		i=0
-		until [ -S /run/pcscd/pcscd.comm ]; do
-			i=$((i + 1)); [ $i -lt 100 ] || fail "the test's pcscd did not start"; sleep 0.05
-		done
+		poll_until 5 test -S /run/pcscd/pcscd.comm || fail "the test's pcscd did not start"
 		before=$(ls -i /run/pcscd/pcscd.comm)
 		run_dropped pcscd
 		kill -0 "$helpers" || fail "the rig stopped the running pcscd"

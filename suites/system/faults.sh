@@ -40,30 +40,28 @@ leftovers() {
 	return 0
 }
 
-# Polls (bounded) until nothing recorded in $1 runs.
+. "$suites/system/lib/poll.sh"
+no_leftovers() { [ -z "$(leftovers "$1")" ]; }
+
+# Polls (bounded, 10 s) until nothing recorded in $1 runs.
 none_left() {
-	i=0
-	while [ -n "$(leftovers "$1")" ]; do
-		i=$((i + 1))
-		[ $i -lt 100 ] || { echo "left running after $2:"; leftovers "$1"; return 1; }
-		sleep 0.1 # polling a condition, bounded (10 s)
-	done
+	poll_until 10 no_leftovers "$1" || { echo "left running after $2:"; leftovers "$1"; return 1; }
 }
 
-# Polls until OUT/results.json holds at least N cases (bounded, 60 s).
+# Polls until OUT/results.json holds at least N cases (bounded, 60 s) while
+# the run ($3) goes on.
 cases_in() {
 	python3 -c 'import json,sys
 try: print(len(json.load(open(sys.argv[1]))["cases"]))
 except Exception: print(0)' "$1/results.json"
 }
+has_cases() { [ "$(cases_in "$1")" -ge "$2" ]; }
 wait_cases() {
-	i=0
-	while [ "$(cases_in "$1")" -lt "$2" ]; do
-		i=$((i + 1))
-		[ $i -lt 600 ] || fail "$1: not $2 cases within 60 s"
-		kill -0 "$3" 2>/dev/null || fail "$1: the run ended before $2 cases"
-		sleep 0.1 # polling a condition, bounded
-	done
+	rc=0
+	poll_alive "$3" 60 has_cases "$1" "$2" || rc=$?
+	[ $rc -ne 1 ] || fail "$1: not $2 cases within 60 s"
+	[ $rc -ne 2 ] || fail "$1: the run ended before $2 cases"
+	[ $rc -eq 0 ] || fail "$1: waiting for $2 cases: poll_alive exit $rc"
 }
 
 # Starts a SoftHSM-only run of every suite in the background: $! is its PID.

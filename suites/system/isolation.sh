@@ -22,6 +22,7 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "isolation: $*"; exit 1; }
+. suites/system/lib/poll.sh
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
 
 mkdir -p "$tmp/suites/hebei"
@@ -73,24 +74,19 @@ expect.algorithm = p256
 EOF
 
 # No process that names the test's folder survives the run (bounded, 10 s).
+nothing_named() { ! pgrep -f "$1" > /dev/null; }
 none_left() {
-	i=0
-	while pgrep -f "$tmp" > /dev/null; do
-		i=$((i + 1))
-		[ $i -lt 100 ] || { ps -o pid,args -p "$(pgrep -d, -f "$tmp")"; fail "$1: processes left"; }
-		sleep 0.1 # polling a condition, bounded
-	done
+	poll_until 10 nothing_named "$tmp" ||
+		{ ps -o pid,args -p "$(pgrep -d, -f "$tmp")"; fail "$1: processes left"; }
 }
 
 # Polls (bounded, 60 s) until worker 1 is inside the slow step.
 in_slow_step() {
-	i=0
-	until grep -aq "sign slowly" "$1/run/w1/case.state" 2>/dev/null; do
-		i=$((i + 1))
-		[ $i -lt 600 ] || fail "$1: the slow step never started"
-		kill -0 "$2" 2>/dev/null || fail "$1: the run ended before the slow step"
-		sleep 0.1 # polling a condition, bounded
-	done
+	rc=0
+	poll_alive "$2" 60 grep -aq "sign slowly" "$1/run/w1/case.state" || rc=$?
+	[ $rc -ne 1 ] || fail "$1: the slow step never started"
+	[ $rc -ne 2 ] || fail "$1: the run ended before the slow step"
+	[ $rc -eq 0 ] || fail "$1: waiting for the slow step: poll_alive exit $rc"
 }
 
 # The slow case's status and message; every other case must have passed or been skipped.

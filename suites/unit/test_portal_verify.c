@@ -1,11 +1,15 @@
 /*
  * The portal's certificate checks with its caches: a parsed certificate is
- * reused for the same DER bytes, yet every verdict is computed again at
- * every request (the CRL, the portal clock), and the one-pass chain check
- * keeps API.md's order (chain 820 before dates 809/810, revocation 823).
+ * reused for the same DER bytes, and a chain's signatures are verified once
+ * per certificate, yet every verdict that depends on the request (the CRL,
+ * the portal clock) is computed again at every request, and the one-pass
+ * chain check keeps API.md's order (chain 820 before dates 809/810,
+ * revocation 823).
  */
 #include <check.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -264,6 +268,261 @@ START_TEST(chain_before_dates)
 }
 END_TEST
 
+static time_t asn1_time(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	ck_assert_int_eq(ASN1_TIME_to_tm(t, &tm), 1);
+	return timegm(&tm);
+}
+
+static X509 *ca_cert(const char *ca, const char *file)
+{
+	char path[4096];
+	X509 *x;
+
+	ck_assert_int_eq(fx_pki_ca_path(pki, ca, file, path, sizeof(path)), 0);
+	ck_assert_int_eq(fx_read_cert_pem(path, &x), 0);
+	return x;
+}
+
+/* Both checks of x at t agree: the memo's verdict is the fresh one's. */
+static void assert_same_verdict(pt_verifier *warm, X509 *x, time_t t, int allow_expired)
+{
+	pt_verifier *fresh = verifier("suzhou");
+	int s1, s2, e1, e2, r1, r2;
+
+	r1 = pt_verifier_check_ex(fresh, x, t, allow_expired, &s1, &e1);
+	r2 = pt_verifier_check_ex(warm, x, t, allow_expired, &s2, &e2);
+	ck_assert_msg(r1 == r2 && s1 == s2 && e1 == e2,
+		      "at %lld (allow_expired %d): fresh %d/%d/%d, memo %d/%d/%d",
+		      (long long)t, allow_expired, r1, s1, e1, r2, s2, e2);
+	pt_verifier_free(fresh);
+}
+
+/*
+ * Every certificate variant at every date that flips a verdict (its own
+ * bounds, its CA's, the root's): the chain verified once gives the same
+ * answer as a verifier that never saw it.
+ */
+START_TEST(chain_memo_same_verdicts)
+{
+	static const fx_variant variants[] = {
+		FX_VARIANT_VALID, FX_VARIANT_EXPIRED, FX_VARIANT_NOT_YET_VALID,
+		FX_VARIANT_REVOKED, FX_VARIANT_WRONG_CHAIN,
+	};
+	enum { NV = sizeof(variants) / sizeof(variants[0]) };
+	pt_verifier *warm = verifier("suzhou");
+	X509 *issuing = ca_cert("suzhou", "issuing.pem"), *root = ca_cert("suzhou", "root.pem");
+	pt_verifier_stats st;
+	uint64_t checks = 0;
+	size_t i, k;
+
+	for (i = 0; i < NV; i++) {
+		X509 *orig, *x;
+		char *b64 = issue_b64("suzhou", 20 + (unsigned)i, variants[i], &orig);
+		time_t nb = asn1_time(X509_get0_notBefore(orig));
+		time_t na = asn1_time(X509_get0_notAfter(orig));
+		time_t times[] = {
+			t0, t0 - 40 * YEAR, t0 + 40 * YEAR, nb - 1, nb, na, na + 1,
+			asn1_time(X509_get0_notBefore(issuing)) - 1,
+			asn1_time(X509_get0_notAfter(issuing)) + 1,
+			asn1_time(X509_get0_notBefore(root)) - 1,
+			asn1_time(X509_get0_notAfter(root)) + 1, t0,
+		};
+
+		if (variants[i] == FX_VARIANT_REVOKED)
+			ck_assert_int_eq(fx_pki_revoke(pki, orig), 0);
+		ck_assert_int_eq(pt_cert_from_base64(b64, &x), 0);
+		for (k = 0; k < sizeof(times) / sizeof(times[0]); k++) {
+			assert_same_verdict(warm, x, times[k], 0);
+			assert_same_verdict(warm, x, times[k], 1);
+			checks += 2;
+		}
+		X509_free(x);
+		X509_free(orig);
+		free(b64);
+	}
+	/* Each certificate's chain was built and its signatures checked once. */
+	pt_verifier_get_stats(warm, &st);
+	ck_assert_uint_eq(st.chains_verified, NV);
+	ck_assert_uint_eq(st.chain_memo_hits, checks - NV);
+	X509_free(issuing);
+	X509_free(root);
+	pt_verifier_free(warm);
+}
+END_TEST
+
+/*
+ * A bundle naming one CA twice lets OpenSSL choose the issuer valid at the
+ * time: such a verifier verifies every chain at every check.
+ */
+START_TEST(chain_memo_off_for_two_cas_of_one_name)
+{
+	X509 *root = ca_cert("suzhou", "root.pem"), *twin = X509_new(), *orig, *x;
+	char chain[4096], bundle[4096];
+	EVP_PKEY *key = NULL;
+	pt_verifier *v;
+	pt_verifier_stats st;
+	char *b64 = issue_b64("suzhou", 30, FX_VARIANT_VALID, &orig), *pem;
+	size_t len;
+	FILE *f;
+	int status, expired, r1, r2;
+
+	ck_assert_int_eq(fx_key_generate(FX_KEY_EC_P256, &key), 0);
+	ck_assert_ptr_nonnull(twin);
+	ck_assert_int_eq(X509_set_version(twin, 2), 1);
+	ck_assert_int_eq(ASN1_INTEGER_set(X509_get_serialNumber(twin), 77), 1);
+	ck_assert_int_eq(X509_set_subject_name(twin, X509_get_subject_name(root)), 1);
+	ck_assert_int_eq(X509_set_issuer_name(twin, X509_get_subject_name(root)), 1);
+	ck_assert_int_eq(X509_set1_notBefore(twin, X509_get0_notBefore(root)), 1);
+	ck_assert_int_eq(X509_set1_notAfter(twin, X509_get0_notAfter(root)), 1);
+	ck_assert_int_eq(X509_set_pubkey(twin, key), 1);
+	ck_assert_int_gt(X509_sign(twin, key, EVP_sha256()), 0);
+
+	ck_assert_int_eq(fx_pki_ca_path(pki, "suzhou", "chain.pem", chain, sizeof(chain)), 0);
+	ck_assert_int_eq(tr_fs_read_all(chain, 1 << 20, &pem, &len), 0);
+	snprintf(bundle, sizeof(bundle), "%s/twin-bundle.pem", dir);
+	ck_assert_ptr_nonnull(f = fopen(bundle, "w"));
+	ck_assert_uint_eq(fwrite(pem, 1, len, f), len);
+	ck_assert_int_eq(PEM_write_X509(f, twin), 1);
+	ck_assert_int_eq(fclose(f), 0);
+	free(pem);
+
+	ck_assert_int_eq(pt_verifier_new(&v, bundle, NULL), 0);
+	ck_assert_int_eq(pt_cert_from_base64(b64, &x), 0);
+	r1 = pt_verifier_check_ex(v, x, t0, 0, &status, &expired);
+	r2 = pt_verifier_check_ex(v, x, t0, 0, &status, &expired);
+	ck_assert_int_eq(r1, r2);
+	pt_verifier_get_stats(v, &st);
+	ck_assert_uint_eq(st.chains_verified, 2);
+	ck_assert_uint_eq(st.chain_memo_hits, 0);
+
+	pt_verifier_free(v);
+	X509_free(x);
+	X509_free(orig);
+	X509_free(twin);
+	X509_free(root);
+	EVP_PKEY_free(key);
+	free(b64);
+}
+END_TEST
+
+/* A certificate for key's public half named cn, signed by signer (itself when NULL). */
+static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *signer, EVP_PKEY *signer_key,
+		       time_t not_before, time_t not_after, int ca)
+{
+	X509 *x = X509_new();
+	X509_NAME *name = X509_NAME_new();
+	X509_EXTENSION *bc;
+
+	ck_assert_ptr_nonnull(x);
+	ck_assert_int_eq(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+						    (const unsigned char *)cn, -1, -1, 0), 1);
+	ck_assert_int_eq(X509_set_version(x, 2), 1);
+	ck_assert_int_eq(ASN1_INTEGER_set(X509_get_serialNumber(x), (long)not_before & 0xffff), 1);
+	ck_assert_int_eq(X509_set_subject_name(x, name), 1);
+	ck_assert_int_eq(X509_set_issuer_name(x, signer ? X509_get_subject_name(signer) : name), 1);
+	ck_assert_ptr_nonnull(X509_time_adj_ex(X509_getm_notBefore(x), 0, 0, &not_before));
+	ck_assert_ptr_nonnull(X509_time_adj_ex(X509_getm_notAfter(x), 0, 0, &not_after));
+	ck_assert_int_eq(X509_set_pubkey(x, key), 1);
+	bc = X509V3_EXT_conf_nid(NULL, NULL, NID_basic_constraints,
+				 ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
+	ck_assert_ptr_nonnull(bc);
+	ck_assert_int_eq(X509_add_ext(x, bc, -1), 1);
+	X509_EXTENSION_free(bc);
+	ck_assert_int_gt(X509_sign(x, signer_key ? signer_key : key, EVP_sha256()), 0);
+	X509_NAME_free(name);
+	return x;
+}
+
+/*
+ * A CA not yet valid above a leaf already expired: OpenSSL meets the CA's
+ * date first (it walks from the root down), so 809; the memo walks the
+ * same way.
+ */
+START_TEST(chain_memo_dates_in_openssl_order)
+{
+	EVP_PKEY *kr = NULL, *ki = NULL, *kl = NULL;
+	X509 *root, *inter, *leaf;
+	char bundle[4096];
+	pt_verifier *v;
+	pt_verifier_stats st;
+	time_t times[] = { t0, t0, t0 + 15 * YEAR, t0 - 5 * YEAR, t0 + 15 * YEAR };
+	int status, expired, i;
+	FILE *f;
+
+	ck_assert_int_eq(fx_key_generate(FX_KEY_EC_P256, &kr), 0);
+	ck_assert_int_eq(fx_key_generate(FX_KEY_EC_P256, &ki), 0);
+	ck_assert_int_eq(fx_key_generate(FX_KEY_EC_P256, &kl), 0);
+	root = make_cert("order root", kr, NULL, NULL, t0 - 30 * YEAR, t0 + 30 * YEAR, 1);
+	inter = make_cert("order issuing", ki, root, kr, t0 + 10 * YEAR, t0 + 20 * YEAR, 1);
+	leaf = make_cert("order unit", kl, inter, ki, t0 - 2 * YEAR, t0 - YEAR, 0);
+	snprintf(bundle, sizeof(bundle), "%s/order-bundle.pem", dir);
+	ck_assert_ptr_nonnull(f = fopen(bundle, "w"));
+	ck_assert_int_eq(PEM_write_X509(f, inter), 1);
+	ck_assert_int_eq(PEM_write_X509(f, root), 1);
+	ck_assert_int_eq(fclose(f), 0);
+
+	ck_assert_int_eq(pt_verifier_new(&v, bundle, NULL), 0);
+	for (i = 0; i < (int)(sizeof(times) / sizeof(times[0])); i++) {
+		pt_verifier *fresh;
+		int fresh_status;
+
+		ck_assert_int_eq(pt_verifier_new(&fresh, bundle, NULL), 0);
+		ck_assert_int_eq(pt_verifier_check_ex(fresh, leaf, times[i], 0, &fresh_status,
+						      &expired), TR_ECRYPTO);
+		ck_assert_int_eq(pt_verifier_check_ex(v, leaf, times[i], 0, &status, &expired),
+				 TR_ECRYPTO);
+		ck_assert_int_eq(status, fresh_status);
+		ck_assert_int_eq(status, times[i] == t0 + 15 * YEAR ? PT_STATUS_EXPIRED
+								   : PT_STATUS_NOT_YET_VALID);
+		pt_verifier_free(fresh);
+	}
+	pt_verifier_get_stats(v, &st);
+	ck_assert_uint_eq(st.chains_verified, 1);
+	pt_verifier_free(v);
+	X509_free(leaf);
+	X509_free(inter);
+	X509_free(root);
+	EVP_PKEY_free(kr);
+	EVP_PKEY_free(ki);
+	EVP_PKEY_free(kl);
+}
+END_TEST
+
+/* More certificates than the memo keeps: the oldest is verified again. */
+START_TEST(chain_memo_eviction)
+{
+	enum { N = 70 };
+	pt_verifier *v = verifier("suzhou");
+	X509 *orig[N], *x[N];
+	char *b64[N];
+	pt_verifier_stats st;
+	int i, status, expired;
+
+	for (i = 0; i < N; i++) {
+		b64[i] = issue_b64("suzhou", 100 + (unsigned)i, FX_VARIANT_VALID, &orig[i]);
+		ck_assert_int_eq(pt_cert_from_base64(b64[i], &x[i]), 0);
+		ck_assert_int_eq(pt_verifier_check_ex(v, x[i], t0, 0, &status, &expired), 0);
+	}
+	pt_verifier_get_stats(v, &st);
+	ck_assert_uint_eq(st.chains_verified, N);
+	/* The latest is kept, the first was pushed out by the six after 64. */
+	ck_assert_int_eq(pt_verifier_check_ex(v, x[N - 1], t0, 0, &status, &expired), 0);
+	ck_assert_int_eq(pt_verifier_check_ex(v, x[0], t0, 0, &status, &expired), 0);
+	pt_verifier_get_stats(v, &st);
+	ck_assert_uint_eq(st.chain_memo_hits, 1);
+	ck_assert_uint_eq(st.chains_verified, N + 1);
+	for (i = 0; i < N; i++) {
+		X509_free(x[i]);
+		X509_free(orig[i]);
+		free(b64[i]);
+	}
+	pt_verifier_free(v);
+}
+END_TEST
+
 Suite *portal_verify_suite(void)
 {
 	Suite *s = suite_create("portal_verify");
@@ -278,6 +537,10 @@ Suite *portal_verify_suite(void)
 	tcase_add_test(tc, cached_cert_sees_new_crl);
 	tcase_add_test(tc, cached_cert_sees_the_clock);
 	tcase_add_test(tc, chain_before_dates);
+	tcase_add_test(tc, chain_memo_same_verdicts);
+	tcase_add_test(tc, chain_memo_off_for_two_cas_of_one_name);
+	tcase_add_test(tc, chain_memo_eviction);
+	tcase_add_test(tc, chain_memo_dates_in_openssl_order);
 	suite_add_tcase(s, tc);
 	return s;
 }

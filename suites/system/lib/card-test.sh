@@ -15,12 +15,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-poll() {
-	i=0
-	until "$@" >/dev/null 2>&1; do
-		i=$((i + 1))
-		[ $i -lt 200 ] || { echo "timed out waiting for: $*"; return 1; }
-		sleep 0.05
-	done
-}
+. suites/system/lib/poll.sh
+poll() { poll_until 10 "$@"; }
 fail() { echo "FAIL: $*"; exit 1; }
