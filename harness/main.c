@@ -255,12 +255,37 @@ static int float_arg(const char *cmd, const char *opt, const char *text, double 
  * --out before the start-up: the folder, or the nearest one above it that
  * exists (nothing is created here), takes a new file. One line otherwise.
  */
+/*
+ * The deepest --out the rig's own tokens take: SoftHSM2 reads its
+ * configuration in lines of at most 1023 bytes, and the line naming the
+ * token folder is "directories.tokendir = OUT/bench-runs/run-N/bench-run/
+ * run/wN/softhsm/tokens" at the deepest.
+ */
+#define TR_OUT_MAX 900
+
+static int out_too_deep(const char *cmd, const char *opt, const char *out)
+{
+	char cwd[PATH_MAX], what[160];
+	size_t len = strlen(out);
+
+	if (out[0] != '/')
+		len += (getcwd(cwd, sizeof(cwd)) ? strlen(cwd) : PATH_MAX) + 1;
+	if (len <= TR_OUT_MAX)
+		return 0;
+	snprintf(what, sizeof(what), "%s: %zu bytes as an absolute path, at most %d "
+		 "(SoftHSM2 reads its configuration in lines of 1023 bytes):", opt, len,
+		 TR_OUT_MAX);
+	return bad_usage(cmd, what, out);
+}
+
 static int out_writable(const char *cmd, const char *out)
 {
 	char dir[PATH_MAX], probe[PATH_MAX + 32], *slash;
 	struct stat st;
 	int fd;
 
+	if (out_too_deep(cmd, "--out", *out ? out : "."))
+		return 2;
 	if ((size_t)snprintf(dir, sizeof(dir), "%s", *out ? out : ".") >= sizeof(dir))
 		return bad_usage(cmd, "--out: path too long:", out);
 	while (stat(dir, &st) != 0 && (errno == ENOENT || errno == ENOTDIR) &&
@@ -652,6 +677,8 @@ static int cmd_env(int argc, char **argv)
 		live l;
 		int error;
 
+		if (out_too_deep("env", "--dir", opts.dir))
+			return 2;
 		printf("tokenrig env up: bringing up tokens and portals in %s\n", opts.dir);
 		fflush(stdout);
 		live_start(&l, "env up", opts.dir, NULL);
@@ -853,6 +880,8 @@ static int cmd_bench(int argc, char **argv)
 		return 2;
 	}
 	opts.latency = latency;
+	if (out_too_deep("bench", "--out", out))
+		return 2;
 	if (runs > 1)
 		return bench_runs(&opts, runs, out);
 	/* SoftHSM alone: no card is provisioned or shown. */

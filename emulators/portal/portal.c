@@ -353,6 +353,28 @@ int pt_phone_valid(const char *s)
 	return 1;
 }
 
+static const char *checked_field(pt_ctx *ctx, const char *field, int (*valid)(const char *),
+				 const char *must)
+{
+	const char *v = pt_body_str(ctx, field);
+
+	if (valid(v))
+		return v;
+	pt_reply_error(ctx, 400, "BAD_FIELD", 0, "field '%s' %s", field, must);
+	return NULL;
+}
+
+const char *pt_phone_field(pt_ctx *ctx, const char *field)
+{
+	return checked_field(ctx, field, pt_phone_valid, "must be 11 digits starting with 1");
+}
+
+const char *pt_resident_id_field(pt_ctx *ctx, const char *field)
+{
+	return checked_field(ctx, field, fx_resident_id_valid,
+			     "is not a valid resident ID number");
+}
+
 void pt_signed_submission(pt_ctx *ctx, const char *prefix,
 			  unsigned long *counter, const char *no_cert_code,
 			  const char *no_cert_msg)

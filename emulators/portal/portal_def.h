@@ -206,6 +206,14 @@ int pt_digits(const char *s, size_t min, size_t max);
 int pt_phone_valid(const char *s);
 
 /*
+ * The string member field of the body when it is a mobile number
+ * (pt_phone_valid) or a resident ID number with a valid check character;
+ * else replies 400 BAD_FIELD naming it and returns NULL.
+ */
+const char *pt_phone_field(pt_ctx *ctx, const char *field);
+const char *pt_resident_id_field(pt_ctx *ctx, const char *field);
+
+/*
  * A signed business submission {"document","signature","algorithm"}: the
  * signature is checked against the session's certificate (a password
  * session has none: 403 no_cert_code / no_cert_msg), then answers 201

@@ -150,6 +150,20 @@ static json_t *by_uscc(json_t *accounts, const char *uscc, const char **user)
 	return NULL;
 }
 
+/* No account of accounts has this unit or this user name; else 409 said. */
+static int account_free(pt_ctx *ctx, json_t *accounts, const char *user)
+{
+	if (by_uscc(accounts, pt_body_str(ctx, "uscc"), NULL)) {
+		pt_reply_error(ctx, 409, "HN_UNIT_EXISTS", 0, "%s", HN_TXT_UNIT_EXISTS);
+		return 0;
+	}
+	if (json_object_get(accounts, user)) {
+		pt_reply_error(ctx, 409, "HN_USERNAME_TAKEN", 0, "%s", HN_TXT_USER_TAKEN);
+		return 0;
+	}
+	return 1;
+}
+
 static int common_unit_fields(pt_ctx *ctx)
 {
 	if (!pt_text_field(ctx, "unit_name", 1, 200))
@@ -195,28 +209,14 @@ static void h_hall_accounts(pt_ctx *ctx)
 	}
 	if (!common_unit_fields(ctx) || !pt_text_field(ctx, "operator_name", 1, 64))
 		return;
-	if (!fx_resident_id_valid(pt_body_str(ctx, "operator_id"))) {
-		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
-			       "field 'operator_id' is not a valid resident ID number");
+	if (!pt_resident_id_field(ctx, "operator_id"))
 		return;
-	}
-	if (!pt_phone_valid(pt_body_str(ctx, "operator_phone"))) {
-		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
-			       "field 'operator_phone' must be 11 digits starting with 1");
+	if (!pt_phone_field(ctx, "operator_phone"))
 		return;
-	}
 	if (!credentials_ok(ctx))
 		return;
-	if (by_uscc(st->accounts, pt_body_str(ctx, "uscc"), NULL)) {
-		pt_reply_error(ctx, 409, "HN_UNIT_EXISTS", 0, "%s",
-			       HN_TXT_UNIT_EXISTS);
+	if (!account_free(ctx, st->accounts, user))
 		return;
-	}
-	if (json_object_get(st->accounts, user)) {
-		pt_reply_error(ctx, 409, "HN_USERNAME_TAKEN", 0, "%s",
-			       HN_TXT_USER_TAKEN);
-		return;
-	}
 	json_object_set_new(st->accounts, user,
 			    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:n}",
 				      "password", pt_body_str(ctx, "password"),
@@ -490,23 +490,12 @@ static void h_tps_accounts(pt_ctx *ctx)
 
 	if (!common_unit_fields(ctx) || !pt_text_field(ctx, "contact_name", 1, 64))
 		return;
-	if (!pt_phone_valid(pt_body_str(ctx, "contact_phone"))) {
-		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
-			       "field 'contact_phone' must be 11 digits starting with 1");
+	if (!pt_phone_field(ctx, "contact_phone"))
 		return;
-	}
 	if (!credentials_ok(ctx))
 		return;
-	if (by_uscc(st->dist, pt_body_str(ctx, "uscc"), NULL)) {
-		pt_reply_error(ctx, 409, "HN_UNIT_EXISTS", 0, "%s",
-			       HN_TXT_UNIT_EXISTS);
+	if (!account_free(ctx, st->dist, user))
 		return;
-	}
-	if (json_object_get(st->dist, user)) {
-		pt_reply_error(ctx, 409, "HN_USERNAME_TAKEN", 0, "%s",
-			       HN_TXT_USER_TAKEN);
-		return;
-	}
 	json_object_set_new(st->dist, user,
 			    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:n}",
 				      "password", pt_body_str(ctx, "password"),

@@ -77,16 +77,10 @@ static void h_persons(pt_ctx *ctx)
 	    !pt_text_field(ctx, "password", 8, 64) ||
 	    !pt_text_field(ctx, "name", 1, 64))
 		return;
-	if (!fx_resident_id_valid(id)) {
-		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
-			       "field 'id_number' is not a valid resident ID number");
+	if (!pt_resident_id_field(ctx, "id_number"))
 		return;
-	}
-	if (!pt_phone_valid(pt_body_str(ctx, "phone"))) {
-		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
-			       "field 'phone' must be 11 digits starting with 1");
+	if (!pt_phone_field(ctx, "phone"))
 		return;
-	}
 	if (json_object_get(st->persons, user)) {
 		pt_reply_error(ctx, 409, "SC_USERNAME_TAKEN", 0, "%s",
 			       SC_TXT_USER_TAKEN);

@@ -226,16 +226,10 @@ static void h_reg_units(pt_ctx *ctx)
 	}
 	if (!text_field_ok(ctx, "operator_name", op_name, 64))
 		return;
-	if (!fx_resident_id_valid(op_id)) {
-		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
-			       "field 'operator_id' is not a valid resident ID number");
+	if (!pt_resident_id_field(ctx, "operator_id"))
 		return;
-	}
-	if (!pt_phone_valid(phone)) {
-		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
-			       "field 'operator_phone' must be 11 digits starting with 1");
+	if (!pt_phone_field(ctx, "operator_phone"))
 		return;
-	}
 	if (strcmp(uscc, ctx->session->uscc) != 0) {
 		pt_reply_error(ctx, 403, "SZ_UNIT_MISMATCH", 0, "%s",
 			       SZ_TXT_UNIT_MISMATCH);
@@ -322,11 +316,8 @@ static void h_hall_operator(pt_ctx *ctx)
 	const sz_unit *holder;
 	sz_unit *u = (sz_unit *)unit_by_uscc(st, ctx->session->uscc);
 
-	if (!pt_phone_valid(phone)) {
-		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
-			       "field 'operator_phone' must be 11 digits starting with 1");
+	if (!pt_phone_field(ctx, "operator_phone"))
 		return;
-	}
 	if (!u) {
 		pt_reply_error(ctx, 403, "SZ_NOT_REGISTERED", 0, "%s",
 			       SZ_TXT_NOT_REGISTERED);
@@ -367,11 +358,8 @@ static void h_upg_sms(pt_ctx *ctx)
 	char hex[9], code[7];
 	unsigned long v;
 
-	if (!pt_phone_valid(phone)) {
-		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
-			       "field 'phone' must be 11 digits starting with 1");
+	if (!pt_phone_field(ctx, "phone"))
 		return;
-	}
 	if (pt_random_hex(hex, 4) < 0) {
 		pt_reply_error(ctx, 500, "INTERNAL", 0, "random");
 		return;
@@ -431,16 +419,10 @@ static void h_upg_orders(pt_ctx *ctx)
 	}
 	if (!pt_text_field(ctx, "operator_name", 1, 64))
 		return;
-	if (!pt_phone_valid(phone)) {
-		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
-			       "field 'operator_phone' must be 11 digits starting with 1");
+	if (!pt_phone_field(ctx, "operator_phone"))
 		return;
-	}
-	if (!fx_resident_id_valid(pt_body_str(ctx, "operator_id"))) {
-		pt_reply_error(ctx, 400, "BAD_FIELD", 0,
-			       "field 'operator_id' is not a valid resident ID number");
+	if (!pt_resident_id_field(ctx, "operator_id"))
 		return;
-	}
 	if (!pt_text_field(ctx, "address", 0, 200))
 		return;
 	if (strlen(email) < 3 || strlen(email) > 100 || !strchr(email, '@')) {

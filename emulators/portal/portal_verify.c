@@ -257,6 +257,24 @@ static int chain_time_error(STACK_OF(X509) *chain, int64_t now)
 	return 0;
 }
 
+/*
+ * The same certificate: X509_cmp() compares the SHA-1 of the whole DER and
+ * the signed part, but only the latter where no SHA-1 is available (a FIPS
+ * provider), so the signatures are compared as well.
+ */
+static int same_cert(X509 *a, X509 *b)
+{
+	const ASN1_BIT_STRING *sa, *sb;
+
+	if (a == b)
+		return 1;
+	if (X509_cmp(a, b) != 0)
+		return 0;
+	X509_get0_signature(&sa, NULL, a);
+	X509_get0_signature(&sb, NULL, b);
+	return ASN1_STRING_cmp(sa, sb) == 0;
+}
+
 static chain_memo *memo_find(pt_verifier *v, X509 *cert)
 {
 	size_t i;
@@ -264,7 +282,7 @@ static chain_memo *memo_find(pt_verifier *v, X509 *cert)
 	for (i = 0; i < CHAIN_MEMO_SLOTS; i++) {
 		chain_memo *m = &v->memo[i];
 
-		if (m->cert && (m->cert == cert || X509_cmp(m->cert, cert) == 0)) {
+		if (m->cert && same_cert(m->cert, cert)) {
 			m->used = ++v->memo_tick;
 			return m;
 		}

@@ -68,8 +68,52 @@ int vc_pcscd_free_ports(unsigned n, unsigned short *base)
 struct vc_pcscd {
 	pid_t pid;
 	char sock_dir[4096];
-	char sock[4200];
+	char sock[4200];    /* what clients connect to (PCSCLITE_CSOCK_NAME) */
+	char alias_dir[64]; /* a short name of a deep sock, or "" */
 };
+
+/*
+ * libpcsclite copies PCSCLITE_CSOCK_NAME into sun_path (108 bytes) and
+ * cuts a longer one: a run under a deep --out gets a short symbolic link
+ * to its socket, in a private folder of /tmp, removed with the daemon.
+ */
+static int alias_socket(vc_pcscd *p)
+{
+	struct sockaddr_un a;
+	char link_path[128];
+
+	if (strlen(p->sock) < sizeof(a.sun_path))
+		return 0;
+	snprintf(p->alias_dir, sizeof(p->alias_dir), "/tmp/tokenrig-sock-XXXXXX");
+	if (!mkdtemp(p->alias_dir)) {
+		p->alias_dir[0] = '\0';
+		return tr_error_set(TR_EIO, "pcscd's socket %s is longer than a UNIX socket "
+				    "path holds, and no short link can be made in /tmp: %s",
+				    p->sock, strerror(errno));
+	}
+	snprintf(link_path, sizeof(link_path), "%s/pcscd.comm", p->alias_dir);
+	if (symlink(p->sock, link_path) != 0) {
+		int e = errno;
+
+		rmdir(p->alias_dir);
+		p->alias_dir[0] = '\0';
+		return tr_error_set(TR_EIO, "symlink %s: %s", link_path, strerror(e));
+	}
+	snprintf(p->sock, sizeof(p->sock), "%s", link_path);
+	return 0;
+}
+
+static void alias_remove(vc_pcscd *p)
+{
+	char link_path[128];
+
+	if (!p->alias_dir[0])
+		return;
+	snprintf(link_path, sizeof(link_path), "%s/pcscd.comm", p->alias_dir);
+	unlink(link_path);
+	rmdir(p->alias_dir);
+	p->alias_dir[0] = '\0';
+}
 
 int vc_pcscd_reader_name(unsigned card, char *buf, size_t len)
 {
@@ -482,6 +526,10 @@ int vc_pcscd_start(vc_pcscd **out, const vc_pcscd_opts *opts)
 		}
 		snprintf(p->sock, sizeof(p->sock), "%s", VC_PCSCD_STD_SOCKET);
 	}
+	if ((error = alias_socket(p)) < 0) {
+		tr_proc_stop(p->pid, 2000);
+		goto out;
+	}
 	setenv("PCSCLITE_CSOCK_NAME", p->sock, 1);
 	*out = p;
 	p = NULL;
@@ -564,6 +612,7 @@ int vc_pcscd_stop(vc_pcscd *pcscd, unsigned timeout_ms)
 		return 0;
 	if (pcscd->pid > 0)
 		error = tr_proc_stop(pcscd->pid, timeout_ms);
+	alias_remove(pcscd);
 	free(pcscd);
 	return error;
 }

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -22,7 +23,7 @@
 #include <unistd.h>
 
 #define MAX_CTL 8
-#define CTL_LINE 512
+#define CTL_LINE (PATH_MAX + 64) /* "load IMAGE" under any --out */
 
 /* Latency classes of the control socket; "any" adds to every APDU. */
 enum { LAT_ANY, LAT_VERIFY, LAT_SIGN_RSA, LAT_SIGN_EC, LAT_SIGN_SM2,
@@ -507,19 +508,61 @@ static int listen_tcp(unsigned short port, int *out)
 	return 0;
 }
 
+/*
+ * The address of the socket file path. A path longer than sun_path holds
+ * (108 bytes: a run under a deep --out) is reached through its folder,
+ * opened here: /proc/self/fd/N/NAME. *dirfd (-1 when unused) stays open
+ * until the caller's bind() or connect() is done.
+ */
+static int unix_addr(const char *path, struct sockaddr_un *sa, int *dirfd)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[PATH_MAX];
+	size_t dlen;
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	*dirfd = -1;
+	if (strlen(path) < sizeof(sa->sun_path)) {
+		memcpy(sa->sun_path, path, strlen(path) + 1);
+		return 0;
+	}
+	if (!slash || (dlen = (size_t)(slash - path)) >= sizeof(dir))
+		return tr_error_set(TR_EINVAL, "socket path too long: %s", path);
+	memcpy(dir, path, dlen);
+	dir[dlen] = '\0';
+	if ((*dirfd = open(dlen ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return tr_error_set(TR_EIO, "%s: %s", dlen ? dir : "/", strerror(errno));
+	if (snprintf(sa->sun_path, sizeof(sa->sun_path), "/proc/self/fd/%d/%s", *dirfd,
+		     slash + 1) >= (int)sizeof(sa->sun_path)) {
+		close(*dirfd);
+		*dirfd = -1;
+		return tr_error_set(TR_EINVAL, "socket name too long: %s", slash + 1);
+	}
+	return 0;
+}
+
 static int listen_unix(const char *path, int *out)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
+	struct sockaddr_un sa;
+	int fd, dirfd, bound, error;
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return tr_error_set(TR_EINVAL, "control socket path too long (max %zu): %s",
-				    sizeof(sa.sun_path) - 1, path);
-	strcpy(sa.sun_path, path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+	if ((error = unix_addr(path, &sa, &dirfd)) < 0)
+		return error;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+		if (dirfd >= 0)
+			close(dirfd);
 		return tr_error_set(TR_EIO, "socket: %s", strerror(errno));
+	}
 	unlink(path);   /* a stale socket of a killed card */
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	bound = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	if (dirfd >= 0) {
+		int e = errno;
+
+		close(dirfd);
+		errno = e;
+	}
+	if (bound != 0 ||
 	    chmod(path, 0600) != 0 || listen(fd, 8) != 0) {
 		int e = errno;
 
@@ -648,25 +691,30 @@ int vc_server_run(vc_server *srv, volatile sig_atomic_t *stop)
 int vc_control_send(const char *control_path, const char *command,
 		    char *reply, size_t len, unsigned timeout_ms)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa;
 	uint64_t deadline = tr_deadline_after_ms(timeout_ms);
 	char line[CTL_LINE + 2];
 	size_t got = 0;
-	int fd, error = 0, n;
+	int fd, dirfd, error = 0, n, rc;
 
-	if (strlen(control_path) >= sizeof(sa.sun_path))
-		return tr_error_set(TR_EINVAL, "control socket path too long: %s", control_path);
 	n = snprintf(line, sizeof(line), "%s\n", command);
 	if (n < 0 || (size_t)n >= sizeof(line) || strchr(command, '\n'))
 		return tr_error_set(TR_EINVAL, "bad control command");
-	strcpy(sa.sun_path, control_path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+	if ((error = unix_addr(control_path, &sa, &dirfd)) < 0)
+		return error;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+		if (dirfd >= 0)
+			close(dirfd);
 		return tr_error_set(TR_EIO, "socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+	}
+	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	if (rc != 0)
 		error = tr_error_set(errno == ENOENT ? TR_ENOTFOUND : TR_EIO,
 				     "connect %s: %s", control_path, strerror(errno));
+	if (dirfd >= 0)
+		close(dirfd);
+	if (rc != 0)
 		goto out;
-	}
 	set_nonblock(fd);
 	if (send_all(fd, (const uint8_t *)line, (size_t)n) < 0) {
 		error = tr_error_set(TR_EIO, "send to %s: %s", control_path, strerror(errno));

@@ -491,6 +491,37 @@ START_TEST(chain_memo_dates_in_openssl_order)
 }
 END_TEST
 
+/* The same signed part under another signature is another certificate: 820. */
+START_TEST(chain_memo_other_signature)
+{
+	pt_verifier *v = verifier("suzhou");
+	X509 *orig, *a, *forged;
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	char *b64 = issue_b64("suzhou", 40, FX_VARIANT_VALID, &orig);
+	pt_verifier_stats st;
+	int len = i2d_X509(orig, &der), status, expired;
+
+	ck_assert_int_eq(pt_cert_from_base64(b64, &a), 0);
+	ck_assert_int_eq(pt_verifier_check_ex(v, a, t0, 0, &status, &expired), 0);
+	der[len - 1] ^= 1; /* the last byte of the signature */
+	p = der;
+	ck_assert_ptr_nonnull(forged = d2i_X509(NULL, &p, len));
+	ck_assert_int_eq(pt_verifier_check_ex(v, forged, t0, 0, &status, &expired), TR_ECRYPTO);
+	ck_assert_int_eq(status, PT_STATUS_CHAIN);
+	ck_assert_int_eq(pt_verifier_check_ex(v, a, t0, 0, &status, &expired), 0);
+	pt_verifier_get_stats(v, &st);
+	ck_assert_uint_eq(st.chains_verified, 2);
+	ck_assert_uint_eq(st.chain_memo_hits, 1);
+	X509_free(forged);
+	X509_free(a);
+	X509_free(orig);
+	OPENSSL_free(der);
+	free(b64);
+	pt_verifier_free(v);
+}
+END_TEST
+
 /* More certificates than the memo keeps: the oldest is verified again. */
 START_TEST(chain_memo_eviction)
 {
@@ -540,6 +571,7 @@ Suite *portal_verify_suite(void)
 	tcase_add_test(tc, chain_memo_same_verdicts);
 	tcase_add_test(tc, chain_memo_off_for_two_cas_of_one_name);
 	tcase_add_test(tc, chain_memo_eviction);
+	tcase_add_test(tc, chain_memo_other_signature);
 	tcase_add_test(tc, chain_memo_dates_in_openssl_order);
 	suite_add_tcase(s, tc);
 	return s;
