@@ -2405,6 +2405,10 @@ int tr_certify_main(int argc, char **argv)
 			"chosen with --reader\n");
 		return 2;
 	}
+	if (o.out && tr_env_dir_check(o.out) < 0) {
+		fprintf(stderr, "tokenrig certify: --out: %s: '%s'\n", tr_error_last(), o.out);
+		return 2;
+	}
 	o.kind = o.pcsc ? TR_KIND_READER : TR_KIND_MODULE;
 	if (o.destructive && !o.so_pin_env) {
 		fprintf(stderr, "tokenrig certify: --destructive needs --so-pin-env: a lockout is "

@@ -1177,6 +1177,19 @@ out:
 	return error;
 }
 
+int tr_env_dir_check(const char *dir)
+{
+	char cwd[PATH_MAX];
+	size_t len = strlen(dir);
+
+	if (dir[0] != '/')
+		len += (getcwd(cwd, sizeof(cwd)) ? strlen(cwd) : PATH_MAX) + 1;
+	if (len <= TR_ENV_DIR_MAX)
+		return 0;
+	return tr_error_set(TR_EINVAL, "%zu bytes as an absolute path, at most %d (SoftHSM2 "
+			    "reads its configuration in lines of 1023 bytes)", len, TR_ENV_DIR_MAX);
+}
+
 int tr_env_up(tr_env **out, const tr_env_opts *opts)
 {
 	tr_env *env = calloc(1, sizeof(*env));

@@ -92,6 +92,17 @@ typedef struct tr_env_opts {
 
 int tr_env_up(tr_env **out, const tr_env_opts *opts);
 
+/*
+ * The deepest folder an environment may be made in, as an absolute path:
+ * SoftHSM2 reads its configuration in lines of at most 1023 bytes, and the
+ * line naming the token folder is "directories.tokendir = DIR/run/wN/
+ * softhsm/tokens" below a run's --out, deeper below bench's and certify's.
+ */
+#define TR_ENV_DIR_MAX 900
+
+/* 0, or TR_EINVAL (error set, saying both lengths) when dir is deeper. */
+int tr_env_dir_check(const char *dir);
+
 /* Stops what this env started (when not detached) and frees it. */
 void tr_env_free(tr_env *env);
 

@@ -255,26 +255,14 @@ static int float_arg(const char *cmd, const char *opt, const char *text, double 
  * --out before the start-up: the folder, or the nearest one above it that
  * exists (nothing is created here), takes a new file. One line otherwise.
  */
-/*
- * The deepest --out the rig's own tokens take: SoftHSM2 reads its
- * configuration in lines of at most 1023 bytes, and the line naming the
- * token folder is "directories.tokendir = OUT/bench-runs/run-N/bench-run/
- * run/wN/softhsm/tokens" at the deepest.
- */
-#define TR_OUT_MAX 900
-
+/* A folder too deep for the rig's own tokens (tr_env_dir_check), said in one line. */
 static int out_too_deep(const char *cmd, const char *opt, const char *out)
 {
-	char cwd[PATH_MAX], what[160];
-	size_t len = strlen(out);
+	char what[256];
 
-	if (out[0] != '/')
-		len += (getcwd(cwd, sizeof(cwd)) ? strlen(cwd) : PATH_MAX) + 1;
-	if (len <= TR_OUT_MAX)
+	if (tr_env_dir_check(out) == 0)
 		return 0;
-	snprintf(what, sizeof(what), "%s: %zu bytes as an absolute path, at most %d "
-		 "(SoftHSM2 reads its configuration in lines of 1023 bytes):", opt, len,
-		 TR_OUT_MAX);
+	snprintf(what, sizeof(what), "%s: %s:", opt, tr_error_last());
 	return bad_usage(cmd, what, out);
 }
 

@@ -42,4 +42,10 @@ grep -q "tokenrig run: --out: ${#deeper} bytes as an absolute path, at most 900"
 rc=0
 "$BUILD/tokenrig" env up --dir "$deeper" --no-cards > "$tmp/log" 2>&1 || rc=$?
 [ $rc -eq 2 ] || fail "env up --dir too deep: exit $rc, expected 2"
+for cmd in "bench --out" "certify --module softhsm --out"; do
+	rc=0
+	"$BUILD/tokenrig" $cmd "$deeper" > "$tmp/log" 2>&1 || rc=$?
+	[ $rc -eq 2 ] && grep -q "at most 900" "$tmp/log" || fail "$cmd too deep: exit $rc"
+done
+[ ! -e "$deeper" ] || fail "a refused folder was made"
 echo "deep-out: a ${#deep}-byte --out runs its cards; ${#deeper} bytes refused in one line"
