@@ -24,13 +24,18 @@ struct pt_server {
 	unsigned port;
 };
 
-/* Per request: the body so far. */
+/* Per request: the body so far, then what its log line says. */
 typedef struct request_state {
 	uint64_t start_ns;
 	char *body;
 	size_t len;
 	size_t cap;
 	int too_large;
+	int answered;         /* the fields below are set */
+	unsigned status;
+	char code[40];
+	char method[32];      /* printable: client data */
+	char url[300];
 } request_state;
 
 /* The Content-Length headers of a request. */
@@ -47,18 +52,31 @@ static const char *printable(const char *in, char *buf, size_t size)
 	return buf;
 }
 
-static void log_request(const pt_server *s, const char *method,
-			const char *url, const pt_response *resp,
-			uint64_t start_ns)
+/*
+ * What the log line of the request will say. It is written once the
+ * answer went out (on_completed), as an access log is: a write to the log
+ * is not on the way of the answer, and the time is the whole request's.
+ */
+static void note_answer(request_state *rs, const char *method, const char *url,
+			const pt_response *resp)
 {
-	double ms = (double)(tr_clock_ns() - start_ns) / 1e6;
-	char m[32], u[300];
+	printable(method, rs->method, sizeof(rs->method));
+	printable(url, rs->url, sizeof(rs->url));
+	rs->status = resp->status;
+	snprintf(rs->code, sizeof(rs->code), "%s", resp->code[0] ? resp->code : "-");
+	rs->answered = 1;
+}
+
+static void log_request(const pt_server *s, const request_state *rs,
+			enum MHD_RequestTerminationCode toe)
+{
+	double ms = (double)(tr_clock_ns() - rs->start_ns) / 1e6;
 
 	/* Never the body: it may carry data derived from PINs. */
-	fprintf(stderr, "portal %s: %s %s %u %s %.2fms\n",
-		pt_portal_name(s->portal), printable(method, m, sizeof(m)),
-		printable(url, u, sizeof(u)), resp->status,
-		resp->code[0] ? resp->code : "-", ms);
+	fprintf(stderr, "portal %s: %s %s %u %s %.2fms%s\n", pt_portal_name(s->portal),
+		rs->method, rs->url, rs->status, rs->code, ms,
+		toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" :
+		" (the connection ended before the answer was sent)");
 }
 
 static enum MHD_Result queue(struct MHD_Connection *conn, pt_response *resp,
@@ -194,14 +212,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		if (cl.differ) {
 			framing_error(&resp, 400, "BAD_CONTENT_LENGTH",
 				      "Content-Length headers disagree");
-			log_request(s, method, url, &resp, rs->start_ns);
+			note_answer(rs, method, url, &resp);
 			return queue(conn, &resp, 1);
 		}
 		/* A declared length over the cap answers at once; MHD then
 		 * closes the connection instead of reading the body. */
 		if (cl.first && strtoull(cl.first, NULL, 10) > PT_BODY_MAX) {
 			too_large(s, conn, method, url, &resp);
-			log_request(s, method, url, &resp, rs->start_ns);
+			note_answer(rs, method, url, &resp);
 			return queue(conn, &resp, 1);
 		}
 		return MHD_YES;
@@ -227,7 +245,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		req.body_len = rs->len;
 		pt_portal_handle(s->portal, &req, &resp);
 	}
-	log_request(s, method, url, &resp, rs->start_ns);
+	note_answer(rs, method, url, &resp);
 	ret = queue(conn, &resp, 0);
 	return ret;
 }
@@ -239,6 +257,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 
 	if (!rs)
 		return;
+	if (rs->answered)
+		log_request(cls, rs, toe);
 	free(rs->body);
 	free(rs);
 	*con_cls = NULL;
