@@ -188,17 +188,20 @@ static void set_phase(worker *w, const char *fmt, ...)
 }
 
 /*
- * A card keeps its PIN status across connections (the backend leaves the
- * card as it is at close): after each case the PIN status is dropped with a
- * login and logout, so that the next case reads the tries counter (63Cx)
- * as a fresh session would, as the rig's own cards are reloaded.
+ * A case that spent PIN tries (TK-E01) leaves a card's counter short, where
+ * the rig's own cards are reloaded: after each case a login with the
+ * user's PIN puts it back to its maximum, so that the next case reads the
+ * counter (63Cx) as a fresh card would. Only with two tries or more left,
+ * and never once the rig stopped touching the card: a case that changed
+ * the PIN and could not put it back would make this login a wrong try, and
+ * at the final one it would block the card.
  */
 static void card_between_cases(worker *w)
 {
 	tr_token *tok = NULL;
 
-	if (tr_token_open_pcsc(&tok, w->reader) == 0 && tr_token_pin_tries(tok) != 0 &&
-	    tr_token_login(tok, w->o->pin) == 0)
+	if (!w->stopped && tr_token_open_pcsc(&tok, w->reader) == 0 &&
+	    tr_token_pin_tries(tok) > 1 && tr_token_login(tok, w->o->pin) == 0)
 		tr_token_logout(tok);
 	tr_token_close(tok);
 }
@@ -328,14 +331,30 @@ static int save_objects_before(worker *w)
 	char path[PATH_MAX + 64], *text;
 	int error;
 
-	if (tr_fs_join(path, sizeof(path), w->dir, "objects-before.json") < 0 ||
+	if ((error = tr_fs_join(path, sizeof(path), w->dir, "objects-before.json")) < 0 ||
 	    (error = tr_fs_mkdirs(w->dir, 0755)) < 0)
-		return tr_error_set(TR_EINVAL, "%s: path too long or not writable", w->dir);
+		return error;
 	if (!(text = json_dumps(w->objects_before, JSON_INDENT(1))))
 		return tr_error_set(TR_ENOMEM, "out of memory");
 	error = tr_fs_write_atomic(path, text, strlen(text), 0600);
 	free(text);
 	return error;
+}
+
+/*
+ * The token is as it was (the final check passed): the undo files of a
+ * killed run go, or a later `--cleanup --out DIR` would remove objects made
+ * since and write this 9A certificate over a renewed one.
+ */
+static void forget_undo_files(worker *w)
+{
+	char path[PATH_MAX + 64];
+
+	if (!json_is_true(json_object_get(w->final_check, "ok")))
+		return;
+	if (tr_fs_join(path, sizeof(path), w->dir, "objects-before.json") == 0)
+		unlink(path);
+	unlink(w->saved);
 }
 
 /* The killed run's inventory for --cleanup, if --out has one; else NULL. */
@@ -986,10 +1005,11 @@ static int provision_role(worker *w, CK_SESSION_HANDLE s, fx_pki *pki, const tr_
 		goto out;
 	snprintf(label, sizeof(label), LABEL_PREFIX "%s-%s-%s", portal, prof->name, algs[a].name);
 	spec.label = label;
-	if ((error = tr_p11_import_cert(w->fn, s, &spec, cert)) < 0 ||
-	    !__atomic_add_fetch(&w->objects_made, 1, __ATOMIC_SEQ_CST) ||
-	    (dual && (error = provision_enc(w, s, pki, ca, &in_cert, variant_of(prof->cert), a,
-					   label, &ref)) < 0))
+	if ((error = tr_p11_import_cert(w->fn, s, &spec, cert)) < 0)
+		goto out;
+	__atomic_add_fetch(&w->objects_made, 1, __ATOMIC_SEQ_CST);
+	if (dual && (error = provision_enc(w, s, pki, ca, &in_cert, variant_of(prof->cert), a,
+					   label, &ref)) < 0)
 		goto out;
 	if ((len = i2d_X509(cert, &der)) <= 0) {
 		error = tr_error_set_openssl(TR_ECRYPTO, "encoding a certificate");
@@ -1551,6 +1571,7 @@ static void *work(void *arg)
 	pthread_mutex_unlock(&latency_lock);
 	set_phase(w, "cleanup and final check");
 	final_check(w);
+	forget_undo_files(w);
 	set_phase(w, "done");
 	__atomic_store_n(&w->finished, 1, __ATOMIC_SEQ_CST);
 	return NULL;

@@ -1010,6 +1010,8 @@ static int run_workers(engine *eng)
 			running += ws[w].running >= 0;
 		if (started && !running && (!pending || interrupted(eng)))
 			break;
+		if (!started && interrupted(eng))
+			break; /* nothing dispatched yet: the files say interrupted */
 		if (started && !running && !picked && !starting && !interrupted(eng)) {
 			/*
 			 * Idle workers and cases none of them may take: the card
@@ -1045,6 +1047,7 @@ static int run_workers(engine *eng)
 			json_t *m = ev.msg;
 
 			if (json_object_get(m, "ready")) {
+				tr_pool_set_deadline(pool, ev.worker, 0);
 				if (json_is_true(json_object_get(m, "ready"))) {
 					s->ready = 1;
 					s->fails = 0;
@@ -1091,8 +1094,12 @@ static int run_workers(engine *eng)
 			note_restart(eng, ev.worker, s->why[0] ? s->why : "ended between cases");
 		} else {
 			s->fails++;
-			snprintf(why, sizeof(why), "worker %u: %.760s", ev.worker,
-				 s->why[0] ? s->why : "it ended while starting");
+			if (s->why[0] || !ev.deadline)
+				snprintf(why, sizeof(why), "worker %u: %.760s", ev.worker,
+					 s->why[0] ? s->why : "it ended while starting");
+			else
+				snprintf(why, sizeof(why), "worker %u: not ready within %u s: killed",
+					 ev.worker, TR_POOL_START_MS / 1000);
 			if (!eng->opts->quiet)
 				fprintf(stderr, "tokenrig: %s\n", why);
 		}
@@ -1108,11 +1115,14 @@ static int run_workers(engine *eng)
 	}
 	error = 0;
 out:
+	if (error < 0)
+		snprintf(why, sizeof(why), "%s", tr_error_last());
 	tr_pool_free(pool, QUIT_MS);
 	for (unsigned w = 1; w <= jobs; w++)
 		collect_portal_log(eng, w);
 	free(ws);
-	return error;
+	/* The cleanup's own messages (no env left, no portal log) are not the reason. */
+	return error < 0 ? tr_error_set(error, "%s", why) : 0;
 }
 
 /* --- summary ------------------------------------------------------------ */
@@ -1436,7 +1446,10 @@ int tr_engine_worker_main(int argc, char **argv)
 	w->eng.opts = &opts;
 	w->eng.totals = &totals;
 	pthread_mutex_init(&w->eng.name_lock, NULL);
-	w->log_fd = dup(STDERR_FILENO);
+	/* Neither the run's socket nor this log goes to the processes the env starts:
+	 * a portal or card holding the socket would hide this worker's end. */
+	fcntl(TR_WORKER_FD, F_SETFD, FD_CLOEXEC);
+	w->log_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
 	if ((error = tr_env_worker_up(&w->eng.env, master, dir, no_cards)) < 0 ||
 	    (error = tr_token_ctl_new(&w->eng.shim_ctl, tr_env_shim(w->eng.env),
 				      tr_env_shim_conf(w->eng.env),

@@ -1325,6 +1325,7 @@ int tr_env_down(const char *dir)
 	}
 	free(text);
 	unlink(path);
+	vc_pcscd_remove_alias(dir);
 	return error;
 }
 

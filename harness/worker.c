@@ -20,7 +20,6 @@
 #include <unistd.h>
 
 #define REAP_MS 5000
-#define MAX_ARGS 32
 /* A line longer than this is no message of ours: the worker is broken. */
 #define MAX_LINE (64u << 20)
 
@@ -38,8 +37,6 @@ struct tr_pool {
 	slot *slots;          /* [1 .. jobs] */
 	char exe[PATH_MAX];
 	char run_dir[PATH_MAX];
-	char *args[MAX_ARGS];
-	size_t n_args;
 	unsigned cards_worker;
 };
 
@@ -57,6 +54,8 @@ int tr_pool_new(tr_pool **out, const tr_pool_opts *opts)
 	}
 	p->jobs = opts->jobs;
 	p->cards_worker = opts->cards_worker;
+	for (unsigned i = 0; i <= p->jobs; i++)
+		p->slots[i].fd = -1; /* before any early free: 0 is stdin */
 	n = readlink("/proc/self/exe", p->exe, sizeof(p->exe) - 1);
 	if (n <= 0) {
 		tr_pool_free(p, 0);
@@ -64,12 +63,9 @@ int tr_pool_new(tr_pool **out, const tr_pool_opts *opts)
 	}
 	p->exe[n] = '\0';
 	snprintf(p->run_dir, sizeof(p->run_dir), "%s", opts->run_dir);
-	for (size_t i = 0; opts->args && opts->args[i] && p->n_args < MAX_ARGS - 8; i++)
-		p->args[p->n_args++] = opts->args[i];
 	for (unsigned i = 1; i <= p->jobs; i++) {
 		char name[32];
 
-		p->slots[i].fd = -1;
 		snprintf(name, sizeof(name), "w%u", i);
 		if (tr_fs_join(p->slots[i].dir, sizeof(p->slots[i].dir), p->run_dir, name) < 0 ||
 		    (snprintf(name, sizeof(name), "w%u.log", i),
@@ -96,7 +92,7 @@ static int socket_on_fd(void *arg, const char **step)
 int tr_pool_start(tr_pool *p, unsigned i)
 {
 	slot *s = &p->slots[i];
-	char *argv[MAX_ARGS + 8];
+	char *argv[16];
 	size_t argc = 0;
 	int sv[2], error;
 
@@ -110,8 +106,6 @@ int tr_pool_start(tr_pool *p, unsigned i)
 	argv[argc++] = p->run_dir;
 	argv[argc++] = "--dir";
 	argv[argc++] = s->dir;
-	for (size_t k = 0; k < p->n_args; k++)
-		argv[argc++] = p->args[k];
 	if (p->cards_worker && i != p->cards_worker)
 		argv[argc++] = "--no-cards";
 	argv[argc] = NULL;
@@ -131,7 +125,8 @@ int tr_pool_start(tr_pool *p, unsigned i)
 	s->fd = sv[0];
 	fcntl(s->fd, F_SETFL, fcntl(s->fd, F_GETFL) | O_NONBLOCK);
 	s->in.len = 0;
-	s->deadline = 0;
+	/* Until it says it is ready (the engine clears it then): a hang is killed. */
+	s->deadline = tr_deadline_after_ms(TR_POOL_START_MS);
 	return 0;
 }
 
@@ -303,11 +298,6 @@ int tr_pool_wait(tr_pool *p, unsigned timeout_ms, tr_pool_event *ev)
 	return 0;
 }
 
-pid_t tr_pool_pid(const tr_pool *p, unsigned i)
-{
-	return i && i <= p->jobs ? p->slots[i].pid : 0;
-}
-
 const char *tr_pool_dir(const tr_pool *p, unsigned i)
 {
 	return i && i <= p->jobs ? p->slots[i].dir : "";
@@ -353,11 +343,20 @@ void tr_pool_free(tr_pool *p, unsigned timeout_ms)
 		if (p->slots[i].fd >= 0)
 			shutdown(p->slots[i].fd, SHUT_WR);
 	for (unsigned i = 1; i <= p->jobs; i++) {
-		while (p->slots[i].pid > 0 && tr_proc_alive(p->slots[i].pid) &&
-		       !tr_deadline_passed(deadline))
-			tr_poll_pause(deadline, 5);
+		slot *s = &p->slots[i];
+		int st;
+
+		/* Reaped here, its PID is forgotten: never a signal to a PID reused since. */
+		while (s->pid > 0 && !tr_deadline_passed(deadline)) {
+			pid_t r = waitpid(s->pid, &st, WNOHANG);
+
+			if (r == s->pid || (r < 0 && errno == ECHILD))
+				s->pid = 0;
+			else
+				tr_poll_pause(deadline, 5);
+		}
 		tr_pool_kill(p, i);
-		tr_buf_free(&p->slots[i].in);
+		tr_buf_free(&s->in);
 	}
 	free(p->slots);
 	free(p);

@@ -24,7 +24,6 @@ typedef struct tr_pool tr_pool;
 typedef struct tr_pool_opts {
 	unsigned jobs;           /* workers 1 .. jobs */
 	const char *run_dir;     /* the run's env; worker i lives in run_dir/w<i> */
-	char *const *args;       /* more arguments for every worker, NULL-terminated; may be NULL */
 	unsigned cards_worker;   /* 0: every worker shows cards; k: only worker k (the others get --no-cards) */
 } tr_pool_opts;
 
@@ -32,6 +31,9 @@ int tr_pool_new(tr_pool **out, const tr_pool_opts *opts);
 
 /* Starts worker i (1-based): what an earlier worker i left running is stopped first. */
 int tr_pool_start(tr_pool *pool, unsigned i);
+
+/* How long a worker may take to bring its environment up and say so. */
+#define TR_POOL_START_MS 120000
 
 /* Sends msg to worker i; an error when it is gone (the next tr_pool_wait says so). */
 int tr_pool_send(tr_pool *pool, unsigned i, const json_t *msg);
@@ -61,7 +63,6 @@ int tr_pool_wait(tr_pool *pool, unsigned timeout_ms, tr_pool_event *ev);
 /* Kills worker i (SIGKILL) and every process of its environment, by PID. */
 void tr_pool_kill(tr_pool *pool, unsigned i);
 
-pid_t tr_pool_pid(const tr_pool *pool, unsigned i);
 const char *tr_pool_dir(const tr_pool *pool, unsigned i);
 
 /*

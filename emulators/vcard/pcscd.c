@@ -75,16 +75,20 @@ struct vc_pcscd {
 /*
  * libpcsclite copies PCSCLITE_CSOCK_NAME into sun_path (108 bytes) and
  * cuts a longer one: a run under a deep --out gets a short symbolic link
- * to its socket, in a private folder of /tmp, removed with the daemon.
+ * to its socket, in a private folder of /tmp. The folder's name is kept in
+ * RUN/pcscd/alias, so that whoever stops the daemon (vc_pcscd_stop, or
+ * `env down` by PID) removes it with vc_pcscd_remove_alias().
  */
+#define ALIAS_PREFIX "/tmp/tokenrig-sock-"
+
 static int alias_socket(vc_pcscd *p)
 {
 	struct sockaddr_un a;
-	char link_path[128];
+	char link_path[128], record[4200];
 
 	if (strlen(p->sock) < sizeof(a.sun_path))
 		return 0;
-	snprintf(p->alias_dir, sizeof(p->alias_dir), "/tmp/tokenrig-sock-XXXXXX");
+	snprintf(p->alias_dir, sizeof(p->alias_dir), ALIAS_PREFIX "XXXXXX");
 	if (!mkdtemp(p->alias_dir)) {
 		p->alias_dir[0] = '\0';
 		return tr_error_set(TR_EIO, "pcscd's socket %s is longer than a UNIX socket "
@@ -92,27 +96,37 @@ static int alias_socket(vc_pcscd *p)
 				    p->sock, strerror(errno));
 	}
 	snprintf(link_path, sizeof(link_path), "%s/pcscd.comm", p->alias_dir);
-	if (symlink(p->sock, link_path) != 0) {
+	if (symlink(p->sock, link_path) != 0 ||
+	    tr_fs_join(record, sizeof(record), p->sock_dir, "alias") < 0 ||
+	    tr_fs_write_atomic(record, p->alias_dir, strlen(p->alias_dir), 0600) < 0) {
 		int e = errno;
 
+		unlink(link_path);
 		rmdir(p->alias_dir);
 		p->alias_dir[0] = '\0';
-		return tr_error_set(TR_EIO, "symlink %s: %s", link_path, strerror(e));
+		return tr_error_set(TR_EIO, "a short link to %s: %s", p->sock, strerror(e));
 	}
 	snprintf(p->sock, sizeof(p->sock), "%s", link_path);
 	return 0;
 }
 
-static void alias_remove(vc_pcscd *p)
+void vc_pcscd_remove_alias(const char *run_dir)
 {
-	char link_path[128];
+	char record[4200], link_path[128], *dir = NULL;
+	size_t len = 0;
 
-	if (!p->alias_dir[0])
+	if (tr_fs_join(record, sizeof(record), run_dir, "pcscd/alias") < 0 ||
+	    tr_fs_read_all(record, 256, &dir, &len) < 0)
 		return;
-	snprintf(link_path, sizeof(link_path), "%s/pcscd.comm", p->alias_dir);
-	unlink(link_path);
-	rmdir(p->alias_dir);
-	p->alias_dir[0] = '\0';
+	/* Only a folder this code made: the record is a file anyone may edit. */
+	if (len > strlen(ALIAS_PREFIX) && len < 64 && !strncmp(dir, ALIAS_PREFIX, strlen(ALIAS_PREFIX)) &&
+	    !strchr(dir + strlen(ALIAS_PREFIX), '/')) {
+		snprintf(link_path, sizeof(link_path), "%s/pcscd.comm", dir);
+		unlink(link_path);
+		rmdir(dir);
+	}
+	free(dir);
+	unlink(record);
 }
 
 int vc_pcscd_reader_name(unsigned card, char *buf, size_t len)
@@ -415,7 +429,10 @@ static int lock_std_choice(void)
 		return -1;
 	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		if ((errno != EWOULDBLOCK && errno != EINTR) || tr_deadline_passed(deadline)) {
+			int e = errno == EWOULDBLOCK ? ETIMEDOUT : errno;
+
 			close(fd);
+			errno = e;
 			return -1;
 		}
 		tr_poll_pause(deadline, 20);
@@ -512,13 +529,22 @@ int vc_pcscd_start(vc_pcscd **out, const vc_pcscd_opts *opts)
 		 * standard socket, if nobody has it. The choice and the start
 		 * are one step for runs on this machine.
 		 */
-		lock = lock_std_choice();
+		if ((lock = lock_std_choice()) < 0) {
+			error = tr_error_set(TR_EDEPEND, "no mount namespace here (%s), and the "
+					     "choice of the standard pcscd socket cannot be made alone "
+					     "(/tmp/tokenrig-pcscd-std.lock: %s)", msg, strerror(errno));
+			goto out;
+		}
 		if (!vc_pcscd_std_free(VC_PCSCD_STD_SOCKET, "pcscd", why, sizeof(why))) {
 			error = tr_error_set(TR_EDEPEND, "no mount namespace here (%s: needs "
 					     "CAP_SYS_ADMIN) and the standard pcscd socket is taken: "
 					     "%s; the system's pcscd is never touched", msg, why);
 			goto out;
 		}
+		/* Nobody owns what is left there (checked above): pcscd refuses
+		 * to start over a socket file without a dead daemon's pid file. */
+		unlink(VC_PCSCD_STD_SOCKET);
+		unlink(VC_PCSCD_STD_DIR "/pcscd.pid");
 		if ((error = spawn(p, opts, confdir, 0, msg, sizeof(msg))) < 0) {
 			error = tr_error_set(TR_EDEPEND, "starting the rig's pcscd on %s: %s",
 					     VC_PCSCD_STD_SOCKET, msg);
@@ -612,7 +638,15 @@ int vc_pcscd_stop(vc_pcscd *pcscd, unsigned timeout_ms)
 		return 0;
 	if (pcscd->pid > 0)
 		error = tr_proc_stop(pcscd->pid, timeout_ms);
-	alias_remove(pcscd);
+	if (pcscd->alias_dir[0]) {
+		char run_dir[4096];
+
+		/* sock_dir is RUN/pcscd */
+		snprintf(run_dir, sizeof(run_dir), "%s", pcscd->sock_dir);
+		if (strrchr(run_dir, '/'))
+			*strrchr(run_dir, '/') = '\0';
+		vc_pcscd_remove_alias(run_dir);
+	}
 	free(pcscd);
 	return error;
 }

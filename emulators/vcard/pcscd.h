@@ -116,4 +116,11 @@ void vc_pcscd_release(vc_pcscd *pcscd);
 /* Stops pcscd by PID (SIGTERM, then SIGKILL) and frees. NULL is fine. */
 int vc_pcscd_stop(vc_pcscd *pcscd, unsigned timeout_ms);
 
+/*
+ * Removes the short link a daemon of run_dir was given in /tmp when its
+ * socket path was too long for a socket address (nothing when none was):
+ * done by vc_pcscd_stop, and by whoever stops a released daemon by PID.
+ */
+void vc_pcscd_remove_alias(const char *run_dir);
+
 #endif

@@ -42,6 +42,8 @@ struct tr_pcsc_link {
 	DWORD cmd_len;
 	unsigned char resp[RESP_MAX];
 	DWORD resp_len;
+	unsigned char atr[MAX_ATR_SIZE]; /* JOB_CONNECT: the card's */
+	DWORD atr_len;
 	unsigned timeout_ms;
 };
 
@@ -81,6 +83,14 @@ static LONG run_job(pcsc_link *l, int job)
 			rv = SCardConnect(l->ctx, l->reader, SCARD_SHARE_SHARED,
 					  SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &l->h, &l->proto);
 		l->have_h = rv == SCARD_S_SUCCESS;
+		l->atr_len = 0;
+		if (l->have_h) {
+			DWORD name_len = 0, state, proto, atr_len = sizeof(l->atr);
+
+			if (SCardStatus(l->h, NULL, &name_len, &state, &proto, l->atr, &atr_len) ==
+			    SCARD_S_SUCCESS)
+				l->atr_len = atr_len;
+		}
 		return rv;
 	case JOB_TRANSMIT:
 		l->resp_len = sizeof(l->resp);
@@ -255,6 +265,12 @@ unsigned tr_pcsc_timeout_ms(void)
 		return PCSC_TIMEOUT_MS;
 	v = strtoul(s, &end, 10);
 	return *end || v < 100 || v > 600000 ? PCSC_TIMEOUT_MS : (unsigned)v;
+}
+
+size_t tr_pcsc_link_atr(const tr_pcsc_link *l, const unsigned char **atr)
+{
+	*atr = l->atr;
+	return l->have_h ? l->atr_len : 0;
 }
 
 const char *tr_pcsc_link_reader(const pcsc_link *l)

@@ -65,6 +65,9 @@ int tr_pcsc_link_connect(tr_pcsc_link *l);
 /* 1 when the card was connected with T=1. */
 int tr_pcsc_link_t1(const tr_pcsc_link *l);
 
+/* The connected card's ATR (0 bytes when none was read). */
+size_t tr_pcsc_link_atr(const tr_pcsc_link *l, const unsigned char **atr);
+
 /* The reader's name, for messages. */
 const char *tr_pcsc_link_reader(const tr_pcsc_link *l);
 

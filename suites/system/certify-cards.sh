@@ -30,7 +30,7 @@ MOD=/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so
 [ "$(id -u)" -eq 0 ] || { echo "needs root: the rig's pcscd runs in a private mount namespace"; exit 77; }
 for f in "$VC" "$TR"; do [ -x "$f" ] || { echo "$f missing: make BUILD=$BUILD"; exit 1; }; done
 for tool in jq pkcs11-tool; do
-	command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
+	command -v "$tool" >/dev/null || { echo "FAIL: $tool is not installed (ci/install-deps)"; exit 1; }
 done
 
 card_test_name=certify-cards
@@ -143,6 +143,9 @@ json="$dir/b/certification.json"
 [ $rc -eq 1 ] || { cat "$dir/b.log"; fail "defects: exit $rc, expected 1"; }
 s2=$(jq -r --arg r "$r2" '.tokens[] | select(.reader == $r) | .serial' "$json")
 s3=$(jq -r --arg r "$(reader 3)" '.tokens[] | select(.reader == $r) | .serial' "$json")
+# Every card is named by its CHUID GUID, read through the backend's APDU channel.
+jq -e '[.tokens[].serial | test("^[0-9a-f]{32}$")] | all' "$json" >/dev/null ||
+	{ jq '[.tokens[] | {reader, serial}]' "$json"; fail "a card without its CHUID GUID as serial"; }
 jq -e --arg s "$s2" '.batch.latency.p256.tokens == 4 and .batch.latency.p256.outliers == [$s]' \
 	"$json" >/dev/null || { jq .batch "$json"; fail "defects: the slowed card is not the latency outlier"; }
 jq -e --arg s "$s3" '[.tokens[] | select(.status == "NOT CERTIFIED") | .serial] == [$s] and

@@ -18,9 +18,9 @@ set -eu
 : "${BUILD:=build}"
 module=/usr/lib/softhsm/libsofthsm2.so
 for tool in softhsm2-util pkcs11-tool jq; do
-	command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
+	command -v "$tool" >/dev/null || { echo "FAIL: $tool is not installed (ci/install-deps)"; exit 1; }
 done
-[ -r "$module" ] || { echo "SKIP: $module is not installed"; exit 77; }
+[ -r "$module" ] || { echo "FAIL: $module is not installed (ci/install-deps)"; exit 1; }
 tmp=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT

@@ -21,7 +21,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 . suites/system/lib/poll.sh
 
 [ "$(id -u)" -eq 0 ] || skip "the virtual cards need root"
-[ -x /usr/sbin/pcscd ] || skip "pcscd is not installed (ci/install-deps)"
+[ -x /usr/sbin/pcscd ] || fail "pcscd is not installed (ci/install-deps)"
 if [ "${1:-}" = --inside ]; then
 	tmp=$TR_CONTAINER_TMP # the outer run's folder, removed by it
 else
@@ -41,12 +41,13 @@ cap_sys_admin() { # 1 when this shell has it in its effective set
 	eff=$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status)
 	[ $(( 0x$eff >> 21 & 1 )) -eq 1 ]
 }
-if command -v capsh > /dev/null && capsh --drop=cap_sys_admin -- -c true 2>/dev/null; then
+command -v capsh > /dev/null || fail "capsh is not installed (ci/install-deps installs libcap2-bin)"
+if capsh --drop=cap_sys_admin -- -c true 2>/dev/null; then
 	dropped() { capsh --drop=cap_sys_admin -- -c '"$@"' -- "$@"; }
 elif ! cap_sys_admin; then
 	dropped() { "$@"; } # already an unprivileged container
 else
-	skip "cannot drop CAP_SYS_ADMIN: capsh missing (ci/install-deps installs libcap2-bin)"
+	skip "cannot drop CAP_SYS_ADMIN here (capsh --drop refused)"
 fi
 
 # A run of the card kinds' modest filter without CAP_SYS_ADMIN: NAME.log, NAME/results.json.
@@ -94,7 +95,8 @@ if [ "${1:-}" = --inside ]; then
 	mount -t tmpfs tokenrig-test /run/pcscd
 	case "$2" in
 	listener)
-		command -v systemd-socket-activate > /dev/null || exit 77
+		command -v systemd-socket-activate > /dev/null ||
+			fail "systemd-socket-activate is not installed (ci/install-deps installs systemd)"
 		systemd-socket-activate -l /run/pcscd/pcscd.comm \
 			sh -c "echo activated > '$tmp/activated'" > /dev/null 2>&1 &
 		helpers="$!"
@@ -139,11 +141,10 @@ if unshare -m true 2> /dev/null; then
 		rc=0
 		BUILD="$BUILD" TR_CONTAINER_TMP="$tmp" unshare -m --propagation private \
 			sh "$self" --inside "$c" || rc=$?
-		[ $rc -eq 77 ] && { echo "$c: skipped (systemd-socket-activate missing)"; continue; }
 		[ $rc -eq 0 ] || fail "case $c failed"
 	done
 	[ "$(system_state)" = "$state_before" ] || fail "the system's pcscd or its socket changed"
 else
-	echo "B skipped: no CAP_SYS_ADMIN here to make the test's own mount namespace"
+	skip "A passed; B needs CAP_SYS_ADMIN to make the test's own mount namespaces"
 fi
 echo "container: the card kinds run on a free standard socket, are skipped with the reason on a taken one"

@@ -30,6 +30,18 @@ grep -q "scenarios: $want" "$tmp/log" || fail "a ${#deep}-byte --out: not '$want
 after=$(ls -d /tmp/tokenrig-sock-* 2>/dev/null | wc -l)
 [ "$after" -le "$before" ] || fail "a short link to pcscd's socket was left in /tmp"
 
+# env up leaves its daemons running: env down removes the link with them.
+if [ -z "$cards" ]; then
+	rc=0
+	"$BUILD/tokenrig" env up --dir "$deep/env" > "$tmp/log" 2>&1 || rc=$?
+	[ $rc -eq 0 ] || fail "env up under a deep --dir: exit $rc"
+	[ "$(ls -d /tmp/tokenrig-sock-* 2>/dev/null | wc -l)" -gt "$before" ] ||
+		fail "env up under a deep --dir: no short link to pcscd's socket"
+	"$BUILD/tokenrig" env down --dir "$deep/env" > "$tmp/log" 2>&1 || fail "env down"
+	[ "$(ls -d /tmp/tokenrig-sock-* 2>/dev/null | wc -l)" -le "$before" ] ||
+		fail "env down left the short link to pcscd's socket in /tmp"
+fi
+
 # Too deep: refused before anything starts, nothing made.
 deeper="$deep/$seg"
 rc=0
@@ -48,4 +60,8 @@ for cmd in "bench --out" "certify --module softhsm --out"; do
 	[ $rc -eq 2 ] && grep -q "at most 900" "$tmp/log" || fail "$cmd too deep: exit $rc"
 done
 [ ! -e "$deeper" ] || fail "a refused folder was made"
+if [ -n "$cards" ]; then
+	echo "SKIP: the SoftHSM part passed; the card and pcscd sockets need root"
+	exit 77
+fi
 echo "deep-out: a ${#deep}-byte --out runs its cards; ${#deeper} bytes refused in one line"
