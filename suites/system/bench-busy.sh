@@ -13,7 +13,18 @@
 set -eu
 tmp=$(mktemp -d)
 hogs=""
-stop_hogs() { for p in $hogs; do kill "$p" 2> /dev/null || true; done; hogs=""; }
+# A hog, stopped so that it starts nothing more, then its `timeout` (a
+# process group of its own), which passes the TERM on to its child.
+stop_hogs() {
+	for p in $hogs; do
+		kill -STOP "$p" 2> /dev/null || continue
+		kids=$(pgrep -P "$p" || true)
+		kill "$p" 2> /dev/null || true
+		kill -CONT "$p" 2> /dev/null || true
+		[ -z "$kids" ] || kill -TERM $kids 2> /dev/null || true
+	done
+	hogs=""
+}
 trap 'stop_hogs; rm -rf "$tmp"' EXIT
 # Rounds of ~0.5 s: long enough that a hog's on and off seconds fall on whole rounds.
 bench() { "$BUILD/tokenrig" bench --out "$tmp/b" --runs 1 --count 3200 --warmup 100 --rounds 16 --threads 1 --kinds softhsm "$@"; }
